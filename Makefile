@@ -1,0 +1,18 @@
+# Thin wrappers over scripts/: one command per job (see scripts/README.md).
+.PHONY: run test lint fmt bench fuzz migrate clean
+run:
+	@scripts/run
+test:
+	@scripts/test
+lint:
+	@scripts/lint
+fmt:
+	@scripts/fmt
+bench:
+	@scripts/bench
+fuzz:
+	@scripts/fuzz
+migrate:
+	@scripts/migrate
+clean:
+	rm -rf .venv var .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results.json

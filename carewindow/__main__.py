@@ -1,0 +1,3 @@
+from carewindow.cli.main import app
+
+app()
