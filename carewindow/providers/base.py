@@ -1,0 +1,116 @@
+"""What carewindow needs from a WhatsApp provider, and the errors a provider may raise.
+
+::
+
+    Exception
+    └── ProviderError               .transient .code (Meta's number or None) .message
+        ├── ProviderGraphError      Meta answered non-2xx; wraps a wire GraphError (transient per code)
+        ├── ProviderTimeout         no answer in time (transient; the request MAY have been accepted)
+        ├── ProviderUnavailable     could not connect / connection broke (transient)
+        └── ProviderProtocolError   a 2xx answer we cannot read (permanent: do not resend blindly)
+
+Adapters translate their transport's exceptions into these; nothing above providers sees httpx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from carewindow.wire.graph_errors import GraphError
+
+__all__ = [
+    "Provider",
+    "ProviderError",
+    "ProviderGraphError",
+    "ProviderProtocolError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "SendResult",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendResult:
+    """A message the provider accepted: its ``wamid`` and the provider's answer as received."""
+
+    wamid: str
+    raw: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False, hash=False)
+
+
+class ProviderError(Exception):
+    """The provider did not accept the request."""
+
+    transient: bool = False
+
+    def __init__(self, message: str = "", *, code: int | None = None, transient: bool | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+        self.code = code
+        if transient is not None:
+            self.transient = transient
+
+
+class ProviderGraphError(ProviderError):
+    """Meta answered with a Graph API error."""
+
+    def __init__(self, error: GraphError) -> None:
+        super().__init__(error.message, code=error.code, transient=error.transient)
+        self.error = error
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status Meta answered with."""
+        return self.error.http_status
+
+    @property
+    def details(self) -> str | None:
+        """Meta's ``error_data.details``."""
+        return self.error.details
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer in time."""
+
+    transient = True
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not be reached."""
+
+    transient = True
+
+
+class ProviderProtocolError(ProviderError):
+    """The provider answered success in a shape we cannot read."""
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A WhatsApp Business provider (Meta's Cloud API, the sandbox, a fake).
+
+    Every method raises only ``ProviderError`` subclasses. ``send`` takes the exact Send API body
+    (``wire.messages.build_send_body``) and returns once the provider accepted it; delivery comes later
+    as status webhooks. Implementations are safe to share between tasks of one event loop.
+    """
+
+    async def send(self, body: Mapping[str, object]) -> SendResult:
+        """POST the body to ``/{phone_number_id}/messages``; the wamid of the accepted message."""
+        ...
+
+    async def list_templates(self) -> list[Mapping[str, object]]:
+        """Every template of the business account, all pages, as Meta describes them."""
+        ...
+
+    async def create_template(self, definition: Mapping[str, object]) -> Mapping[str, object]:
+        """Submit a template for review; Meta's answer (``{"id", "status", "category"}``)."""
+        ...
+
+    async def delete_template(self, name: str) -> None:
+        """Delete every language of the template ``name``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; the provider is unusable afterwards."""
+        ...
