@@ -28,16 +28,16 @@ async def make_env() -> AsyncIterator[EnvFactory]:
     async def factory(**overrides: Any) -> Env:
         receiver = Receiver()
         clock = Clock(START)
-        config = SandboxConfig(
-            access_token=TOKEN,
-            callback_url=CALLBACK,
-            app_secret=SECRET,
-            status_delays=(0, 0, 0),
-            callback_backoff=0,
-            clock=clock,
-            base_url="http://sandbox.test/graph",
-            **overrides,
-        )
+        options: dict[str, Any] = {
+            "access_token": TOKEN,
+            "callback_url": CALLBACK,
+            "app_secret": SECRET,
+            "status_delays": (0, 0, 0),
+            "callback_backoff": 0,
+            "clock": clock,
+            "base_url": "http://sandbox.test/graph",
+        }
+        config = SandboxConfig(**(options | overrides))
         app = create_sandbox_app(
             config,
             http_client_factory=lambda: httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.app)),
