@@ -1,0 +1,255 @@
+"""The delivery worker's writes (docs/subsystems/delivery.md): claim, mark in flight, record answers.
+
+Exactly-once rests on three commits per batch:
+1. claim: lease due outbox rows (rate limit applied here) and settle rows that must not be sent;
+2. in flight: stamp the rows right before the provider call;
+3. record: store each answer (wamid or error) and delete the outbox row.
+A row reclaimed with its in-flight stamp set fell in the gap between 2 and 3: the provider may or may
+not have sent it, and sending again could deliver it twice. Such a message ends ``uncertain`` and is
+reported (an event and the status history) instead of being sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from carewindow.actions.events import Event
+from carewindow.actions.rate_limit import Bucket, take, wait_for
+from carewindow.actions.statuses import apply_orphans
+from carewindow.policy import CareWindow, PolicySettings, window_at
+from carewindow.storage import messages as message_store
+from carewindow.storage import outbox as outbox_store
+from carewindow.storage.engine import write_tx
+from carewindow.storage.tables import contacts, messages
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claimed:
+    outbox_id: int
+    attempts: int
+    message_seq: int
+    message_id: str
+    wa_id: str
+    phone_number_id: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendAnswer:
+    claimed: Claimed
+    wamid: str | None = None
+    error_code: str | None = None
+    error_title: str | None = None
+    error_message: str | None = None
+    retry_at: datetime | None = None  # set for a transient error that will be tried again
+
+
+def claim(
+    engine: Engine,
+    *,
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    rate: float,
+    burst: float,
+    settings: PolicySettings,
+) -> tuple[list[Claimed], list[Event]]:
+    """Lease due rows, within each number's rate limit; settle the ones that must not go out."""
+    out: list[Claimed] = []
+    events: list[Event] = []
+    with write_tx(engine) as conn:
+        rows = outbox_store.claim_batch(conn, worker_id=worker_id, now=now, lease=lease, limit=limit)
+        if not rows:
+            return out, events
+        info = {
+            r.seq: r
+            for r in conn.execute(
+                select(
+                    messages.c.seq,
+                    messages.c.id,
+                    messages.c.status,
+                    messages.c.kind,
+                    messages.c.content,
+                    contacts.c.wa_id,
+                    contacts.c.phone_number_id,
+                    contacts.c.last_inbound_at,
+                    contacts.c.window_opened_at,
+                    contacts.c.entry_point_at,
+                    contacts.c.id.label("contact_id"),
+                )
+                .join(contacts, contacts.c.id == messages.c.contact_id)
+                .where(messages.c.seq.in_([r.message_seq for r in rows]))
+            )
+        }
+        by_number: dict[str, list[Any]] = {}
+        for r in rows:
+            m = info[r.message_seq]
+            if m.status != "queued":  # cancelled or settled meanwhile
+                outbox_store.complete(conn, r.id)
+                continue
+            if r.in_flight_since is not None:
+                _settle(
+                    conn,
+                    r.id,
+                    m.seq,
+                    "uncertain",
+                    now,
+                    "delivery_uncertain",
+                    "Worker stopped between the provider call and recording its answer",
+                    "The provider may or may not have accepted this message; it was not sent again "
+                    "to avoid a duplicate. A later status webhook confirms it if it was sent.",
+                )
+                events.append(_event(m, "uncertain"))
+                continue
+            if m.kind == "session":
+                window = CareWindow(
+                    last_inbound_at=m.last_inbound_at,
+                    opened_at=m.window_opened_at,
+                    entry_point_at=m.entry_point_at,
+                )
+                if not window_at(window, now=now, settings=settings).is_open:
+                    _settle(
+                        conn,
+                        r.id,
+                        m.seq,
+                        "failed",
+                        now,
+                        "window_closed",
+                        "Window closed",
+                        "The customer care window closed before this message could be sent.",
+                    )
+                    events.append(_event(m, "failed"))
+                    continue
+            by_number.setdefault(m.phone_number_id, []).append((r, m))
+        for number, items in by_number.items():
+            tokens, updated = outbox_store.lock_bucket(conn, phone_number_id=number, now=now, burst=burst)
+            granted, bucket = take(
+                Bucket(tokens=tokens, updated_at=updated), want=len(items), now=now, rate=rate, burst=burst
+            )
+            outbox_store.save_bucket(
+                conn, phone_number_id=number, tokens=bucket.tokens, updated_at=bucket.updated_at
+            )
+            later = now + timedelta(seconds=max(wait_for(bucket, rate=rate), 1.0 / rate))
+            for i, (r, m) in enumerate(items):
+                if i >= granted:
+                    outbox_store.release(conn, outbox_id=r.id, available_at=later)
+                    continue
+                out.append(
+                    Claimed(
+                        outbox_id=r.id,
+                        attempts=r.attempts,
+                        message_seq=m.seq,
+                        message_id=m.id,
+                        wa_id=m.wa_id,
+                        phone_number_id=number,
+                        body=m.content,
+                    )
+                )
+    return out, events
+
+
+def mark_in_flight(
+    engine: Engine, claimed: Sequence[Claimed], *, worker_id: str, now: datetime
+) -> list[Claimed]:
+    """Stamp rows just before sending; rows whose lease we lost are dropped (another worker has them)."""
+    with write_tx(engine) as conn:
+        held = outbox_store.mark_in_flight(
+            conn, outbox_ids=[c.outbox_id for c in claimed], worker_id=worker_id, now=now
+        )
+    return [c for c in claimed if c.outbox_id in held]
+
+
+def record(engine: Engine, answers: Sequence[SendAnswer], *, now: datetime) -> list[Event]:
+    """Store the provider's answers and finish (or reschedule) the outbox rows, in one commit."""
+    events: list[Event] = []
+    with write_tx(engine) as conn:
+        for a in answers:
+            c = a.claimed
+            if a.wamid is not None:
+                message_store.set_status(
+                    conn, c.message_seq, {"wamid": a.wamid, "status": "sent", "updated_at": now}
+                )
+                message_store.add_event(conn, message_seq=c.message_seq, status="sent", at=now)
+                outbox_store.complete(conn, c.outbox_id)
+                events.append(
+                    Event(
+                        type="message.status",
+                        wa_id=c.wa_id,
+                        phone_number_id=c.phone_number_id,
+                        data={"id": c.message_id, "status": "sent", "wamid": a.wamid},
+                    )
+                )
+                events.extend(
+                    apply_orphans(
+                        conn, wamid=a.wamid, now=now, wa_id=c.wa_id, phone_number_id=c.phone_number_id
+                    )
+                )
+            elif a.retry_at is not None:
+                outbox_store.retry_later(
+                    conn,
+                    outbox_id=c.outbox_id,
+                    available_at=a.retry_at,
+                    error=f"{a.error_code}: {a.error_message}",
+                )
+            else:
+                _settle(
+                    conn,
+                    c.outbox_id,
+                    c.message_seq,
+                    "failed",
+                    now,
+                    a.error_code or "error",
+                    a.error_title,
+                    a.error_message,
+                )
+                events.append(
+                    Event(
+                        type="message.status",
+                        wa_id=c.wa_id,
+                        phone_number_id=c.phone_number_id,
+                        data={"id": c.message_id, "status": "failed", "error_code": a.error_code},
+                    )
+                )
+    return events
+
+
+def _settle(
+    conn: Any,
+    outbox_id: int,
+    seq: int,
+    status: str,
+    now: datetime,
+    code: str,
+    title: str | None,
+    message: str | None,
+) -> None:
+    message_store.set_status(
+        conn,
+        seq,
+        {
+            "status": status,
+            "error_code": code,
+            "error_title": title,
+            "error_message": message,
+            "updated_at": now,
+        },
+    )
+    message_store.add_event(
+        conn, message_seq=seq, status=status, at=now, error={"code": code, "title": title, "message": message}
+    )
+    outbox_store.complete(conn, outbox_id)
+
+
+def _event(m: Any, status: str) -> Event:
+    return Event(
+        type="message.status",
+        wa_id=m.wa_id,
+        phone_number_id=m.phone_number_id,
+        data={"id": m.id, "status": status},
+    )

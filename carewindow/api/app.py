@@ -1,0 +1,129 @@
+"""``create_app(settings, clock)``: the whole service assembled in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from starlette.requests import Request
+from starlette.responses import Response
+
+from carewindow import __version__
+from carewindow.api import errors
+from carewindow.api.routes import contacts, conversations, costs, health, keys, messages, templates, webhooks
+from carewindow.api.runtime import (
+    SANDBOX_TOKEN,
+    Runtime,
+    build_runtime,
+    make_provider,
+    sandbox_client_factory,
+    start_worker,
+    stop_worker,
+    utc_now,
+)
+from carewindow.settings import Settings, load_settings
+from carewindow.storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    engine: Engine | None = None,
+    loopback: bool = False,
+    migrate: bool = False,
+    run_worker: bool | None = None,
+) -> FastAPI:
+    """Build the app. ``loopback`` routes our own HTTP calls (provider -> sandbox -> webhooks) through
+    an in-process ASGI transport instead of the network: the same code paths, for tests."""
+    settings = settings or load_settings()
+    rt = build_runtime(settings, clock=clock, engine=engine)
+    want_worker = settings.run_worker if run_worker is None else run_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            upgrade(rt.engine)
+        rt.ingest.start()
+        rt.provider = make_provider(rt)
+        if want_worker:
+            await start_worker(rt)
+        try:
+            yield
+        finally:
+            await stop_worker(rt)
+            if rt.sandbox is not None:
+                await rt.sandbox.aclose()
+            await rt.provider.aclose()
+            rt.ingest.stop()
+
+    app = FastAPI(
+        title="carewindow",
+        version=__version__,
+        description="WhatsApp customer care that keeps to the customer care window rules.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    if loopback:
+        rt.http_transport = httpx.ASGITransport(app=app)
+    errors.install(app)
+    for module in (webhooks, messages, contacts, templates, conversations, costs, keys, health):
+        app.include_router(module.router)
+    if settings.provider == "sandbox":
+        _mount_sandbox(app, rt, loopback=loopback)
+    _mount_inbox(app, rt)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], object]) -> Response:
+        response: Response = await call_next(request)  # type: ignore[misc]
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    return app
+
+
+def _mount_sandbox(app: FastAPI, rt: Runtime, *, loopback: bool) -> None:
+    from carewindow.providers.sandbox.app import create_sandbox_app
+    from carewindow.providers.sandbox.config import SandboxConfig
+
+    s = rt.settings
+    public = s.public_url.rstrip("/")
+    config = SandboxConfig(
+        access_token=s.meta_token or SANDBOX_TOKEN,
+        phone_number_id=rt.phone_number_id,
+        waba_id=rt.waba_id,
+        display_phone_number=s.display_phone_number or "15550000001",
+        graph_version=s.meta_graph_version,
+        base_url=f"{public}/sandbox/graph",
+        callback_url=f"{public}/webhooks/whatsapp",
+        app_secret=rt.app_secret,
+        clock=rt.clock,
+    )
+    sandbox_app = create_sandbox_app(
+        config,
+        http_client_factory=sandbox_client_factory(rt) if loopback else None,
+        policy_settings=rt.policy,
+    )
+    rt.sandbox = sandbox_app.state.sandbox
+    app.mount("/sandbox", sandbox_app)
+
+
+def _mount_inbox(app: FastAPI, rt: Runtime) -> None:
+    try:
+        from carewindow.web.routes import mount_inbox
+    except ImportError:  # the inbox is optional while it is being built
+        return
+    mount_inbox(app, rt)

@@ -1,0 +1,30 @@
+"""FastAPI dependencies: the runtime and the calling key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from carewindow.api.auth import Principal, bearer_key
+from carewindow.api.errors import ApiError
+from carewindow.api.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_principal(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    key = bearer_key(authorization)
+    principal = rt.keys.resolve(key)
+    if principal is None:
+        raise ApiError(401, "unauthorized", "Unknown or revoked API key.")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

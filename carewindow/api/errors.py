@@ -1,0 +1,117 @@
+"""The one place that turns errors into HTTP: ``{"error": {"code", "message", ...details}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from carewindow.actions.errors import ActionError
+from carewindow.policy import PolicyError, RefusalCode
+
+log = logging.getLogger(__name__)
+
+# Contract table: refusal code -> HTTP status.
+REFUSAL_STATUS = {
+    RefusalCode.WINDOW_CLOSED.value: 409,
+    RefusalCode.NO_CONSENT.value: 403,
+    RefusalCode.TEMPLATE_NOT_FOUND.value: 404,
+    RefusalCode.TEMPLATE_NOT_APPROVED.value: 409,
+    RefusalCode.TEMPLATE_PARAMS_INVALID.value: 422,
+    RefusalCode.REENGAGEMENT_PENDING.value: 409,
+    RefusalCode.VALIDATION_ERROR.value: 422,
+}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """Raised by routes for errors that are about HTTP itself (auth, roles, bad webhooks)."""
+
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **details: Any
+) -> Response:
+    body = {"error": {"code": code, "message": message, **details}}
+    return Response(
+        orjson.dumps(body, default=str), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_r: Request, exc: ApiError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc.status, exc.code, exc.message, headers=headers, **exc.details)
+
+    @app.exception_handler(ActionError)
+    async def _action_error(_r: Request, exc: ActionError) -> Response:
+        status = REFUSAL_STATUS.get(exc.code, exc.http_status)
+        return error_response(status, exc.code, exc.message, **exc.details)
+
+    @app.exception_handler(PolicyError)
+    async def _policy_error(_r: Request, exc: PolicyError) -> Response:
+        status = REFUSAL_STATUS.get(exc.code, 422)
+        return error_response(status, exc.code, exc.message, meta_code=exc.meta_code, **exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_r: Request, exc: RequestValidationError) -> Response:
+        fields = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        first = fields[0] if fields else {"loc": [], "msg": "invalid request"}
+        where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))
+        message = f"{where}: {first['msg']}" if where else str(first["msg"])
+        return error_response(422, "validation_error", message, fields=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_r: Request, exc: StarletteHTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(_r: Request, exc: OperationalError) -> Response:
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        return error_response(
+            503,
+            "unavailable",
+            "The database is unavailable; nothing was written. Retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _db_error(_r: Request, exc: DBAPIError) -> Response:
+        if exc.connection_invalidated:
+            return error_response(
+                503,
+                "unavailable",
+                "The database connection was lost; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+        log.exception("database error")
+        return error_response(500, "internal_error", "An internal database error occurred.")

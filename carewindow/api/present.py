@@ -1,0 +1,129 @@
+"""Rows -> response bodies. Shared by the API routes and the inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row
+
+from carewindow.api import schemas
+from carewindow.policy import PolicySettings, window_at
+from carewindow.storage import contacts as contact_store
+
+
+def window_public(
+    contact: Row[Any] | None,
+    *,
+    wa_id: str,
+    now: datetime,
+    policy: PolicySettings,
+    held: Sequence[Row[Any]] = (),
+) -> schemas.WindowPublic:
+    if contact is None:
+        return schemas.WindowPublic(
+            wa_id=wa_id,
+            state="closed",
+            opened_at=None,
+            expires_at=None,
+            seconds_left=0,
+            last_inbound_at=None,
+            reengagement={"templates_sent_since_close": 0, "limit": policy.reengagement_limit},
+            consent={"status": "unknown", "source": None, "updated_at": None},
+        )
+    state = contact_store.state_from_row(contact)
+    view = window_at(state.window, now=now, settings=policy)
+    return schemas.WindowPublic(
+        wa_id=contact.wa_id,
+        state="open" if view.is_open else "closed",
+        opened_at=view.opened_at,
+        expires_at=view.expires_at,
+        seconds_left=view.seconds_left,
+        last_inbound_at=view.last_inbound_at,
+        entry_point_expires_at=view.entry_point_expires_at,
+        reengagement={
+            "templates_sent_since_close": state.reengagement.templates_sent_since_close,
+            "limit": policy.reengagement_limit,
+        },
+        consent={
+            "status": state.consent.status.value,
+            "source": state.consent.source,
+            "updated_at": state.consent.updated_at,
+        },
+        held=[
+            {
+                "id": h.id,
+                "type": h.type,
+                "text": h.text,
+                "created_at": h.created_at,
+                "hold_until": h.hold_until,
+            }
+            for h in held
+        ],
+    )
+
+
+def message_public(
+    row: Row[Any],
+    *,
+    wa_id: str,
+    history: Sequence[Row[Any]] | None = None,
+    fallback_message_id: str | None = None,
+    window: schemas.WindowPublic | None = None,
+) -> schemas.MessagePublic:
+    m = row._mapping
+    charge = None
+    if m["direction"] == "out" and m["charge_model"] is not None:
+        charge = schemas.Charge(
+            billable=m["charge_billable"],
+            category=m["charge_category"],
+            amount=m["charge_amount"],
+            currency=m["charge_currency"],
+            pricing_model=m["charge_model"],
+            market=m["charge_market"],
+            reason=m["charge_reason"],
+        )
+    actual = None
+    if m["actual_model"] is not None or m["actual_billable"] is not None:
+        actual = schemas.ActualCharge(
+            billable=m["actual_billable"],
+            category=m["actual_category"],
+            pricing_model=m["actual_model"],
+            type=m["actual_type"],
+            mismatch=bool(m["charge_mismatch"]),
+        )
+    error = None
+    if m["error_code"]:
+        error = {"code": m["error_code"], "title": m["error_title"], "message": m["error_message"]}
+    template = None
+    if m["template_name"]:
+        template = {"name": m["template_name"], "language": m["template_language"]}
+    return schemas.MessagePublic(
+        id=m["id"],
+        direction=m["direction"],
+        to=wa_id if m["direction"] == "out" else None,
+        wa_id=wa_id,
+        type=m["type"],
+        kind=m["kind"],
+        status=m["status"],
+        text=m["text"],
+        wamid=m["wamid"],
+        template=template,
+        ticket_id=m["ticket_id"],
+        timestamp=m["ts"],
+        created_at=m["created_at"],
+        charge=charge,
+        actual_charge=actual,
+        error=error,
+        content=m["content"] if m["direction"] == "in" else None,
+        fallback_message_id=fallback_message_id,
+        knock_message_id=m["knock_message_id"],
+        hold_until=m["hold_until"],
+        history=(
+            [schemas.StatusEntry(status=h.status, at=h.at, error=h.error) for h in history]
+            if history is not None
+            else None
+        ),
+        window=window,
+    )

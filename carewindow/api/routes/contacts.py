@@ -1,0 +1,157 @@
+"""``/v1/contacts/{wa_id}``: the thread, the window and consent of one customer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from carewindow.actions.consent import do_record_consent
+from carewindow.actions.errors import NotFound
+from carewindow.api import schemas
+from carewindow.api.auth import READ_CONVERSATIONS, SEND, require
+from carewindow.api.deps import PrincipalDep, RuntimeDep
+from carewindow.api.errors import ApiError
+from carewindow.api.present import message_public, window_public
+from carewindow.policy import ConsentStatus
+from carewindow.storage import contacts as contact_store
+from carewindow.storage import messages as message_store
+from carewindow.storage.tables import messages
+
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+NumberQuery = Annotated[
+    str | None, Query(max_length=64, description="business number; default: the configured one")
+]
+
+
+def _wa_id(value: str) -> str:
+    try:
+        return schemas.normalise_wa_id(value)
+    except ValueError as exc:
+        raise ApiError(
+            422, "validation_error", f"wa_id: {exc}", fields=[{"loc": ["wa_id"], "msg": str(exc)}]
+        ) from None
+
+
+def _number(rt: RuntimeDep, principal: PrincipalDep, phone_number_id: str | None) -> str:
+    number = phone_number_id or rt.phone_number_id
+    if not principal.may_use(number):
+        raise ApiError(403, "forbidden", f"This key may not use business number {number}.")
+    return number
+
+
+@router.get("/{wa_id}/messages", response_model=schemas.MessageList, response_model_exclude_none=True)
+def list_thread(
+    wa_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[str | None, Query(max_length=64, description="a message id to page back from")] = None,
+    phone_number_id: NumberQuery = None,
+) -> schemas.MessageList:
+    """The thread, newest first, inbound and outbound."""
+    require(principal, READ_CONVERSATIONS, "read conversations")
+    wa_id = _wa_id(wa_id)
+    number = _number(rt, principal, phone_number_id)
+    with rt.engine.connect() as conn:
+        contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
+        if contact is None:
+            return schemas.MessageList(data=[], next_before=None)
+        anchor = None
+        if before:
+            anchor = conn.execute(
+                select(messages.c.ts, messages.c.seq).where(messages.c.id == before)
+            ).first()
+            if anchor is None:
+                raise NotFound(f"No message {before!r} to page back from.", before=before)
+        rows = message_store.thread(conn, contact_id=contact.id, limit=limit, before=anchor)
+    data = [message_public(r, wa_id=wa_id) for r in rows]
+    return schemas.MessageList(data=data, next_before=data[-1].id if len(data) == limit else None)
+
+
+@router.get("/{wa_id}/window", response_model=schemas.WindowPublic)
+def get_window(
+    wa_id: str, rt: RuntimeDep, principal: PrincipalDep, phone_number_id: NumberQuery = None
+) -> schemas.WindowPublic:
+    """Whether the customer care window is open, until when, and what re-engagement/consent allow."""
+    require(principal, READ_CONVERSATIONS | SEND, "read windows")
+    wa_id = _wa_id(wa_id)
+    number = _number(rt, principal, phone_number_id)
+    with rt.engine.connect() as conn:
+        contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
+        held = (
+            conn.execute(
+                select(messages)
+                .where(messages.c.contact_id == contact.id, messages.c.status == "held")
+                .order_by(messages.c.seq)
+            ).all()
+            if contact is not None
+            else []
+        )
+    return window_public(contact, wa_id=wa_id, now=rt.now(), policy=rt.policy, held=held)
+
+
+@router.get("/{wa_id}/consent", response_model=schemas.ConsentPublic)
+def get_consent(
+    wa_id: str, rt: RuntimeDep, principal: PrincipalDep, phone_number_id: NumberQuery = None
+) -> schemas.ConsentPublic:
+    require(principal, READ_CONVERSATIONS | SEND, "read consent")
+    wa_id = _wa_id(wa_id)
+    number = _number(rt, principal, phone_number_id)
+    with rt.engine.connect() as conn:
+        contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
+        history = contact_store.consent_history(conn, contact.id) if contact is not None else []
+    return schemas.ConsentPublic(
+        wa_id=wa_id,
+        status=contact.consent_status if contact else "unknown",
+        source=contact.consent_source if contact else None,
+        proof=contact.consent_proof if contact else None,
+        updated_at=contact.consent_updated_at if contact else None,
+        history=[
+            {
+                "status": h.status,
+                "source": h.source,
+                "proof": h.proof,
+                "at": h.at,
+                "recorded_at": h.recorded_at,
+            }
+            for h in history
+        ],
+    )
+
+
+@router.put("/{wa_id}/consent", response_model=schemas.ConsentPublic)
+def put_consent(
+    wa_id: str,
+    body: schemas.ConsentUpdate,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    phone_number_id: NumberQuery = None,
+) -> schemas.ConsentPublic:
+    """Record an opt-in or opt-out with its source and proof (the newest event wins)."""
+    require(principal, SEND, "record consent")
+    wa_id = _wa_id(wa_id)
+    number = _number(rt, principal, phone_number_id)
+    now = rt.now()
+    at = body.at or now
+    if at.tzinfo is None:
+        raise ApiError(
+            422,
+            "validation_error",
+            "at: give a timezone (e.g. 2026-11-25T10:00:00Z).",
+            fields=[{"loc": ["at"], "msg": "timezone required"}],
+        )
+    events = do_record_consent(
+        rt.engine,
+        phone_number_id=number,
+        wa_id=wa_id,
+        status=ConsentStatus(body.status),
+        source=body.source,
+        proof=body.proof,
+        at=at,
+        now=now,
+        settings=rt.policy,
+    )
+    rt.bus.publish(events)
+    return get_consent(wa_id, rt, principal, phone_number_id)

@@ -1,0 +1,51 @@
+"""``/healthz`` and ``/metrics`` (Prometheus text format)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import text
+
+from carewindow.api.deps import RuntimeDep
+from carewindow.api.errors import ApiError
+from carewindow.storage import outbox as outbox_store
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz(rt: RuntimeDep) -> dict[str, str]:
+    try:
+        with rt.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        raise ApiError(503, "unavailable", "The database is unreachable.") from None
+    return {"status": "ok", "provider": rt.settings.provider, "database": rt.engine.dialect.name}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(rt: RuntimeDep) -> PlainTextResponse:
+    with rt.engine.connect() as conn:
+        pending = outbox_store.pending_count(conn)
+    w = rt.worker
+    lines = [
+        "# HELP carewindow_outbox_pending Messages accepted and not yet answered by the provider.",
+        "# TYPE carewindow_outbox_pending gauge",
+        f"carewindow_outbox_pending {pending}",
+        "# HELP carewindow_ingest_batches_total Group commits of webhook deliveries.",
+        "# TYPE carewindow_ingest_batches_total counter",
+        f"carewindow_ingest_batches_total {rt.ingest.batches}",
+        "# HELP carewindow_ingest_items_total Webhook deliveries committed.",
+        "# TYPE carewindow_ingest_items_total counter",
+        f"carewindow_ingest_items_total {rt.ingest.items}",
+        "# HELP carewindow_sent_total Messages the provider accepted (this process).",
+        "# TYPE carewindow_sent_total counter",
+        f"carewindow_sent_total {w.sent if w else 0}",
+        "# HELP carewindow_send_failed_total Messages that failed for good (this process).",
+        "# TYPE carewindow_send_failed_total counter",
+        f"carewindow_send_failed_total {w.failed if w else 0}",
+        "# HELP carewindow_live_subscribers Open inbox live streams.",
+        "# TYPE carewindow_live_subscribers gauge",
+        f"carewindow_live_subscribers {rt.bus.subscriber_count}",
+    ]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -1,0 +1,57 @@
+"""``/v1/keys``: API key management (admin only). A key is shown in clear text once, at creation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from carewindow.actions.errors import NotFound
+from carewindow.api import schemas
+from carewindow.api.auth import ADMIN, require
+from carewindow.api.deps import PrincipalDep, RuntimeDep
+from carewindow.storage import api_keys as key_store
+from carewindow.storage.engine import write_tx
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+def _public(row: object, key: str | None = None) -> schemas.KeyPublic:
+    r = row
+    numbers = r.phone_number_ids.split(",") if r.phone_number_ids else None  # type: ignore[attr-defined]
+    return schemas.KeyPublic(
+        id=r.id,  # type: ignore[attr-defined]
+        name=r.name,  # type: ignore[attr-defined]
+        prefix=r.prefix,  # type: ignore[attr-defined]
+        role=r.role,  # type: ignore[attr-defined]
+        phone_number_ids=numbers,
+        created_at=r.created_at,  # type: ignore[attr-defined]
+        revoked_at=r.revoked_at,  # type: ignore[attr-defined]
+        key=key,
+    )
+
+
+@router.post("", status_code=201, response_model=schemas.KeyPublic)
+def create_key(body: schemas.KeyCreate, rt: RuntimeDep, principal: PrincipalDep) -> schemas.KeyPublic:
+    require(principal, ADMIN, "create API keys")
+    with write_tx(rt.engine) as conn:
+        key, key_id = key_store.create(
+            conn, role=body.role, name=body.name, now=rt.now(), phone_number_ids=body.phone_number_ids
+        )
+        row = next(r for r in key_store.list_all(conn) if r.id == key_id)
+    return _public(row, key)
+
+
+@router.get("", response_model=list[schemas.KeyPublic])
+def list_keys(rt: RuntimeDep, principal: PrincipalDep) -> list[schemas.KeyPublic]:
+    require(principal, ADMIN, "list API keys")
+    with rt.engine.connect() as conn:
+        return [_public(r) for r in key_store.list_all(conn)]
+
+
+@router.delete("/{key_id}", status_code=204)
+def revoke_key(key_id: int, rt: RuntimeDep, principal: PrincipalDep) -> Response:
+    """Revoke at once: keys are checked against the database on every request."""
+    require(principal, ADMIN, "revoke API keys")
+    with write_tx(rt.engine) as conn:
+        if not key_store.revoke(conn, key_id, rt.now()):
+            raise NotFound(f"No active API key with id {key_id}.", id=key_id)
+    return Response(status_code=204)

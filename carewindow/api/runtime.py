@@ -1,0 +1,146 @@
+"""Everything a running carewindow process holds, assembled in one place from Settings and a clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, Engine
+
+from carewindow.actions.events import EventBus
+from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_webhook
+from carewindow.api.auth import KeyRing
+from carewindow.policy import PolicySettings
+from carewindow.providers.base import Provider
+from carewindow.providers.meta import MetaProvider
+from carewindow.settings import Settings
+from carewindow.storage.engine import make_engine
+from carewindow.storage.group_commit import GroupCommitter
+
+log = logging.getLogger(__name__)
+SANDBOX_TOKEN = "sandbox-access-token"  # noqa: S105 - the sandbox is not Meta; this guards nothing real
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def policy_settings(settings: Settings) -> PolicySettings:
+    return PolicySettings(
+        window=timedelta(hours=settings.window_hours),
+        entry_point_window=timedelta(hours=settings.entry_point_window_hours),
+        reengagement_limit=settings.reengagement_limit,
+        opt_out_keywords=settings.opt_out_keyword_list,
+        pricing_model=settings.pricing,
+    )
+
+
+@dataclass(kw_only=True)
+class Runtime:
+    settings: Settings
+    policy: PolicySettings
+    engine: Engine
+    clock: Callable[[], datetime]
+    bus: EventBus
+    keys: KeyRing
+    ingest: GroupCommitter[IngestJob, IngestResult]
+    app_secret: str
+    phone_number_id: str
+    waba_id: str
+    provider: Provider | None = None
+    sandbox: Any = None  # providers.sandbox.Sandbox when the sandbox is mounted
+    http_transport: httpx.AsyncBaseTransport | None = None
+    worker_task: asyncio.Task[None] | None = None
+    worker_stop: asyncio.Event = field(default_factory=asyncio.Event)
+    worker: Any = None
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def build_runtime(
+    settings: Settings, *, clock: Callable[[], datetime] = utc_now, engine: Engine | None = None
+) -> Runtime:
+    engine = engine or make_engine(settings.database_url)
+    pol = policy_settings(settings)
+    sandbox_mode = settings.provider == "sandbox"
+    # In sandbox mode the app secret signs webhooks between our own sandbox and our own endpoint.
+    app_secret = settings.meta_app_secret or (secrets.token_hex(16) if sandbox_mode else "")
+
+    def work(conn: Connection, job: IngestJob) -> IngestResult:
+        return do_ingest_webhook(conn, job, settings=pol)
+
+    return Runtime(
+        settings=settings,
+        policy=pol,
+        engine=engine,
+        clock=clock,
+        bus=EventBus(),
+        keys=KeyRing(engine, settings.api_key_pairs),
+        ingest=GroupCommitter(engine, work, name="ingest"),
+        app_secret=app_secret,
+        phone_number_id=settings.phone_number_id or ("100000000000001" if sandbox_mode else ""),
+        waba_id=settings.waba_id or ("200000000000001" if sandbox_mode else ""),
+    )
+
+
+def make_provider(rt: Runtime) -> Provider:
+    s = rt.settings
+    if s.provider == "sandbox":
+        base = (s.meta_base_url or f"{s.public_url.rstrip('/')}/sandbox/graph").rstrip("/")
+        token = s.meta_token or SANDBOX_TOKEN
+    else:
+        base = (s.meta_base_url or "https://graph.facebook.com").rstrip("/")
+        token = s.meta_token
+    return MetaProvider(
+        base_url=base,
+        graph_version=s.meta_graph_version,
+        token=token,
+        phone_number_id=rt.phone_number_id,
+        waba_id=rt.waba_id,
+        timeout=s.meta_timeout_seconds,
+        transport=rt.http_transport,
+    )
+
+
+async def start_worker(rt: Runtime) -> None:
+    from carewindow.worker.delivery import DeliveryWorker
+
+    assert rt.provider is not None
+    s = rt.settings
+    rt.worker = DeliveryWorker(
+        engine=rt.engine,
+        provider=rt.provider,
+        policy=rt.policy,
+        clock=rt.clock,
+        publish=rt.bus.publish,
+        batch_size=s.worker_batch_size,
+        poll_seconds=s.worker_poll_seconds,
+        lease_seconds=s.lease_seconds,
+        max_attempts=s.max_attempts,
+        rate_per_second=s.rate_limit_per_second,
+    )
+    rt.worker_stop = asyncio.Event()
+    rt.worker_task = asyncio.create_task(rt.worker.run(rt.worker_stop), name="delivery-worker")
+
+
+async def stop_worker(rt: Runtime) -> None:
+    if rt.worker_task is not None:
+        rt.worker_stop.set()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(rt.worker_task, timeout=10)
+        rt.worker_task = None
+
+
+def sandbox_client_factory(rt: Runtime) -> Callable[[], httpx.AsyncClient] | None:
+    if rt.http_transport is None:
+        return None
+    return partial(httpx.AsyncClient, transport=rt.http_transport)

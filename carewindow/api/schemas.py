@@ -1,0 +1,247 @@
+"""Request and response bodies of the /v1 API (Pydantic v2, at the HTTP edge only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MESSAGE_TYPES = Literal[
+    "text",
+    "image",
+    "document",
+    "audio",
+    "video",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "reaction",
+    "template",
+]
+
+
+def normalise_wa_id(value: str) -> str:
+    """E.164 with or without '+' (spaces and dashes tolerated) -> wa_id digits."""
+    raw = value.strip().replace(" ", "").replace("-", "")
+    digits = raw[1:] if raw.startswith("+") else raw
+    if not digits.isdigit() or not 7 <= len(digits) <= 15:
+        raise ValueError("must be a phone number in E.164 form, e.g. +34600111222")
+    try:
+        parsed = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError("not a possible phone number for its country code")
+    return digits
+
+
+WaId = Annotated[str, Field(min_length=7, max_length=20, examples=["34600111222"])]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TemplateSpec(Strict):
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=2, max_length=16)
+    parameters: list[str] | dict[str, str] = Field(default_factory=list)
+
+
+class ContextSpec(Strict):
+    message_id: str
+
+
+class MessageCreate(BaseModel):
+    """``POST /v1/messages``: a Cloud API style message plus carewindow's delivery options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(examples=["+34600111222"])
+    type: MESSAGE_TYPES
+    text: dict[str, Any] | None = None
+    image: dict[str, Any] | None = None
+    document: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
+    video: dict[str, Any] | None = None
+    sticker: dict[str, Any] | None = None
+    location: dict[str, Any] | None = None
+    contacts: list[dict[str, Any]] | None = None
+    interactive: dict[str, Any] | None = None
+    reaction: dict[str, Any] | None = None
+    template: TemplateSpec | None = None
+    context: ContextSpec | None = None
+    on_closed: Literal["reject", "template", "defer"] = "reject"
+    fallback_template: TemplateSpec | None = None
+    ticket_id: str | None = Field(default=None, max_length=128)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
+    phone_number_id: str | None = Field(default=None, max_length=64)
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v: str) -> str:
+        return normalise_wa_id(v)
+
+    def content(self) -> Any:
+        return getattr(self, self.type)
+
+
+class Charge(BaseModel):
+    billable: bool | None
+    category: str | None
+    amount: Decimal | None
+    currency: str | None
+    pricing_model: str | None
+    market: str | None = None
+    reason: str | None = None
+
+
+class ActualCharge(BaseModel):
+    billable: bool | None
+    category: str | None
+    pricing_model: str | None
+    type: str | None
+    mismatch: bool
+
+
+class WindowPublic(BaseModel):
+    wa_id: str
+    state: Literal["open", "closed"]
+    opened_at: datetime | None
+    expires_at: datetime | None
+    seconds_left: int
+    last_inbound_at: datetime | None
+    entry_point_expires_at: datetime | None = None
+    reengagement: dict[str, int]
+    consent: dict[str, Any]
+    held: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class StatusEntry(BaseModel):
+    status: str
+    at: datetime
+    error: dict[str, Any] | None = None
+
+
+class MessagePublic(BaseModel):
+    id: str
+    direction: Literal["in", "out"]
+    to: str | None = None
+    wa_id: str
+    type: str
+    kind: str | None
+    status: str
+    text: str | None
+    wamid: str | None
+    template: dict[str, Any] | None = None
+    ticket_id: str | None
+    timestamp: datetime
+    created_at: datetime
+    charge: Charge | None = None
+    actual_charge: ActualCharge | None = None
+    error: dict[str, Any] | None = None
+    content: dict[str, Any] | None = None
+    fallback_message_id: str | None = None
+    knock_message_id: str | None = None
+    hold_until: datetime | None = None
+    history: list[StatusEntry] | None = None
+    window: WindowPublic | None = None
+
+
+class MessageList(BaseModel):
+    data: list[MessagePublic]
+    next_before: str | None
+
+
+class ConsentUpdate(Strict):
+    status: Literal["opted_in", "opted_out"]
+    source: str = Field(min_length=1, max_length=256)
+    proof: str | None = Field(default=None, max_length=10_000)
+    at: datetime | None = None
+
+
+class ConsentPublic(BaseModel):
+    wa_id: str
+    status: str
+    source: str | None
+    proof: str | None
+    updated_at: datetime | None
+    history: list[dict[str, Any]]
+
+
+class TemplateButtonSpec(Strict):
+    type: Literal["QUICK_REPLY", "URL", "PHONE_NUMBER"] = "QUICK_REPLY"
+    text: str = Field(min_length=1, max_length=25)
+    url: str | None = None
+    phone_number: str | None = None
+
+
+class TemplateCreate(Strict):
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    language: str = Field(min_length=2, max_length=16)
+    category: Literal["marketing", "utility", "authentication", "MARKETING", "UTILITY", "AUTHENTICATION"]
+    body: str = Field(min_length=1, max_length=1024)
+    header: str | None = Field(default=None, max_length=60)
+    footer: str | None = Field(default=None, max_length=60)
+    buttons: list[TemplateButtonSpec] = Field(default_factory=list, max_length=10)
+    examples: list[str] | dict[str, str] | None = None
+
+
+class TemplateUpdate(Strict):
+    category: Literal["marketing", "utility", "authentication"] | None = None
+    status: Literal["APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED"] | None = None
+    body: str | None = Field(default=None, min_length=1, max_length=1024)
+    header: str | None = Field(default=None, max_length=60)
+    footer: str | None = Field(default=None, max_length=60)
+
+
+class TemplatePublic(BaseModel):
+    name: str
+    language: str
+    category: str
+    status: str
+    body: str
+    header: str | None
+    footer: str | None
+    buttons: list[dict[str, Any]]
+    parameter_format: str | None
+    placeholders: list[str]
+    reason: str | None = None
+    updated_at: datetime
+
+
+class ConversationPublic(BaseModel):
+    wa_id: str
+    phone_number_id: str
+    profile_name: str | None
+    last_preview: str | None
+    last_activity_at: datetime | None
+    unread_count: int
+    open_ticket_id: str | None
+    window: WindowPublic
+
+
+class ConversationList(BaseModel):
+    data: list[ConversationPublic]
+    next_offset: int | None
+
+
+class KeyCreate(Strict):
+    role: Literal["admin", "agent", "integration"]
+    name: str | None = Field(default=None, max_length=128)
+    phone_number_ids: list[str] | None = None
+
+
+class KeyPublic(BaseModel):
+    id: int
+    name: str | None
+    prefix: str
+    role: str
+    phone_number_ids: list[str] | None
+    created_at: datetime
+    revoked_at: datetime | None
+    key: str | None = None  # only in the answer that created it

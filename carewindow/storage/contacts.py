@@ -1,0 +1,170 @@
+"""Contacts: one row per (business number, customer) holding the state the policy core reasons about."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, select, update
+
+from carewindow.policy import (
+    CareWindow,
+    ConsentState,
+    ConsentStatus,
+    ContactState,
+    Conversation,
+    Reengagement,
+)
+from carewindow.storage.engine import dialect_insert, is_sqlite
+from carewindow.storage.tables import consent_events, contacts
+
+
+def state_from_row(row: Row[Any] | Mapping[str, Any]) -> ContactState:
+    """The policy's view of a contact row."""
+    m: Mapping[str, Any] = row._mapping if isinstance(row, Row) else row
+    convs = tuple(
+        Conversation(
+            category=c["category"],
+            opened_at=datetime.fromisoformat(c["opened_at"]),
+            expires_at=datetime.fromisoformat(c["expires_at"]),
+        )
+        for c in (m["conversations"] or ())
+    )
+    return ContactState(
+        wa_id=m["wa_id"],
+        window=CareWindow(
+            last_inbound_at=m["last_inbound_at"],
+            opened_at=m["window_opened_at"],
+            entry_point_at=m["entry_point_at"],
+        ),
+        consent=ConsentState(
+            status=ConsentStatus(m["consent_status"]),
+            source=m["consent_source"],
+            proof=m["consent_proof"],
+            updated_at=m["consent_updated_at"],
+        ),
+        reengagement=Reengagement(
+            templates_sent_since_close=m["reengagement_count"],
+            first_sent_at=m["reengagement_first_sent_at"],
+        ),
+        conversations=convs,
+    )
+
+
+def state_values(state: ContactState, *, window_length: Any) -> dict[str, Any]:
+    """Columns to write back after the policy changed ``state``."""
+    w = state.window
+    return {
+        "last_inbound_at": w.last_inbound_at,
+        "window_opened_at": w.opened_at,
+        "window_expires_at": (w.last_inbound_at + window_length) if w.last_inbound_at else None,
+        "entry_point_at": w.entry_point_at,
+        "consent_status": state.consent.status.value,
+        "consent_source": state.consent.source,
+        "consent_proof": state.consent.proof,
+        "consent_updated_at": state.consent.updated_at,
+        "reengagement_count": state.reengagement.templates_sent_since_close,
+        "reengagement_first_sent_at": state.reengagement.first_sent_at,
+        "conversations": [
+            {
+                "category": c.category,
+                "opened_at": c.opened_at.isoformat(),
+                "expires_at": c.expires_at.isoformat(),
+            }
+            for c in state.conversations
+        ]
+        or None,
+    }
+
+
+def get(conn: Connection, *, phone_number_id: str, wa_id: str, for_update: bool = False) -> Row[Any] | None:
+    stmt = select(contacts).where(
+        and_(contacts.c.phone_number_id == phone_number_id, contacts.c.wa_id == wa_id)
+    )
+    if for_update and not is_sqlite(conn):
+        # Serialises concurrent sends to one contact (the re-engagement count must not race).
+        stmt = stmt.with_for_update()
+    return conn.execute(stmt).first()
+
+
+def get_or_create(
+    conn: Connection, *, phone_number_id: str, wa_id: str, now: datetime, for_update: bool = False
+) -> Row[Any]:
+    """The contact row, created with default state when new (concurrent creators are tolerated)."""
+    row = get(conn, phone_number_id=phone_number_id, wa_id=wa_id, for_update=for_update)
+    if row is not None:
+        return row
+    ins = dialect_insert(conn, contacts).values(
+        phone_number_id=phone_number_id,
+        wa_id=wa_id,
+        consent_status=ConsentStatus.UNKNOWN.value,
+        reengagement_count=0,
+        unread_count=0,
+        created_at=now,
+        updated_at=now,
+    )
+    conn.execute(ins.on_conflict_do_nothing(index_elements=["phone_number_id", "wa_id"]))
+    row = get(conn, phone_number_id=phone_number_id, wa_id=wa_id, for_update=for_update)
+    assert row is not None
+    return row
+
+
+def update_values(conn: Connection, contact_id: int, values: Mapping[str, Any]) -> None:
+    conn.execute(update(contacts).where(contacts.c.id == contact_id).values(**values))
+
+
+def record_consent_event(
+    conn: Connection,
+    *,
+    contact_id: int,
+    status: str,
+    source: str | None,
+    proof: str | None,
+    at: datetime,
+    now: datetime,
+) -> None:
+    conn.execute(
+        consent_events.insert().values(
+            contact_id=contact_id, status=status, source=source, proof=proof, at=at, recorded_at=now
+        )
+    )
+
+
+def consent_history(conn: Connection, contact_id: int) -> Sequence[Row[Any]]:
+    return conn.execute(
+        select(consent_events)
+        .where(consent_events.c.contact_id == contact_id)
+        .order_by(consent_events.c.at.desc(), consent_events.c.id.desc())
+    ).all()
+
+
+def list_conversations(
+    conn: Connection,
+    *,
+    phone_number_ids: Sequence[str] | None,
+    state: str | None,
+    now: datetime,
+    expiring_within: float | None,
+    limit: int,
+    offset: int,
+) -> Sequence[Row[Any]]:
+    """Contacts with their windows, newest activity first."""
+    from datetime import timedelta
+
+    stmt = select(contacts)
+    if phone_number_ids is not None:
+        stmt = stmt.where(contacts.c.phone_number_id.in_(phone_number_ids))
+    if state == "open":
+        stmt = stmt.where(contacts.c.window_expires_at > now)
+    elif state == "closed":
+        stmt = stmt.where((contacts.c.window_expires_at <= now) | contacts.c.window_expires_at.is_(None))
+    if expiring_within is not None:
+        stmt = stmt.where(
+            contacts.c.window_expires_at > now,
+            contacts.c.window_expires_at <= now + timedelta(seconds=expiring_within),
+        )
+    stmt = stmt.order_by(
+        func.coalesce(contacts.c.last_activity_at, contacts.c.created_at).desc(), contacts.c.id.desc()
+    )
+    return conn.execute(stmt.limit(limit).offset(offset)).all()

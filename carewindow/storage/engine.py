@@ -1,0 +1,101 @@
+"""Engines for SQLite (embedded default) and PostgreSQL (scale-out). Dialect switches live here only."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+_IMMEDIATE = "carewindow_immediate"
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def normalise_url(url: str) -> str:
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    """Create the engine with the pragmas/pool a carewindow process needs for ``url``."""
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, echo=echo)
+    return create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,  # survive a PostgreSQL restart without restarting carewindow
+        pool_recycle=1800,
+    )
+
+
+def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+    parsed = make_url(url)
+    memory = parsed.database in (None, "", ":memory:")
+    if not memory and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    if memory:
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, echo=echo, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        # Take over transaction control from pysqlite so that BEGIN IMMEDIATE is possible (see below).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers start with IMMEDIATE: a deferred transaction that later writes can fail with
+        # SQLITE_BUSY instead of waiting, which would turn contention into errors.
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def write_tx(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: BEGIN IMMEDIATE on SQLite, a normal one on PostgreSQL."""
+    with engine.connect() as conn:
+        if is_sqlite(engine):
+            conn = conn.execution_options(**{_IMMEDIATE: True})
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read_tx(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def dialect_insert(conn: Connection | Engine, table: Any) -> Any:
+    """An INSERT that supports ``on_conflict_do_nothing`` on both SQLite and PostgreSQL."""
+    if is_sqlite(conn):
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table)

@@ -1,0 +1,133 @@
+"""Messages and their status history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, or_, select, update
+
+from carewindow.storage.engine import dialect_insert
+from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
+
+# Statuses only move forward; a late "delivered" after "read" is history, not the current status.
+STATUS_RANK = {
+    "scheduled": 0,
+    "held": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "read": 5,
+    "failed": 6,
+    "expired": 6,
+    "cancelled": 6,
+    "uncertain": 6,
+    "received": 0,
+}
+
+
+def insert_inbound(conn: Connection, values: Mapping[str, Any]) -> int | None:
+    """Insert an inbound message; None when its wamid is already stored (a replayed webhook)."""
+    stmt = (
+        dialect_insert(conn, messages)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["wamid"])
+        .returning(messages.c.seq)
+    )
+    return conn.execute(stmt).scalar_one_or_none()
+
+
+def insert_outbound(conn: Connection, values: Mapping[str, Any]) -> int:
+    return int(conn.execute(messages.insert().values(**values).returning(messages.c.seq)).scalar_one())
+
+
+def add_event(
+    conn: Connection, *, message_seq: int, status: str, at: datetime, error: Mapping[str, Any] | None = None
+) -> bool:
+    """Record a status in the history; False when that status was already recorded."""
+    stmt = (
+        dialect_insert(conn, message_events)
+        .values(message_seq=message_seq, status=status, at=at, error=dict(error) if error else None)
+        .on_conflict_do_nothing(index_elements=["message_seq", "status"])
+        .returning(message_events.c.id)
+    )
+    return conn.execute(stmt).scalar_one_or_none() is not None
+
+
+def get_by_id(conn: Connection, message_id: str) -> Row[Any] | None:
+    return conn.execute(
+        select(messages, contacts.c.wa_id, contacts.c.phone_number_id)
+        .join(contacts, contacts.c.id == messages.c.contact_id)
+        .where(messages.c.id == message_id)
+    ).first()
+
+
+def get_by_seq(conn: Connection, seq: int) -> Row[Any] | None:
+    return conn.execute(
+        select(messages, contacts.c.wa_id, contacts.c.phone_number_id)
+        .join(contacts, contacts.c.id == messages.c.contact_id)
+        .where(messages.c.seq == seq)
+    ).first()
+
+
+def get_by_wamid(conn: Connection, wamid: str) -> Row[Any] | None:
+    return conn.execute(
+        select(
+            messages.c.seq,
+            messages.c.status,
+            messages.c.contact_id,
+            messages.c.charge_billable,
+            messages.c.charge_category,
+        ).where(messages.c.wamid == wamid)
+    ).first()
+
+
+def get_by_idempotency_key(conn: Connection, key: str) -> Row[Any] | None:
+    return conn.execute(
+        select(messages, contacts.c.wa_id, contacts.c.phone_number_id)
+        .join(contacts, contacts.c.id == messages.c.contact_id)
+        .where(messages.c.idempotency_key == key)
+    ).first()
+
+
+def history(conn: Connection, message_seq: int) -> Sequence[Row[Any]]:
+    return conn.execute(
+        select(message_events)
+        .where(message_events.c.message_seq == message_seq)
+        .order_by(message_events.c.at, message_events.c.id)
+    ).all()
+
+
+def thread(conn: Connection, *, contact_id: int, limit: int, before: Row[Any] | None) -> Sequence[Row[Any]]:
+    """A contact's messages, newest first; ``before`` is the message to page back from."""
+    stmt = select(messages).where(messages.c.contact_id == contact_id)
+    if before is not None:
+        stmt = stmt.where(
+            or_(
+                messages.c.ts < before.ts,
+                and_(messages.c.ts == before.ts, messages.c.seq < before.seq),
+            )
+        )
+    return conn.execute(stmt.order_by(messages.c.ts.desc(), messages.c.seq.desc()).limit(limit)).all()
+
+
+def set_status(conn: Connection, seq: int, values: Mapping[str, Any]) -> None:
+    conn.execute(update(messages).where(messages.c.seq == seq).values(**values))
+
+
+def add_orphan_status(conn: Connection, *, wamid: str, status: str, payload: Mapping[str, Any]) -> None:
+    """Keep a status whose wamid is not recorded yet: the provider's webhook can beat our own commit."""
+    conn.execute(
+        dialect_insert(conn, orphan_statuses)
+        .values(wamid=wamid, status=status, payload=dict(payload))
+        .on_conflict_do_nothing(index_elements=["wamid", "status"])
+    )
+
+
+def take_orphan_statuses(conn: Connection, wamid: str) -> Sequence[Row[Any]]:
+    rows = conn.execute(select(orphan_statuses).where(orphan_statuses.c.wamid == wamid)).all()
+    if rows:
+        conn.execute(orphan_statuses.delete().where(orphan_statuses.c.wamid == wamid))
+    return rows

@@ -1,0 +1,260 @@
+"""Database tables (SQLAlchemy 2 declarative). Queries live in the per-aggregate modules beside this one.
+
+Times are stored as timezone-aware UTC; SQLite hands them back naive, which ``UTCDateTime`` repairs.
+Money is ``Numeric``; JSON columns hold what the platform sent us, untouched.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; carewindow stores UTC-aware times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER keys
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        Decimal: Numeric(18, 6),
+    }
+
+
+class Contact(Base):
+    """One customer of one business number, with the window/consent/re-engagement state."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("phone_number_id", "wa_id", name="uq_contacts_number_wa_id"),
+        # The expiry sweeper and "closing soonest" lists walk this index: work per tick is
+        # proportional to windows that are due, not to all contacts.
+        Index("ix_contacts_window_expires_at", "window_expires_at"),
+        Index("ix_contacts_last_activity_at", "last_activity_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    phone_number_id: Mapped[str] = mapped_column(String(64))
+    wa_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(128))
+    profile_name: Mapped[str | None] = mapped_column(String(256))
+    last_inbound_at: Mapped[datetime | None]
+    window_opened_at: Mapped[datetime | None]
+    window_expires_at: Mapped[datetime | None]
+    entry_point_at: Mapped[datetime | None]
+    consent_status: Mapped[str] = mapped_column(String(16), default="unknown")
+    consent_source: Mapped[str | None] = mapped_column(String(256))
+    consent_proof: Mapped[str | None] = mapped_column(Text)
+    consent_updated_at: Mapped[datetime | None]
+    reengagement_count: Mapped[int] = mapped_column(Integer, default=0)
+    reengagement_first_sent_at: Mapped[datetime | None]
+    conversations: Mapped[list[Any] | None] = mapped_column(JSON)
+    last_activity_at: Mapped[datetime | None]
+    last_preview: Mapped[str | None] = mapped_column(String(200))
+    unread_count: Mapped[int] = mapped_column(Integer, default=0)
+    open_ticket_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ConsentEvent(Base):
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(String(256))
+    proof: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+
+
+class Message(Base):
+    """Inbound and outbound messages; outbound rows carry the predicted and the actual charge (the ledger)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_contact_ts", "contact_id", "ts", "seq"),
+        Index("ix_messages_created_at", "created_at"),
+        Index("ix_messages_ticket_id", "ticket_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    wamid: Mapped[str | None] = mapped_column(String(256), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str | None] = mapped_column(String(16))  # session | template (outbound)
+    status: Mapped[str] = mapped_column(String(16))
+    content: Mapped[dict[str, Any] | None]
+    text: Mapped[str | None] = mapped_column(Text)
+    template_name: Mapped[str | None] = mapped_column(String(512))
+    template_language: Mapped[str | None] = mapped_column(String(16))
+    ticket_id: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str | None] = mapped_column(String(256), unique=True)
+    on_closed: Mapped[str | None] = mapped_column(String(16))
+    # A held message points at the template that was sent to re-engage in its place.
+    knock_message_id: Mapped[str | None] = mapped_column(String(40))
+    hold_until: Mapped[datetime | None]
+    send_at: Mapped[datetime | None]
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_title: Mapped[str | None] = mapped_column(String(256))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    ts: Mapped[datetime]  # customer's timestamp (inbound) or acceptance time (outbound)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    charge_billable: Mapped[bool | None] = mapped_column(Boolean)
+    charge_category: Mapped[str | None] = mapped_column(String(32))
+    charge_amount: Mapped[Decimal | None]
+    charge_currency: Mapped[str | None] = mapped_column(String(8))
+    charge_model: Mapped[str | None] = mapped_column(String(32))
+    charge_market: Mapped[str | None] = mapped_column(String(8))
+    charge_reason: Mapped[str | None] = mapped_column(String(64))
+    actual_billable: Mapped[bool | None] = mapped_column(Boolean)
+    actual_category: Mapped[str | None] = mapped_column(String(32))
+    actual_model: Mapped[str | None] = mapped_column(String(16))
+    actual_type: Mapped[str | None] = mapped_column(String(64))
+    charge_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MessageEvent(Base):
+    """Status history; (message, status) is unique so a replayed status webhook changes nothing."""
+
+    __tablename__ = "message_events"
+    __table_args__ = (UniqueConstraint("message_seq", "status", name="uq_message_events_status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_seq: Mapped[int] = mapped_column(ForeignKey("messages.seq", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    error: Mapped[dict[str, Any] | None]
+
+
+class Outbox(Base):
+    """Work for the delivery worker; a row lives from acceptance until the provider answered for good."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_available_at", "available_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_seq: Mapped[int] = mapped_column(ForeignKey("messages.seq", ondelete="CASCADE"), unique=True)
+    phone_number_id: Mapped[str] = mapped_column(String(64))
+    available_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    # Set just before the provider call, cleared by the commit that records its answer. Found set on a
+    # reclaimed row, it marks the one gap in which a send may have happened without being recorded.
+    in_flight_since: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class OrphanStatus(Base):
+    """A status webhook that arrived before the send that caused it was recorded."""
+
+    __tablename__ = "orphan_statuses"
+    __table_args__ = (UniqueConstraint("wamid", "status", name="uq_orphan_statuses"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    wamid: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]]
+
+
+class WebhookRaw(Base):
+    __tablename__ = "webhook_raw"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime]
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TemplateRow(Base):
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("name", "language", name="uq_templates_name_language"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(512))
+    language: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    header: Mapped[str | None] = mapped_column(Text)
+    footer: Mapped[str | None] = mapped_column(Text)
+    buttons: Mapped[list[Any] | None] = mapped_column(JSON)
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    phone_number_ids: Mapped[str | None] = mapped_column(Text)  # comma-separated; NULL = all
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class RateLimit(Base):
+    """A token bucket per business number, shared by every worker through the database."""
+
+    __tablename__ = "rate_limits"
+
+    phone_number_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float]
+    updated_at: Mapped[datetime]
+
+
+contacts = Contact.__table__
+consent_events = ConsentEvent.__table__
+messages = Message.__table__
+message_events = MessageEvent.__table__
+outbox = Outbox.__table__
+webhook_raw = WebhookRaw.__table__
+orphan_statuses = OrphanStatus.__table__
+templates = TemplateRow.__table__
+api_keys = ApiKey.__table__
+rate_limits = RateLimit.__table__
+metadata = Base.metadata

@@ -1,0 +1,66 @@
+"""The template catalog, mirrored from the provider."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, select, update
+
+from carewindow.policy import Template, TemplateButton, TemplateCategory, TemplateStatus
+from carewindow.storage.engine import dialect_insert
+from carewindow.storage.tables import templates
+
+
+def template_from_row(row: Row[Any]) -> Template:
+    return Template(
+        name=row.name,
+        language=row.language,
+        category=TemplateCategory(row.category),
+        status=TemplateStatus(row.status),
+        body=row.body,
+        header=row.header,
+        footer=row.footer,
+        buttons=tuple(
+            TemplateButton(
+                type=b.get("type", "QUICK_REPLY"),
+                text=b.get("text", ""),
+                url=b.get("url"),
+                phone_number=b.get("phone_number"),
+            )
+            for b in (row.buttons or ())
+        ),
+    )
+
+
+def get(conn: Connection, name: str, language: str) -> Row[Any] | None:
+    return conn.execute(
+        select(templates).where(templates.c.name == name, templates.c.language == language)
+    ).first()
+
+
+def list_all(conn: Connection) -> Sequence[Row[Any]]:
+    return conn.execute(select(templates).order_by(templates.c.name, templates.c.language)).all()
+
+
+def upsert(conn: Connection, values: Mapping[str, Any]) -> None:
+    stmt = dialect_insert(conn, templates).values(**values)
+    changes = {k: v for k, v in values.items() if k not in ("name", "language")}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["name", "language"], set_=changes))
+
+
+def set_status(
+    conn: Connection, *, name: str, language: str, status: str, reason: str | None, now: datetime
+) -> int:
+    res = conn.execute(
+        update(templates)
+        .where(templates.c.name == name, templates.c.language == language)
+        .values(status=status, reason=reason, updated_at=now)
+    )
+    return int(res.rowcount)
+
+
+def remove(conn: Connection, name: str, language: str) -> int:
+    res = conn.execute(delete(templates).where(templates.c.name == name, templates.c.language == language))
+    return int(res.rowcount)

@@ -1,0 +1,145 @@
+"""DeliveryWorker: claim -> stamp in flight -> send through the provider -> record.
+
+The loop is async so one process keeps many provider calls in flight; database work runs in a
+thread so it never stalls the event loop the API shares with an in-process worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+import anyio
+from sqlalchemy import Engine
+
+from carewindow.actions import delivery
+from carewindow.actions.events import Event
+from carewindow.policy import PolicySettings
+from carewindow.providers.base import Provider, ProviderError
+from carewindow.worker.retry import next_attempt
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        provider: Provider,
+        policy: PolicySettings,
+        clock: Callable[[], datetime],
+        publish: Callable[[Iterable[Event]], None] = lambda _events: None,
+        batch_size: int = 100,
+        poll_seconds: float = 0.05,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 10,
+        rate_per_second: float = 80.0,
+        concurrency: int = 64,
+        worker_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.provider = provider
+        self.policy = policy
+        self.clock = clock
+        self.publish = publish
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.rate = rate_per_second
+        self.burst = max(1.0, rate_per_second)  # one second's worth: the platform measures per second
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._sem = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        self.sent = 0
+        self.failed = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; an idle worker polls every ``poll_seconds``."""
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:
+                # The database may be restarting: keep the worker alive and try again shortly.
+                log.exception("delivery batch failed; retrying")
+                done = 0
+                await asyncio.sleep(1.0)
+            if done == 0:
+                await self._idle(stop)
+
+    def wake(self) -> None:
+        """Look for work now instead of at the next poll (called when this process queued a message)."""
+        self._wake.set()
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())}
+        try:
+            await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Claim and process one batch; returns how many rows it handled."""
+        now = self.clock()
+        claimed, events = await anyio.to_thread.run_sync(
+            lambda: delivery.claim(
+                self.engine,
+                worker_id=self.worker_id,
+                now=now,
+                lease=self.lease,
+                limit=self.batch_size,
+                rate=self.rate,
+                burst=self.burst,
+                settings=self.policy,
+            )
+        )
+        self.publish(events)
+        if not claimed:
+            return len(events)
+        claimed = await anyio.to_thread.run_sync(
+            lambda: delivery.mark_in_flight(self.engine, claimed, worker_id=self.worker_id, now=self.clock())
+        )
+        answers = await asyncio.gather(*(self._send(c) for c in claimed))
+        events = await anyio.to_thread.run_sync(
+            lambda: delivery.record(self.engine, answers, now=self.clock())
+        )
+        self.publish(events)
+        return len(claimed) + len(events)
+
+    async def _send(self, c: delivery.Claimed) -> delivery.SendAnswer:
+        async with self._sem:
+            try:
+                result = await self.provider.send(c.body)
+            except ProviderError as exc:
+                decision = next_attempt(
+                    attempts=c.attempts,
+                    transient=exc.transient,
+                    now=self.clock(),
+                    max_attempts=self.max_attempts,
+                    jitter=self._rng.random(),
+                )
+                code = str(exc.code) if exc.code is not None else type(exc).__name__
+                if not decision.retry:
+                    self.failed += 1
+                log.info(
+                    "send %s failed (%s, transient=%s): %s", c.message_id, code, exc.transient, exc.message
+                )
+                return delivery.SendAnswer(
+                    claimed=c,
+                    error_code=code,
+                    error_title=getattr(exc, "title", None) or type(exc).__name__,
+                    error_message=exc.message,
+                    retry_at=decision.at if decision.retry else None,
+                )
+            self.sent += 1
+            return delivery.SendAnswer(claimed=c, wamid=result.wamid)
