@@ -35,6 +35,7 @@ from .payloads import JSON, GraphError
 
 # Inbound types that do not open or extend the window (platform guide §1: count real messages only).
 NON_WINDOW_TYPES = frozenset({"reaction", "system", "request_welcome", "unsupported"})
+TEMPLATE_LIMIT = 250  # the per-WABA cap Meta reports in the list summary
 TRANSIENT_FAULT_STATUS = {130429: 400, 131056: 400, 131048: 400, 4: 400}
 
 
@@ -478,7 +479,9 @@ class Sandbox:
                 if field == "name":
                     items = [t for t in items if wanted in t.template.name]
                 else:
-                    items = [t for t in items if str(t.to_json()[field]).upper() == wanted.upper()]
+                    # Filters take comma-separated lists (status=APPROVED,PAUSED).
+                    allowed = {w.strip().upper() for w in wanted.split(",")}
+                    items = [t for t in items if str(t.to_json()[field]).upper() in allowed]
         try:
             limit = max(1, min(int(query.get("limit", self.config.page_size)), 1000))
         except ValueError as exc:
@@ -491,6 +494,14 @@ class Sandbox:
             start = decoded
         page = items[start : start + limit]
         answer: JSON = {"data": [t.to_json() for t in page], "paging": {}}
+        if summary := query.get("summary"):
+            known = {
+                "total_count": len(items),
+                "message_template_count": len(self.templates),
+                "message_template_limit": TEMPLATE_LIMIT,
+                "are_translations_complete": True,
+            }
+            answer["summary"] = {k: known[k] for k in summary.split(",") if k in known}
         if page:
             answer["paging"]["cursors"] = {
                 "before": _encode_cursor(start),
