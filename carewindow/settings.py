@@ -73,7 +73,9 @@ class Settings(BaseSettings):
 
     @property
     def expiring_leads(self) -> tuple[int, ...]:
-        return tuple(sorted({int(x) for x in self.expiring_lead_minutes.split(",") if x.strip()}, reverse=True))
+        return tuple(
+            sorted({int(x) for x in self.expiring_lead_minutes.split(",") if x.strip()}, reverse=True)
+        )
 
 
 def load_settings(config_file: str | Path | None = "carewindow.toml", **overrides: Any) -> Settings:
