@@ -43,7 +43,7 @@ async def make_env() -> AsyncIterator[EnvFactory]:
             http_client_factory=lambda: httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.app)),
         )
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox.test")
-        env = Env(sandbox=app.state.sandbox, client=client, receiver=receiver, clock=clock)
+        env = Env(app=app, sandbox=app.state.sandbox, client=client, receiver=receiver, clock=clock)
         opened.append(env)
         return env
 

@@ -87,6 +87,7 @@ class Receiver:
 class Env:
     """One sandbox, a client to it and the receiver behind its callback URL."""
 
+    app: Starlette
     sandbox: Sandbox
     client: httpx.AsyncClient
     receiver: Receiver
