@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from carewindow.policy.settings import PolicySettings
+from carewindow.policy import PolicySettings
 
 from .callbacks import HttpClientFactory
 from .config import SandboxConfig

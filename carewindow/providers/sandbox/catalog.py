@@ -10,9 +10,14 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from carewindow.policy.enums import TemplateCategory, TemplateStatus
-from carewindow.policy.errors import TemplateDefinitionError
-from carewindow.policy.templates import Template, TemplateButton, validate_template_definition
+from carewindow.policy import (
+    Template,
+    TemplateButton,
+    TemplateCategory,
+    TemplateDefinitionError,
+    TemplateStatus,
+    validate_template_definition,
+)
 
 from .errors import GraphFailure
 from .payloads import JSON, GraphError

@@ -20,11 +20,17 @@ from typing import Any
 
 import phonenumbers
 
-from carewindow.policy.enums import TemplateCategory, TemplateStatus
-from carewindow.policy.errors import TemplateParamsInvalid
-from carewindow.policy.settings import PolicySettings
-from carewindow.policy.templates import validate_params
-from carewindow.policy.window import CareWindow, WindowView, apply_inbound, window_at
+from carewindow.policy import (
+    CareWindow,
+    PolicySettings,
+    TemplateCategory,
+    TemplateParamsInvalid,
+    TemplateStatus,
+    WindowView,
+    apply_inbound,
+    validate_params,
+    window_at,
+)
 
 from . import payloads, validation
 from .callbacks import Delivery, HttpClientFactory, WebhookSender
