@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -54,9 +55,16 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None, **details: Any
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> Response:
-    body = {"error": {"code": code, "message": message, **details}}
+    # Details never overwrite the two fields every client reads.
+    extra = {k: v for k, v in (details or {}).items() if k not in ("code", "message")}
+    body = {"error": {"code": code, "message": message, **extra}}
     return Response(
         orjson.dumps(body, default=str), status_code=status, media_type="application/json", headers=headers
     )
@@ -66,17 +74,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_r: Request, exc: ApiError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error_response(exc.status, exc.code, exc.message, headers=headers, **exc.details)
+        return error_response(exc.status, exc.code, exc.message, headers=headers, details=exc.details)
 
     @app.exception_handler(ActionError)
     async def _action_error(_r: Request, exc: ActionError) -> Response:
         status = REFUSAL_STATUS.get(exc.code, exc.http_status)
-        return error_response(status, exc.code, exc.message, **exc.details)
+        return error_response(status, exc.code, exc.message, details=exc.details)
 
     @app.exception_handler(PolicyError)
     async def _policy_error(_r: Request, exc: PolicyError) -> Response:
         status = REFUSAL_STATUS.get(exc.code, 422)
-        return error_response(status, exc.code, exc.message, meta_code=exc.meta_code, **exc.details)
+        return error_response(
+            status, exc.code, exc.message, details={"meta_code": exc.meta_code, **exc.details}
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_r: Request, exc: RequestValidationError) -> Response:
@@ -87,7 +97,7 @@ def install(app: FastAPI) -> None:
         first = fields[0] if fields else {"loc": [], "msg": "invalid request"}
         where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))
         message = f"{where}: {first['msg']}" if where else str(first["msg"])
-        return error_response(422, "validation_error", message, fields=fields)
+        return error_response(422, "validation_error", message, details={"fields": fields})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_r: Request, exc: StarletteHTTPException) -> Response:
