@@ -1,0 +1,56 @@
+"""The policy's knobs: the application builds one ``PolicySettings`` from its settings and passes it in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from carewindow.policy.consent import DEFAULT_OPT_OUT_KEYWORDS
+from carewindow.policy.pricing import EXAMPLE_RATE_CARD, PricingModel, RateCard, get_pricing_model
+from carewindow.policy.pricing.base import PriceParts, SessionCharge, price_parts_of, session_in_window_of
+
+__all__ = ["PolicySettings"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicySettings:
+    """Window lengths, the re-engagement limit, opt-out keywords and pricing.
+
+    ``reengagement_limit`` 0 means no limit. ``service_free_allowance`` and
+    ``utility_free_in_window_2026`` apply to the ``meta_pmp_2026`` model only. Raises ``ValueError`` on
+    a non-positive window, a negative limit or allowance, or an unknown pricing model.
+    """
+
+    window: timedelta = timedelta(hours=24)
+    entry_point_window: timedelta = timedelta(hours=72)
+    reengagement_limit: int = 1
+    opt_out_keywords: tuple[str, ...] = DEFAULT_OPT_OUT_KEYWORDS
+    pricing_model: str = "seed"
+    rate_card: RateCard = EXAMPLE_RATE_CARD
+    service_free_allowance: int = 1000
+    utility_free_in_window_2026: bool = False
+    # The model named by ``pricing_model``, resolved once.
+    _model: PricingModel = field(init=False, repr=False, compare=False, hash=False)
+    _price: PriceParts = field(init=False, repr=False, compare=False, hash=False)
+    _session_charge: SessionCharge = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.window <= timedelta(0) or self.entry_point_window <= timedelta(0):
+            raise ValueError("window and entry_point_window must be positive")
+        if self.reengagement_limit < 0:
+            raise ValueError("reengagement_limit must be >= 0 (0 means no limit)")
+        if self.service_free_allowance < 0:
+            raise ValueError("service_free_allowance must be >= 0")
+        keywords: object = self.opt_out_keywords
+        if isinstance(keywords, str):
+            raise ValueError("opt_out_keywords must be a tuple of keywords, not one string")
+        object.__setattr__(self, "opt_out_keywords", tuple(self.opt_out_keywords))
+        model = get_pricing_model(self.pricing_model)
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_price", price_parts_of(model))
+        object.__setattr__(self, "_session_charge", session_in_window_of(model))
+
+    @property
+    def model(self) -> PricingModel:
+        """The pricing model named by ``pricing_model``."""
+        return self._model
