@@ -122,7 +122,7 @@ def _ingest_message(
     if msg.user_id:
         values["user_id"] = msg.user_id
     contact_store.update_values(conn, contact.id, values)
-    base = {"wa_id": msg.wa_id, "phone_number_id": msg.phone_number_id}
+    base: dict[str, Any] = {"wa_id": msg.wa_id, "phone_number_id": msg.phone_number_id}
     result.events.append(
         Event(
             type="message.received",

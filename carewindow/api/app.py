@@ -123,7 +123,7 @@ def _mount_sandbox(app: FastAPI, rt: Runtime, *, loopback: bool) -> None:
 
 def _mount_inbox(app: FastAPI, rt: Runtime) -> None:
     try:
-        from carewindow.web.routes import mount_inbox
+        from carewindow.web.routes import mount_inbox  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # the inbox is optional while it is being built
         return
     mount_inbox(app, rt)

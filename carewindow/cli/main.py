@@ -18,9 +18,13 @@ from rich.table import Table
 
 from carewindow.settings import Settings, load_settings
 
-app = typer.Typer(help="WhatsApp customer care that keeps to the customer care window rules.", no_args_is_help=True)
+app = typer.Typer(
+    help="WhatsApp customer care that keeps to the customer care window rules.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-sandbox_app = typer.Typer(help="Talk to the built-in sandbox (a simulated WhatsApp customer).", no_args_is_help=True)
+sandbox_app = typer.Typer(
+    help="Talk to the built-in sandbox (a simulated WhatsApp customer).", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(sandbox_app, name="sandbox")
 console = Console()
@@ -49,7 +53,9 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="server processes (PostgreSQL only for more than 1)")] = 1,
     migrate: Annotated[bool, typer.Option(help="apply database migrations before serving")] = True,
-    dev: Annotated[bool, typer.Option(help="create and print a development admin key if none is configured")] = False,
+    dev: Annotated[
+        bool, typer.Option(help="create and print a development admin key if none is configured")
+    ] = False,
 ) -> None:
     """Run the API, webhooks, inbox and (by default) a delivery worker."""
     import uvicorn
@@ -63,8 +69,10 @@ def serve(
     if workers > 1 and s.database_url.startswith("sqlite"):
         raise _fail("several server processes need PostgreSQL (set CAREWINDOW_DATABASE_URL)")
     if workers > 1 and s.provider == "sandbox":
-        raise _fail("the in-process sandbox keeps its state in one process: use --workers 1 with it, "
-                    "and add delivery capacity with `carewindow worker`")
+        raise _fail(
+            "the in-process sandbox keeps its state in one process: use --workers 1 with it, "
+            "and add delivery capacity with `carewindow worker`"
+        )
     if s.provider == "sandbox" and not s.meta_app_secret:
         # One secret for this run, shared with uvicorn's process, so sandbox webhooks verify.
         os.environ["CAREWINDOW_META_APP_SECRET"] = secrets.token_hex(16)
@@ -124,8 +132,10 @@ def worker(
 
     s = _settings()
     if s.provider == "sandbox" and not s.meta_base_url:
-        raise _fail("a separate worker with the sandbox needs CAREWINDOW_META_BASE_URL (the serving process's "
-                    "/sandbox/graph URL), or run the worker inside `carewindow serve`")
+        raise _fail(
+            "a separate worker with the sandbox needs CAREWINDOW_META_BASE_URL (the serving process's "
+            "/sandbox/graph URL), or run the worker inside `carewindow serve`"
+        )
     logging.basicConfig(level=s.log_level)
     rt = build_runtime(s)
 
@@ -178,7 +188,9 @@ def migrate() -> None:
 def keys_create(
     role: Annotated[str, typer.Option(help="admin | agent | integration")],
     name: Annotated[str | None, typer.Option(help="a label for the key")] = None,
-    number: Annotated[list[str] | None, typer.Option(help="restrict to this business phone_number_id")] = None,
+    number: Annotated[
+        list[str] | None, typer.Option(help="restrict to this business phone_number_id")
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once and stored hashed."""
     from datetime import UTC, datetime
@@ -192,7 +204,9 @@ def keys_create(
     engine = make_engine(_settings().database_url)
     upgrade(engine)
     with write_tx(engine) as conn:
-        key, key_id = key_store.create(conn, role=role, name=name, now=datetime.now(UTC), phone_number_ids=number)
+        key, key_id = key_store.create(
+            conn, role=role, name=name, now=datetime.now(UTC), phone_number_ids=number
+        )
     console.print(f"created key {key_id} ({role}): [bold]{key}[/bold]")
     console.print("store it now: it cannot be shown again")
 
@@ -207,8 +221,15 @@ def keys_list() -> None:
     table = Table("id", "name", "prefix", "role", "numbers", "created", "revoked")
     with engine.connect() as conn:
         for r in key_store.list_all(conn):
-            table.add_row(str(r.id), r.name or "", r.prefix + "…", r.role, r.phone_number_ids or "all",
-                          f"{r.created_at:%Y-%m-%d %H:%M}", f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "")
+            table.add_row(
+                str(r.id),
+                r.name or "",
+                r.prefix + "…",
+                r.role,
+                r.phone_number_ids or "all",
+                f"{r.created_at:%Y-%m-%d %H:%M}",
+                f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
+            )
     console.print(table)
 
 
@@ -262,7 +283,9 @@ def sandbox_say(
             data = _check(c.post(f"/sandbox/customers/{wa_id.lstrip('+')}/messages", json=body))
     except httpx.HTTPError as exc:
         raise _fail(f"cannot reach {server}: {exc}") from None
-    console.print(f"customer {wa_id} wrote {text!r} ({data.get('wamid')}); webhook status {data.get('callback_status')}")
+    console.print(
+        f"customer {wa_id} wrote {text!r} ({data.get('wamid')}); webhook status {data.get('callback_status')}"
+    )
 
 
 @app.command()
@@ -287,7 +310,9 @@ def send(
         params = param or []
         named = all("=" in p for p in params) and params
         parameters: Any = dict(p.split("=", 1) for p in params) if named else list(params)
-        body.update(type="template", template={"name": template, "language": language, "parameters": parameters})
+        body.update(
+            type="template", template={"name": template, "language": language, "parameters": parameters}
+        )
     if fallback:
         body["fallback_template"] = {"name": fallback, "language": language, "parameters": []}
     try:
@@ -321,8 +346,12 @@ def window(
     table = Table(show_header=False)
     state = data["state"]
     left = data["seconds_left"]
-    table.add_row("state", f"[green]open[/green] ({left // 3600} h {left % 3600 // 60} m left)"
-                  if state == "open" else "[red]closed[/red]")
+    table.add_row(
+        "state",
+        f"[green]open[/green] ({left // 3600} h {left % 3600 // 60} m left)"
+        if state == "open"
+        else "[red]closed[/red]",
+    )
     for k in ("opened_at", "expires_at", "last_inbound_at"):
         table.add_row(k, str(data.get(k) or "-"))
     r = data["reengagement"]

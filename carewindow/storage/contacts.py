@@ -22,7 +22,7 @@ from carewindow.storage.tables import consent_events, contacts
 
 def state_from_row(row: Row[Any] | Mapping[str, Any]) -> ContactState:
     """The policy's view of a contact row."""
-    m: Mapping[str, Any] = row._mapping if isinstance(row, Row) else row
+    m: Mapping[str, Any] = row._mapping if isinstance(row, Row) else row  # type: ignore[assignment]
     convs = tuple(
         Conversation(
             category=c["category"],

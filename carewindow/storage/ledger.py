@@ -23,6 +23,7 @@ def totals(
     phone_number_ids: Sequence[str] | None,
 ) -> Sequence[Row[Any]]:
     """Sum of predicted charges per group, with billable/free counts, over outbound messages."""
+    key: Any
     if group_by == "category":
         key = func.coalesce(messages.c.charge_category, "none")
     elif group_by == "day":

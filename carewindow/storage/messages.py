@@ -72,7 +72,8 @@ def get_by_seq(conn: Connection, seq: int) -> Row[Any] | None:
     ).first()
 
 
-def get_by_wamid(conn: Connection, wamid: str) -> Row[Any] | None:
+def get_by_wamid(conn: Connection, wamid: str) -> Any:
+    """(seq, status, contact_id, charge_billable, charge_category) of the message, or None."""
     return conn.execute(
         select(
             messages.c.seq,

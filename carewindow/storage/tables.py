@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -247,14 +248,14 @@ class RateLimit(Base):
     updated_at: Mapped[datetime]
 
 
-contacts = Contact.__table__
-consent_events = ConsentEvent.__table__
-messages = Message.__table__
-message_events = MessageEvent.__table__
-outbox = Outbox.__table__
-webhook_raw = WebhookRaw.__table__
-orphan_statuses = OrphanStatus.__table__
-templates = TemplateRow.__table__
-api_keys = ApiKey.__table__
-rate_limits = RateLimit.__table__
+contacts: Table = cast(Table, Contact.__table__)
+consent_events: Table = cast(Table, ConsentEvent.__table__)
+messages: Table = cast(Table, Message.__table__)
+message_events: Table = cast(Table, MessageEvent.__table__)
+outbox: Table = cast(Table, Outbox.__table__)
+webhook_raw: Table = cast(Table, WebhookRaw.__table__)
+orphan_statuses: Table = cast(Table, OrphanStatus.__table__)
+templates: Table = cast(Table, TemplateRow.__table__)
+api_keys: Table = cast(Table, ApiKey.__table__)
+rate_limits: Table = cast(Table, RateLimit.__table__)
 metadata = Base.metadata

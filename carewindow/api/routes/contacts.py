@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -58,7 +58,7 @@ def list_thread(
         contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
         if contact is None:
             return schemas.MessageList(data=[], next_before=None)
-        anchor = None
+        anchor: Any = None
         if before:
             anchor = conn.execute(
                 select(messages.c.ts, messages.c.seq).where(messages.c.id == before)

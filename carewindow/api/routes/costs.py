@@ -44,12 +44,12 @@ def costs(
             "messages": int(r.messages),
             "billable": int(r.billable or 0),
             "free": int(r.free or 0),
-            "amount": str(Decimal(r.amount or 0).quantize(Decimal("0.000001"))),
+            "amount": str(Decimal(str(r.amount or 0)).quantize(Decimal("0.000001"))),
             "mismatches": int(r.mismatches or 0),
         }
         for r in rows
     ]
-    total = sum((Decimal(g["amount"]) for g in groups), Decimal(0))
+    total = sum((Decimal(str(g["amount"])) for g in groups), Decimal(0))
     return {
         "group_by": group_by,
         "since": since,
