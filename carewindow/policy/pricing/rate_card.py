@@ -36,7 +36,7 @@ class Rate:
     valid_from: date
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class RateCard:
     """A set of rates; a message is priced by the row in force on its send date (latest ``valid_from``)."""
 
@@ -105,6 +105,12 @@ class RateCard:
             if rate.valid_from <= on:
                 return rate
         return None
+
+    def __repr__(self) -> str:
+        # A card holds hundreds of rows; the settings' repr should stay readable.
+        markets = self.markets
+        shown = ", ".join(markets[:8]) + (", ..." if len(markets) > 8 else "")
+        return f"RateCard({len(self.rates)} rates, markets={shown})"
 
     @property
     def markets(self) -> tuple[str, ...]:
