@@ -73,8 +73,10 @@ def _ingest_message(
     settings: PolicySettings,
     result: IngestResult,
 ) -> None:
+    # Username users may come without a phone number: their business-scoped id keys the contact then.
+    wa_id = msg.wa_id or msg.user_id or ""
     contact = contact_store.get_or_create(
-        conn, phone_number_id=msg.phone_number_id, wa_id=msg.wa_id, now=received_at, for_update=True
+        conn, phone_number_id=msg.phone_number_id, wa_id=wa_id, now=received_at, for_update=True
     )
     # A timestamp ahead of our clock (skew) must not stretch the window beyond what we observed.
     at = min(msg.timestamp, received_at)
@@ -122,7 +124,7 @@ def _ingest_message(
     if msg.user_id:
         values["user_id"] = msg.user_id
     contact_store.update_values(conn, contact.id, values)
-    base: dict[str, Any] = {"wa_id": msg.wa_id, "phone_number_id": msg.phone_number_id}
+    base: dict[str, Any] = {"wa_id": wa_id, "phone_number_id": msg.phone_number_id}
     result.events.append(
         Event(
             type="message.received",
