@@ -1,0 +1,1 @@
+"""Ways to reach WhatsApp: ``base`` (protocol, errors), ``meta`` (Cloud API), ``fake``, ``sandbox``."""

@@ -59,6 +59,9 @@ class ProviderGraphError(ProviderError):
         super().__init__(error.message, code=error.code, transient=error.transient)
         self.error = error
 
+    def __reduce__(self) -> tuple[type[ProviderGraphError], tuple[GraphError]]:
+        return (type(self), (self.error,))
+
     @property
     def http_status(self) -> int:
         """The HTTP status Meta answered with."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -144,6 +144,10 @@ class GraphError(Exception):
         self.user_title = user_title
         self.user_message = user_message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only __init__: rebuild from the fields so the error survives pickle and copy.
+        return (_rebuild, ({name: getattr(self, name) for name in self.__slots__},))
+
     def __repr__(self) -> str:
         return f"GraphError(code={self.code}, http_status={self.http_status}, message={self.message!r})"
 
@@ -240,6 +244,10 @@ class GraphError(Exception):
             err["error_user_msg"] = self.user_message
         err["fbtrace_id"] = self.fbtrace_id or _fbtrace_id()
         return {"error": err}
+
+
+def _rebuild(fields: dict[str, Any]) -> GraphError:
+    return GraphError(**fields)
 
 
 def webhook_error(code: int, details: str | None = None) -> dict[str, object]:

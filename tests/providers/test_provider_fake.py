@@ -99,3 +99,12 @@ def test_closed_fake_refuses() -> None:
 
     asyncio.run(go())
     assert fake.closed and fake.sent == []
+
+
+def test_provider_errors_survive_pickle() -> None:
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ProviderGraphError(GraphError.for_code(131026))))
+    assert err.code == 131026 and not err.transient and err.error.http_status == 400
+    timeout = pickle.loads(pickle.dumps(ProviderTimeout()))
+    assert timeout.transient

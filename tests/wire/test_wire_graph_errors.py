@@ -194,3 +194,17 @@ def test_webhook_error_shape() -> None:
     assert e["code"] == 131026 and e["title"] == "Message undeliverable"
     assert e["error_data"] == {"details": "Message undeliverable"}
     assert WhatsAppError.from_dict(e).code == 131026
+
+
+def test_graph_error_survives_pickle() -> None:
+    import pickle
+
+    err = GraphError.for_code(131056, details="slow down", subcode=7)
+    back = pickle.loads(pickle.dumps(err))
+    assert (back.code, back.details, back.subcode, back.http_status, back.fbtrace_id) == (
+        131056,
+        "slow down",
+        7,
+        429,
+        err.fbtrace_id,
+    )
