@@ -91,7 +91,7 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many rows it handled."""
         now = self.clock()
-        claimed, events = await anyio.to_thread.run_sync(
+        claimed, settled = await anyio.to_thread.run_sync(
             lambda: delivery.claim(
                 self.engine,
                 worker_id=self.worker_id,
@@ -103,9 +103,9 @@ class DeliveryWorker:
                 settings=self.policy,
             )
         )
-        self.publish(events)
+        self.publish(settled)  # one event per row settled without a send (cancelled, uncertain, closed)
         if not claimed:
-            return len(events)
+            return len(settled)
         claimed = await anyio.to_thread.run_sync(
             lambda: delivery.mark_in_flight(self.engine, claimed, worker_id=self.worker_id, now=self.clock())
         )
@@ -114,7 +114,7 @@ class DeliveryWorker:
             lambda: delivery.record(self.engine, answers, now=self.clock())
         )
         self.publish(events)
-        return len(claimed) + len(events)
+        return len(claimed) + len(settled)
 
     async def _send(self, c: delivery.Claimed) -> delivery.SendAnswer:
         async with self._sem:
