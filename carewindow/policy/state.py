@@ -11,7 +11,7 @@ from carewindow.policy.enums import ConsentStatus
 from carewindow.policy.reengagement import Reengagement, reset_reengagement
 from carewindow.policy.window import CareWindow, apply_inbound
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from carewindow.policy.settings import PolicySettings
 
 __all__ = ["ContactState", "Conversation", "apply_inbound_message"]

@@ -120,8 +120,6 @@ class _Compiled:
             if header:
                 self.header_format = _to_format(header, index)
         self.keys = keys
-        if header and self.header_format is None:
-            self.header_format = _to_format(header, {})
 
 
 def _tuple_getter(keys: tuple[str, ...]) -> Callable[[Mapping[str, str]], tuple[Any, ...]]:

@@ -15,7 +15,7 @@ from carewindow.policy._fast import fast_constructor
 from carewindow.policy._time import require_aware
 from carewindow.policy.enums import WindowState
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from carewindow.policy.settings import PolicySettings
 
 __all__ = ["CareWindow", "WindowView", "apply_inbound", "window_at"]

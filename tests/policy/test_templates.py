@@ -206,6 +206,7 @@ PARAM_ERRORS: list[tuple[str, Any, Any, int, dict[str, Any]]] = [
     ("positional: too many", POSITIONAL, ["a", "b", "c", "d"], 132000, {"expected": 3, "given": 4}),
     ("positional: mapping given", POSITIONAL, {"1": "a"}, 132012,
      {"reason": "positional parameters expected"}),
+    ("positional: empty mapping", POSITIONAL, {}, 132000, {"expected": 3, "given": 0}),
     ("positional: string given", POSITIONAL, "abc", 132012, {"reason": "positional parameters expected"}),
     ("none expected: one given", NO_PARAMS, ["x"], 132000, {"expected": 0, "given": 1}),
     ("none expected: mapping given", NO_PARAMS, {"x": "y"}, 132000,

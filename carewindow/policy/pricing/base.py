@@ -15,7 +15,7 @@ from carewindow.policy.pricing.rate_card import RateCard
 from carewindow.policy.state import ContactState
 from carewindow.policy.window import WindowView
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from carewindow.policy.settings import PolicySettings
 
 __all__ = ["SERVICE_CATEGORY", "Charge", "PricedMessage", "PricingModel", "PricingUsage"]
@@ -77,7 +77,6 @@ class PricingModel(Protocol):
         usage: PricingUsage | None,
     ) -> tuple[Charge, ContactState]:
         """Price ``message`` for the contact in ``state``."""
-        ...
 
 
 make_priced_message = fast_constructor(PricedMessage)

@@ -14,6 +14,7 @@ free. Pricing never decides what may be sent: ``decide()`` does that first.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, cast
@@ -32,7 +33,7 @@ from carewindow.policy.pricing.rate_card import RateCard, market_for
 from carewindow.policy.state import ContactState, Conversation
 from carewindow.policy.window import WindowView
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from carewindow.policy.settings import PolicySettings
 
 __all__ = [
@@ -65,7 +66,7 @@ _CATEGORY_NAME: dict[TemplateCategory | None, str] = {None: SERVICE_CATEGORY} | 
 }
 
 
-class _PartsModel:
+class _PartsModel(ABC):
     """Built-in models implement ``price_parts``, the positional fast path ``decide()`` calls (it saves
     building a ``PricedMessage`` per decision); ``price`` is the protocol method."""
 
@@ -91,6 +92,7 @@ class _PartsModel:
             usage,
         )
 
+    @abstractmethod
     def price_parts(
         self,
         kind: MessageKind,
@@ -103,7 +105,6 @@ class _PartsModel:
         usage: PricingUsage | None,
     ) -> tuple[Charge, ContactState]:
         """``price`` with the message's fields as positional arguments."""
-        raise NotImplementedError
 
     def session_in_window(self, wa_id: str, sent_at: datetime, card: RateCard) -> Charge | None:
         """The charge of a session message inside an open window and outside any free entry point
