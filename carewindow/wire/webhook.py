@@ -587,6 +587,9 @@ def _kind(v: object) -> str:
 
 
 def _short(v: object) -> str:
+    # Never repr containers: a hostile, deeply nested value would blow the recursion limit.
+    if isinstance(v, dict | list):
+        return f"a JSON {_kind(v) if isinstance(v, list) else 'object'}"
     text = repr(v)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -175,6 +175,14 @@ def test_mutated_recorded_payloads(doc: Any) -> None:
 def test_deep_nesting(depth: int, opener: str) -> None:
     check(('{"object": "whatsapp_business_account", "entry": ' + "[" * depth + "]" * depth + "}").encode())
     check((opener * depth).encode())
+    # Deep values where the parser reports a type mismatch (its reason must not repr them).
+    nested = "[" * depth + "]" * depth
+    check(('{"object": ' + nested + "}").encode())
+    check(
+        (
+            '{"object": "whatsapp_business_account", "entry": [{"changes": [{"field": ' + nested + "}]}]}"
+        ).encode()
+    )
     deep: Any = "x"
     for _ in range(min(depth, 120)):  # orjson.dumps stops at 254 levels
         deep = {"metadata": {"phone_number_id": "1"}, "messages": [deep]} if depth % 2 else {"value": [deep]}

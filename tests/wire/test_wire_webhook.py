@@ -280,6 +280,7 @@ MALFORMED: list[tuple[str, bytes | dict[str, Any], str]] = [
         "object is 'page', expected 'whatsapp_business_account'",
     ),
     ("missing object", {"entry": []}, "object is None"),
+    ("deep object", b'{"object": ' + b"[" * 1000 + b"]" * 1000 + b"}", "object is a JSON array"),
     ("entry not list", {"object": "whatsapp_business_account", "entry": {}}, "entry is not a list"),
     ("entry item", {"object": "whatsapp_business_account", "entry": [1]}, "entry[0] is not an object"),
     (
