@@ -60,7 +60,8 @@ _META_REENGAGEMENT = 131047
 class SendRequest:
     """An outbound message as the API received it.
 
-    ``message_type`` is the Cloud API ``type`` (``"text"``, ``"image"``, ..., ``"template"``).
+    ``message_type`` is the Cloud API ``type`` (``"text"``, ``"image"``, ..., ``"template"``). ``to`` is
+    kept for the caller; the policy prices and words messages by ``ContactState.wa_id``.
     ``on_closed`` says what to do with a session message when the window is closed, and ``fallback`` is
     the template to send in that case.
     """

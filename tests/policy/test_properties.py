@@ -15,6 +15,7 @@ from carewindow.policy import (
     MessageKind,
     OnClosed,
     PolicySettings,
+    PricedMessage,
     Reengagement,
     SendRequest,
     Template,
@@ -25,6 +26,7 @@ from carewindow.policy import (
     apply_consent_event,
     apply_inbound_message,
     decide,
+    window_at,
 )
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
@@ -123,6 +125,19 @@ def test_decide_rules_hold(
         assert d.code is not None and d.message and d.state_after is state
     # The same question gets the same answer.
     assert decide(request, state, template=tpl, fallback_template=tpl, settings=config, now=now) == d
+    # decide()'s shortcuts agree with the public building blocks.
+    assert d.window == window_at(state.window, now=now, settings=config)
+    if d.charge is not None:
+        category = None if d.kind is MessageKind.SESSION else category
+        message = PricedMessage(
+            kind=d.kind or MessageKind.SESSION,
+            category=category,
+            wa_id=state.wa_id,
+            sent_at=now,
+            window=d.window,
+        )
+        charge, _ = config.model.price(message, state=state, settings=config, usage=None)
+        assert charge == d.charge
 
 
 @settings(max_examples=300)
