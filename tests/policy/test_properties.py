@@ -128,10 +128,9 @@ def test_decide_rules_hold(
     # decide()'s shortcuts agree with the public building blocks.
     assert d.window == window_at(state.window, now=now, settings=config)
     if d.charge is not None:
-        category = None if d.kind is MessageKind.SESSION else category
         message = PricedMessage(
             kind=d.kind or MessageKind.SESSION,
-            category=category,
+            category=None if d.kind is MessageKind.SESSION else category,
             wa_id=state.wa_id,
             sent_at=now,
             window=d.window,
