@@ -59,7 +59,7 @@ events = st.builds(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(evs=st.lists(events, min_size=1, max_size=8), data=st.data())
 def test_result_does_not_depend_on_order(evs: list[ConsentEvent], data: st.DataObject) -> None:
     def fold(seq: list[ConsentEvent]) -> ConsentState:

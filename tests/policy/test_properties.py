@@ -93,7 +93,7 @@ def scenarios(
     )
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(scenario=scenarios())
 def test_decide_rules_hold(
     scenario: tuple[SendRequest, ContactState, TemplateCategory, PolicySettings, datetime],
@@ -139,7 +139,7 @@ def test_decide_rules_hold(
         assert charge == d.charge
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     sent=st.integers(min_value=1, max_value=5),
     first=moments,
@@ -158,7 +158,7 @@ def test_reengagement_resets_on_a_customer_message(sent: int, first: datetime, r
         assert after.reengagement == state.reengagement
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(last=moments, offset=st.integers(min_value=0, max_value=3 * 86400))
 def test_seed_session_charge_is_free_in_window(last: datetime, offset: int) -> None:
     config = PolicySettings()

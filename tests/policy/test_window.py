@@ -137,7 +137,7 @@ def _moment(offset: int) -> datetime:
     return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=offset)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(messages=message_sets, after=st.integers(min_value=0, max_value=2 * 86400))
 def test_open_iff_a_message_in_the_last_24h(messages: list[int], after: int) -> None:
     window = _window(*map(_moment, messages))
@@ -146,7 +146,7 @@ def test_open_iff_a_message_in_the_last_24h(messages: list[int], after: int) -> 
     assert window_at(window, now=now, settings=SETTINGS).is_open is expected
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(messages=message_sets, data=st.data())
 def test_order_and_duplicates_do_not_matter(messages: list[int], data: st.DataObject) -> None:
     shuffled = data.draw(st.permutations(messages + messages[: len(messages) // 2]))
@@ -158,7 +158,7 @@ def test_order_and_duplicates_do_not_matter(messages: list[int], data: st.DataOb
     assert (va.state, va.expires_at, va.seconds_left) == (vb.state, vb.expires_at, vb.seconds_left)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(messages=message_sets)
 def test_applying_a_message_twice_is_a_no_op(messages: list[int]) -> None:
     window = _window(*map(_moment, messages))
@@ -166,7 +166,7 @@ def test_applying_a_message_twice_is_a_no_op(messages: list[int]) -> None:
     assert again == window
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(messages=message_sets)
 def test_opened_at_in_order_is_the_start_of_the_last_run(messages: list[int]) -> None:
     ordered = sorted(set(messages))
