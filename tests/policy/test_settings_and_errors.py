@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -76,3 +76,8 @@ def test_memos_are_bounded() -> None:
     for i in range(4200):
         free_charge(card, "seed", "ES", "service", "free_in_window", date(2024, 1, 1) + timedelta(days=i))
     assert len(card._charge_memo) <= 4097
+    model = get_pricing_model("seed")
+    card._session_memo.update({(model, str(i), date(2024, 1, 1)): None for i in range(65537)})
+    charge = model.session_in_window("34600111222", datetime(2026, 1, 1, tzinfo=UTC), card)  # type: ignore[attr-defined]
+    assert charge is not None and charge.reason == "free_in_window"
+    assert len(card._session_memo) == 1

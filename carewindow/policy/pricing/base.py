@@ -87,7 +87,7 @@ def free_charge(card: RateCard, model: str, market: str, category: str, reason: 
     """A zero charge in the currency the card uses for this market (memoised: the hot path hits it)."""
     memo = card._charge_memo
     key = (model, market, category, reason, on)
-    found = memo.get(key)
+    found: Charge | None = memo.get(key)
     if found is None:
         try:
             currency = card.lookup(market, category, on).currency
@@ -97,7 +97,7 @@ def free_charge(card: RateCard, model: str, market: str, category: str, reason: 
         if len(memo) > 4096:
             memo.clear()
         memo[key] = found
-    return cast(Charge, found)
+    return found
 
 
 def billed_charge(

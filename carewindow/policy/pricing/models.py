@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from carewindow.policy.enums import MessageKind, TemplateCategory, WindowState
 from carewindow.policy.pricing.base import (
@@ -111,13 +111,15 @@ class _PartsModel(ABC):
         period, when it depends on nothing else (so ``decide()`` may skip ``price_parts``); None when it
         does. Models whose session messages are always free in the window return that free charge."""
         on = sent_at.date()
-        memo = card._charge_memo
-        key = (self.name, wa_id, on)
-        found = memo.get(key)
+        memo = card._session_memo
+        key = (self, wa_id, on)  # per contact and day: skips the market lookup on the hot path
+        found: Charge | None = memo.get(key)
         if found is None:
             found = free_charge(card, self.name, market_for(wa_id), SERVICE_CATEGORY, "free_in_window", on)
+            if len(memo) > 65536:
+                memo.clear()
             memo[key] = found
-        return cast(Charge, found)
+        return found
 
 
 class SeedPricing(_PartsModel):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
@@ -45,7 +46,9 @@ class RateCard:
     _index: dict[tuple[str, str], tuple[Rate, ...]] = field(init=False, repr=False, compare=False, hash=False)
     # Memos of looked-up rates and of charges built by pricing models; bounded, never compared.
     _memo: dict[tuple[str, str, date], Rate] = field(init=False, repr=False, compare=False, hash=False)
-    _charge_memo: dict[tuple[object, ...], object] = field(init=False, repr=False, compare=False, hash=False)
+    # Values are pricing.base.Charge (typed Any: that module imports this one).
+    _charge_memo: dict[tuple[object, ...], Any] = field(init=False, repr=False, compare=False, hash=False)
+    _session_memo: dict[tuple[object, ...], Any] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         grouped: dict[tuple[str, str], list[Rate]] = {}
@@ -58,6 +61,7 @@ class RateCard:
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_memo", {})
         object.__setattr__(self, "_charge_memo", {})
+        object.__setattr__(self, "_session_memo", {})
 
     @classmethod
     def from_csv(cls, text: str) -> RateCard:
