@@ -106,7 +106,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _db_down(_r: Request, exc: OperationalError) -> Response:
-        log.warning("database unavailable: %s", exc.__class__.__name__)
+        if not is_unavailable(exc):
+            log.error("database error: %s: %s", type(exc.orig).__name__, exc.orig)
+            return error_response(500, "internal_error", "An internal database error occurred.")
+        # The driver's own words (e.g. "database is locked"), never the statement or its parameters.
+        log.warning("database unavailable: %s: %s", type(exc.orig).__name__, exc.orig)
         return error_response(
             503,
             "unavailable",
@@ -125,3 +129,20 @@ def install(app: FastAPI) -> None:
             )
         log.exception("database error")
         return error_response(500, "internal_error", "An internal database error occurred.")
+
+    @app.exception_handler(Exception)
+    async def _internal(_r: Request, exc: Exception) -> Response:
+        # Last resort: a bug still answers in the contract's shape (and is logged with its traceback).
+        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return error_response(500, "internal_error", "An internal error occurred; it has been logged.")
+
+
+# SQLite reports schema and SQL mistakes as OperationalError too; those are bugs (500), not outages.
+_SQLITE_BUGS = ("no such table", "no such column", "syntax error", "has no column", "no such function")
+
+
+def is_unavailable(exc: OperationalError) -> bool:
+    """An outage worth a 503 and a retry: a lost or refused connection, a locked, busy or full
+    database, a disk error. PostgreSQL drivers raise OperationalError only for those."""
+    text = str(exc.orig).lower()
+    return not any(marker in text for marker in _SQLITE_BUGS)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 
 from carewindow.actions.errors import NotFound
 from carewindow.api import schemas
@@ -12,6 +14,8 @@ from carewindow.storage import api_keys as key_store
 from carewindow.storage.engine import write_tx
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
+# A database integer: larger ids cannot exist, and would overflow the driver (a 500 before this bound).
+KeyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _public(row: object, key: str | None = None) -> schemas.KeyPublic:
@@ -48,7 +52,7 @@ def list_keys(rt: RuntimeDep, principal: PrincipalDep) -> list[schemas.KeyPublic
 
 
 @router.delete("/{key_id}", status_code=204)
-def revoke_key(key_id: int, rt: RuntimeDep, principal: PrincipalDep) -> Response:
+def revoke_key(key_id: KeyId, rt: RuntimeDep, principal: PrincipalDep) -> Response:
     """Revoke at once: keys are checked against the database on every request."""
     require(principal, ADMIN, "revoke API keys")
     with write_tx(rt.engine) as conn:
