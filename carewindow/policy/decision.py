@@ -242,15 +242,12 @@ def _send_template(
     usage: PricingUsage | None,
 ) -> Decision:
     """The checks every template goes through, requested or fallback, then the charge."""
-    role = "fallback_template" if action is not _SEND else "template"
-    prefix = "Fallback template: " if action is not _SEND else ""
-    where = {"template": ref.name, "language": ref.language, "role": role}
     if template is None or template.name != ref.name or template.language != ref.language:
         return _refuse(
             RefusalCode.TEMPLATE_NOT_FOUND,
-            f"{prefix}Template {ref.name!r} ({ref.language}) is not in the catalog: check the name and "
-            "language, or create it (POST /v1/templates) and wait for approval.",
-            {**where, "meta_code": 132001},
+            f"{_prefix(action)}Template {ref.name!r} ({ref.language}) is not in the catalog: check the "
+            "name and language, or create it (POST /v1/templates) and wait for approval.",
+            {**_where(ref, action), "meta_code": 132001},
             view,
             state,
         )
@@ -260,9 +257,9 @@ def _send_template(
         )
         return _refuse(
             RefusalCode.TEMPLATE_NOT_APPROVED,
-            f"{prefix}{error.message} Use an approved template"
+            f"{_prefix(action)}{error.message} Use an approved template"
             + (" or wait for the review." if template.status is TemplateStatus.PENDING else "."),
-            {**where, "status": template.status.value, "meta_code": error.meta_code},
+            {**_where(ref, action), "status": template.status.value, "meta_code": error.meta_code},
             view,
             state,
         )
@@ -271,17 +268,17 @@ def _send_template(
     except TemplateParamsInvalid as exc:
         return _refuse(
             RefusalCode.TEMPLATE_PARAMS_INVALID,
-            f"{prefix}{exc.message} Fix the parameters and send again.",
-            {**where, **exc.details, "meta_code": exc.meta_code},
+            f"{_prefix(action)}{exc.message} Fix the parameters and send again.",
+            {**_where(ref, action), **exc.details, "meta_code": exc.meta_code},
             view,
             state,
         )
     except TemplateDefinitionError as exc:
         return _refuse(
             RefusalCode.VALIDATION_ERROR,
-            f"{prefix}Template {ref.name!r} ({ref.language}) is not a valid template: {exc.message} "
+            f"{_prefix(action)}Template {ref.name!r} ({ref.language}) is not a valid template: {exc.message} "
             "Fix it in the catalog.",
-            {**where, **exc.details, "meta_code": exc.meta_code},
+            {**_where(ref, action), **exc.details, "meta_code": exc.meta_code},
             view,
             state,
         )
@@ -289,8 +286,8 @@ def _send_template(
     if consent.status is not _OPTED_IN:
         return _refuse(
             RefusalCode.NO_CONSENT,
-            prefix + _consent_message(state),
-            {**where, "consent": consent.status.value},
+            _prefix(action) + _consent_message(state),
+            {**_where(ref, action), "consent": consent.status.value},
             view,
             state,
         )
@@ -302,11 +299,11 @@ def _send_template(
         ago = f" {fmt_duration(now - first)} ago" if first is not None else ""
         return _refuse(
             RefusalCode.REENGAGEMENT_PENDING,
-            f"{prefix}{reengagement.templates_sent_since_close} re-engagement template"
+            f"{_prefix(action)}{reengagement.templates_sent_since_close} re-engagement template"
             f"{'s were' if reengagement.templates_sent_since_close != 1 else ' was'} already sent{ago} "
             f"(limit {limit}) and the customer has not replied. Wait for the customer to write.",
             {
-                **where,
+                **_where(ref, action),
                 "templates_sent_since_close": reengagement.templates_sent_since_close,
                 "limit": limit,
                 "first_sent_at": None if first is None else first.isoformat(),
@@ -322,6 +319,16 @@ def _send_template(
     return _make_decision(
         True, action, None, note, _EMPTY, _TEMPLATE, rendered, action is Action.HOLD, charge, view, after
     )
+
+
+def _prefix(action: Action) -> str:
+    return "Fallback template: " if action is not _SEND else ""
+
+
+def _where(ref: TemplateRef, action: Action) -> dict[str, object]:
+    """Which template a refusal is about (built only when refusing: the happy path skips it)."""
+    role = "fallback_template" if action is not _SEND else "template"
+    return {"template": ref.name, "language": ref.language, "role": role}
 
 
 def _consent_message(state: ContactState) -> str:
