@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
+from carewindow.actions import outgoing
 from carewindow.actions.events import Event
+from carewindow.actions.held import release_next
+from carewindow.actions.send import decide_due
 from carewindow.actions.rate_limit import Bucket, take, wait_for
 from carewindow.actions.statuses import apply_orphans
 from carewindow.policy import CareWindow, PolicySettings, window_at
+from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import outbox as outbox_store
 from carewindow.storage.engine import write_tx
@@ -37,6 +41,8 @@ class Claimed:
     wa_id: str
     phone_number_id: str
     body: dict[str, Any]
+    contact_id: int = 0
+    released: bool = False  # a held message released by the customer's reply (order matters)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,38 +65,28 @@ def claim(
     rate: float,
     burst: float,
     settings: PolicySettings,
+    hold: timedelta = timedelta(days=7),
 ) -> tuple[list[Claimed], list[Event]]:
     """Lease due rows, within each number's rate limit; settle the ones that must not go out."""
     out: list[Claimed] = []
     events: list[Event] = []
+    finished: list[Any] = []  # settled here without a send
     with write_tx(engine) as conn:
         rows = outbox_store.claim_batch(conn, worker_id=worker_id, now=now, lease=lease, limit=limit)
         if not rows:
             return out, events
-        info = {
-            r.seq: r
-            for r in conn.execute(
-                select(
-                    messages.c.seq,
-                    messages.c.id,
-                    messages.c.status,
-                    messages.c.kind,
-                    messages.c.content,
-                    contacts.c.wa_id,
-                    contacts.c.phone_number_id,
-                    contacts.c.last_inbound_at,
-                    contacts.c.window_opened_at,
-                    contacts.c.entry_point_at,
-                    contacts.c.id.label("contact_id"),
-                )
-                .join(contacts, contacts.c.id == messages.c.contact_id)
-                .where(messages.c.seq.in_([r.message_seq for r in rows]))
-            )
-        }
+        seqs = [r.message_seq for r in rows]
+        info = _message_info(conn, seqs)
+        due = [seq for seq in seqs if info[seq].status == "scheduled"]
+        for seq in due:  # scheduled messages are decided now, with the window as it is now
+            _status, evs = decide_due(conn, seq, settings=settings, now=now, hold=hold)
+            events.extend(evs)
+        if due:
+            info.update(_message_info(conn, due))
         by_number: dict[str, list[Any]] = {}
         for r in rows:
             m = info[r.message_seq]
-            if m.status != "queued":  # cancelled or settled meanwhile
+            if m.status != "queued":  # cancelled, held or settled meanwhile
                 outbox_store.complete(conn, r.id)
                 continue
             if r.in_flight_since is not None:
@@ -106,6 +102,7 @@ def claim(
                     "to avoid a duplicate. A later status webhook confirms it if it was sent.",
                 )
                 events.append(_event(m, "uncertain"))
+                finished.append(m)
                 continue
             if m.kind == "session":
                 window = CareWindow(
@@ -125,6 +122,7 @@ def claim(
                         "The customer care window closed before this message could be sent.",
                     )
                     events.append(_event(m, "failed"))
+                    finished.append(m)
                     continue
             by_number.setdefault(m.phone_number_id, []).append((r, m))
         for number, items in by_number.items():
@@ -149,8 +147,14 @@ def claim(
                         wa_id=m.wa_id,
                         phone_number_id=number,
                         body=m.content,
+                        contact_id=m.contact_id,
+                        released=m.hold_until is not None,
                     )
                 )
+        for m in finished:
+            if m.hold_until is not None:
+                _release_next(conn, m.contact_id, m.phone_number_id, settings, now)
+        outgoing.enqueue_events(conn, events, now=now)
     return out, events
 
 
@@ -165,12 +169,16 @@ def mark_in_flight(
     return [c for c in claimed if c.outbox_id in held]
 
 
-def record(engine: Engine, answers: Sequence[SendAnswer], *, now: datetime) -> list[Event]:
+def record(
+    engine: Engine, answers: Sequence[SendAnswer], *, now: datetime, settings: PolicySettings | None = None
+) -> list[Event]:
     """Store the provider's answers and finish (or reschedule) the outbox rows, in one commit."""
     events: list[Event] = []
     with write_tx(engine) as conn:
         for a in answers:
             c = a.claimed
+            if c.released and a.retry_at is None:  # the next held message may go now
+                _release_next(conn, c.contact_id, c.phone_number_id, settings or PolicySettings(), now)
             if a.wamid is not None:
                 message_store.set_status(
                     conn, c.message_seq, {"wamid": a.wamid, "status": "sent", "updated_at": now}
@@ -216,6 +224,7 @@ def record(engine: Engine, answers: Sequence[SendAnswer], *, now: datetime) -> l
                         data={"id": c.message_id, "status": "failed", "error_code": a.error_code},
                     )
                 )
+        outgoing.enqueue_events(conn, events, now=now)
     return events
 
 
@@ -244,6 +253,45 @@ def _settle(
         conn, message_seq=seq, status=status, at=now, error={"code": code, "title": title, "message": message}
     )
     outbox_store.complete(conn, outbox_id)
+
+
+def _message_info(conn: Connection, seqs: Sequence[int]) -> dict[int, Any]:
+    return {
+        r.seq: r
+        for r in conn.execute(
+            select(
+                messages.c.seq,
+                messages.c.id,
+                messages.c.status,
+                messages.c.kind,
+                messages.c.content,
+                messages.c.hold_until,
+                contacts.c.wa_id,
+                contacts.c.phone_number_id,
+                contacts.c.last_inbound_at,
+                contacts.c.window_opened_at,
+                contacts.c.entry_point_at,
+                contacts.c.id.label("contact_id"),
+            )
+            .join(contacts, contacts.c.id == messages.c.contact_id)
+            .where(messages.c.seq.in_(seqs))
+        )
+    }
+
+
+def _release_next(
+    conn: Connection, contact_id: int, number: str, settings: PolicySettings, now: datetime
+) -> None:
+    row = conn.execute(select(contacts).where(contacts.c.id == contact_id)).first()
+    if row is not None:
+        release_next(
+            conn,
+            contact_id=contact_id,
+            state=contact_store.state_from_row(row),
+            phone_number_id=number,
+            settings=settings,
+            now=now,
+        )
 
 
 def _event(m: Any, status: str) -> Event:

@@ -15,7 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from carewindow.actions import outgoing
 from carewindow.actions.events import Event
+from carewindow.actions.held import release_on_inbound
 from carewindow.actions.statuses import apply_status
 from carewindow.policy import PolicySettings, apply_inbound_message, window_at
 from carewindow.storage import contacts as contact_store
@@ -36,6 +38,8 @@ class IngestJob:
     batch: WebhookBatch
     received_at: datetime
     store_raw: bool = True
+    # Set by do_ingest_batch, which applies the statuses of a whole group commit at once.
+    applied_statuses: tuple[Event | None, ...] | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -53,8 +57,11 @@ def do_ingest_webhook(conn: Connection, job: IngestJob, *, settings: PolicySetti
         conn.execute(webhook_raw.insert().values(received_at=job.received_at, body=job.body))
     for msg in job.batch.messages:
         _ingest_message(conn, msg, job.received_at, settings, result)
-    for st in job.batch.statuses:
-        applied = apply_status(conn, st, now=job.received_at)
+    if job.applied_statuses is None:
+        applied_statuses = [apply_status(conn, st, now=job.received_at) for st in job.batch.statuses]
+    else:
+        applied_statuses = list(job.applied_statuses)
+    for applied in applied_statuses:
         if applied is not None:
             result.statuses_applied += 1
             result.events.append(applied)
@@ -63,6 +70,7 @@ def do_ingest_webhook(conn: Connection, job: IngestJob, *, settings: PolicySetti
         template_store.set_status(
             conn, name=tu.name, language=tu.language, status=status, reason=tu.reason, now=job.received_at
         )
+    outgoing.enqueue_events(conn, result.events, now=job.received_at)
     return result
 
 
@@ -132,8 +140,21 @@ def _ingest_message(
             data={"wamid": msg.wamid, "type": msg.type.value, "text": msg.text},
         )
     )
-    if not was_open and window_at(after.window, now=received_at, settings=settings).is_open:
+    is_open = window_at(after.window, now=received_at, settings=settings).is_open
+    if not was_open and is_open:
         result.events.append(Event(type="window.opened", **base))
+    if contact.held_count > 0 and is_open and msg.type not in NON_WINDOW_TYPES:
+        result.events.extend(
+            release_on_inbound(
+                conn,
+                contact_id=contact.id,
+                wa_id=wa_id,
+                phone_number_id=msg.phone_number_id,
+                state=after,
+                settings=settings,
+                now=received_at,
+            )
+        )
     if after.consent != before.consent:
         contact_store.record_consent_event(
             conn,

@@ -1,8 +1,9 @@
 """Outbound messages: decide with the policy core, then store message + outbox row in one transaction.
 
 See docs/subsystems/delivery.md. ``check_send_request`` validates and never writes; ``do_queue_send``
-writes and returns what the API answers. The Graph API body is built here, at acceptance, so the
-worker sends exactly what was decided and stores nothing it would have to rebuild.
+writes and returns what the API answers. The Graph API body is built when the message is decided, so
+the worker sends exactly what was decided. A scheduled message (``send_at``) is stored undecided and
+decided when it is due (``decide_due``), with the window as it is then.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row
+from sqlalchemy import Connection, Engine, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
+from carewindow.actions import outgoing
 from carewindow.actions.errors import SendRefused, ValidationFailed
 from carewindow.actions.events import Event
 from carewindow.policy import (
@@ -24,6 +26,7 @@ from carewindow.policy import (
     OnClosed,
     PolicySettings,
     PricingUsage,
+    RefusalCode,
     RenderedTemplate,
     SendRequest,
     Template,
@@ -36,6 +39,7 @@ from carewindow.storage import outbox as outbox_store
 from carewindow.storage import templates as template_store
 from carewindow.storage.engine import write_tx
 from carewindow.storage.ids import new_id
+from carewindow.storage.tables import contacts, messages
 from carewindow.wire.messages import build_send_body, validate_outbound
 
 
@@ -52,12 +56,54 @@ class SendCommand:
     ticket_id: str | None = None
     idempotency_key: str | None = None
     context_wamid: str | None = None
+    send_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "to": self.to,
+            "message_type": self.message_type,
+            "content": self.content,
+            "template": _ref_json(self.template),
+            "on_closed": self.on_closed.value,
+            "fallback": _ref_json(self.fallback),
+            "ticket_id": self.ticket_id,
+            "context_wamid": self.context_wamid,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SendCommand:
+        return cls(
+            to=d["to"],
+            message_type=d["message_type"],
+            content=d.get("content"),
+            template=_ref_from(d.get("template")),
+            on_closed=OnClosed(d.get("on_closed", "reject")),
+            fallback=_ref_from(d.get("fallback")),
+            ticket_id=d.get("ticket_id"),
+            context_wamid=d.get("context_wamid"),
+        )
+
+
+def _ref_json(ref: TemplateRef | None) -> dict[str, Any] | None:
+    if ref is None:
+        return None
+    params = dict(ref.params) if isinstance(ref.params, Mapping) else list(ref.params)
+    return {"name": ref.name, "language": ref.language, "params": params}
+
+
+def _ref_from(d: Mapping[str, Any] | None) -> TemplateRef | None:
+    if d is None:
+        return None
+    params = d.get("params") or ()
+    return TemplateRef(
+        name=d["name"], language=d["language"], params=params if isinstance(params, dict) else tuple(params)
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendOutcome:
     message: Row[Any]
-    decision: Decision | None  # None when an idempotency key returned an earlier message
+    decision: Decision | None  # None when an idempotency key returned an earlier message, or scheduled
     fallback_message_id: str | None = None
     events: tuple[Event, ...] = field(default_factory=tuple)
 
@@ -94,9 +140,18 @@ def do_queue_send(
                 earlier = message_store.get_by_idempotency_key(conn, cmd.idempotency_key)
                 if earlier is not None:
                     return SendOutcome(message=earlier, decision=None)
-            return _queue(
-                conn, cmd, phone_number_id=phone_number_id, settings=settings, now=now, hold=hold_period
+            contact = contact_store.get_or_create(
+                conn, phone_number_id=phone_number_id, wa_id=cmd.to, now=now, for_update=True
             )
+            if cmd.send_at is not None and cmd.send_at > now:
+                message = _insert_scheduled(conn, cmd, contact, now)
+                return SendOutcome(message=message, decision=None)
+            decision = decide_command(conn, cmd, contact, settings=settings, now=now)
+            applied = apply_decision(
+                conn, cmd, contact, decision, settings=settings, now=now, hold=hold_period, existing_seq=None
+            )
+            outgoing.enqueue_events(conn, applied.events, now=now)
+            return applied
     except IntegrityError:
         # Two requests with one idempotency key raced; the loser answers with the winner's message.
         if cmd.idempotency_key:
@@ -107,21 +162,10 @@ def do_queue_send(
         raise
 
 
-def _queue(
-    conn: Connection,
-    cmd: SendCommand,
-    *,
-    phone_number_id: str,
-    settings: PolicySettings,
-    now: datetime,
-    hold: timedelta,
-) -> SendOutcome:
-    contact = contact_store.get_or_create(
-        conn, phone_number_id=phone_number_id, wa_id=cmd.to, now=now, for_update=True
-    )
-    state = contact_store.state_from_row(contact)
-    template = _lookup(conn, cmd.template)
-    fallback = _lookup(conn, cmd.fallback)
+def decide_command(
+    conn: Connection, cmd: SendCommand, contact: Row[Any], *, settings: PolicySettings, now: datetime
+) -> Decision:
+    """The policy's decision for ``cmd`` against the contact's stored state and the catalog."""
     request = SendRequest(
         to=cmd.to,
         message_type=cmd.message_type,
@@ -129,89 +173,161 @@ def _queue(
         on_closed=cmd.on_closed,
         fallback=cmd.fallback,
     )
-    decision = decide(
+    return decide(
         request,
-        state,
-        template=template,
-        fallback_template=fallback,
+        contact_store.state_from_row(contact),
+        template=_lookup(conn, cmd.template),
+        fallback_template=_lookup(conn, cmd.fallback),
         settings=settings,
         now=now,
         usage=PricingUsage(),
     )
-    if not decision.allowed:
-        raise SendRefused(decision)
+
+
+def apply_decision(
+    conn: Connection,
+    cmd: SendCommand,
+    contact: Row[Any],
+    decision: Decision,
+    *,
+    settings: PolicySettings,
+    now: datetime,
+    hold: timedelta,
+    existing_seq: int | None,
+) -> SendOutcome:
+    """Write what ``decision`` says. ``existing_seq`` is a scheduled message being decided now."""
+    base = {"wa_id": cmd.to, "phone_number_id": contact.phone_number_id}
     ticket_id = cmd.ticket_id or contact.open_ticket_id
+    knock_pending = False
+    if not decision.allowed:
+        joinable = decision.code is RefusalCode.REENGAGEMENT_PENDING and cmd.on_closed is OnClosed.DEFER
+        if not (joinable and contact.held_count > 0):
+            raise SendRefused(decision)
+        # A knock is already out for earlier held messages: this one waits with them, no second template.
+        knock_pending = True
     events: list[Event] = []
     fallback_id: str | None = None
-    if decision.action is Action.SEND:
-        message = _insert_outbound(
+    kw: dict[str, Any] = {"now": now, "ticket_id": ticket_id, "existing_seq": existing_seq}
+    if knock_pending or decision.action is Action.HOLD:
+        knock_id = None
+        if not knock_pending:
+            knock = _write_outbound(
+                conn,
+                cmd,
+                contact,
+                decision,
+                template=decision.send_template,
+                as_template=True,
+                idempotency_key=None,
+                status="queued",
+                **{**kw, "existing_seq": None},
+            )
+            knock_id = fallback_id = knock.id
+        message = _write_outbound(
             conn,
             cmd,
             contact,
-            decision,
-            template=decision.send_template,
-            now=now,
-            ticket_id=ticket_id,
-            idempotency_key=cmd.idempotency_key,
-            status="queued",
-        )
-    elif decision.action is Action.SEND_FALLBACK:
-        message = _insert_outbound(
-            conn,
-            cmd,
-            contact,
-            decision,
-            template=decision.send_template,
-            now=now,
-            ticket_id=ticket_id,
-            idempotency_key=cmd.idempotency_key,
-            status="queued",
-            as_template=True,
-        )
-    else:  # HOLD: keep the message, knock with the fallback template
-        knock = _insert_outbound(
-            conn,
-            cmd,
-            contact,
-            decision,
-            template=decision.send_template,
-            now=now,
-            ticket_id=ticket_id,
-            idempotency_key=None,
-            status="queued",
-            as_template=True,
-        )
-        fallback_id = knock.id
-        message = _insert_outbound(
-            conn,
-            cmd,
-            contact,
-            decision,
+            None,
             template=None,
-            now=now,
-            ticket_id=ticket_id,
             idempotency_key=cmd.idempotency_key,
             status="held",
             hold_until=now + hold,
-            knock_message_id=knock.id,
-            charge=False,
+            knock_message_id=knock_id,
+            **kw,
+        )
+        events.append(
+            Event(type="message.held", **base, data={"id": message.id, "knock_message_id": knock_id})
+        )
+    else:
+        message = _write_outbound(
+            conn,
+            cmd,
+            contact,
+            decision,
+            template=decision.send_template,
+            as_template=decision.action is Action.SEND_FALLBACK,
+            idempotency_key=cmd.idempotency_key,
+            status="queued",
+            **kw,
         )
     values = contact_store.state_values(decision.state_after, window_length=settings.window)
     values.update(updated_at=now, last_activity_at=max(now, contact.last_activity_at or now))
+    if message.status == "held":
+        values["held_count"] = contacts.c.held_count + 1
     if ticket_id and ticket_id != contact.open_ticket_id:
         values["open_ticket_id"] = ticket_id
+    if knock_pending:  # the refused decision changes no state
+        values = {k: v for k, v in values.items() if k in ("held_count", "updated_at", "open_ticket_id")}
     contact_store.update_values(conn, contact.id, values)
-    events.append(
-        Event(
-            type="message.queued",
-            wa_id=cmd.to,
-            phone_number_id=phone_number_id,
-            data={"id": message.id, "status": message.status},
-        )
-    )
+    events.append(Event(type="message.queued", **base, data={"id": message.id, "status": message.status}))
     return SendOutcome(
         message=message, decision=decision, fallback_message_id=fallback_id, events=tuple(events)
     )
+
+
+def decide_due(
+    conn: Connection, message_seq: int, *, settings: PolicySettings, now: datetime, hold: timedelta
+) -> tuple[str, list[Event]]:
+    """Decide a scheduled message that is due; returns its new status and events.
+
+    On refusal the message ends ``failed`` with the refusal's code (``on_closed=reject`` and a closed
+    window gives ``window_closed``), as the caller would have been told had it sent now.
+    """
+    row = message_store.get_by_seq(conn, message_seq)
+    assert row is not None and row.request is not None
+    cmd = SendCommand.from_json(row.request)
+    contact = contact_store.get(conn, phone_number_id=row.phone_number_id, wa_id=row.wa_id, for_update=True)
+    assert contact is not None
+    decision = decide_command(conn, cmd, contact, settings=settings, now=now)
+    try:
+        outcome = apply_decision(
+            conn, cmd, contact, decision, settings=settings, now=now, hold=hold, existing_seq=message_seq
+        )
+    except SendRefused as refused:
+        error = {"code": refused.code, "title": "Refused at send time", "message": refused.message}
+        message_store.set_status(
+            conn,
+            message_seq,
+            {
+                "status": "failed",
+                "error_code": refused.code,
+                "error_title": error["title"],
+                "error_message": refused.message,
+                "updated_at": now,
+            },
+        )
+        message_store.add_event(conn, message_seq=message_seq, status="failed", at=now, error=error)
+        ev = Event(
+            type="message.status",
+            wa_id=row.wa_id,
+            phone_number_id=row.phone_number_id,
+            data={"id": row.id, "status": "failed", "error_code": refused.code},
+        )
+        return "failed", [ev]
+    return outcome.message.status, list(outcome.events)
+
+
+def _insert_scheduled(conn: Connection, cmd: SendCommand, contact: Row[Any], now: datetime) -> Row[Any]:
+    assert cmd.send_at is not None
+    values = _base_values(cmd, contact, now=now, ticket_id=cmd.ticket_id or contact.open_ticket_id)
+    values.update(
+        status="scheduled",
+        type=cmd.message_type,
+        kind=None,
+        content=None,
+        text=_preview(cmd),
+        request=cmd.to_json(),
+        send_at=cmd.send_at,
+        idempotency_key=cmd.idempotency_key,
+    )
+    seq = message_store.insert_outbound(conn, values)
+    message_store.add_event(conn, message_seq=seq, status="scheduled", at=now)
+    outbox_store.enqueue(
+        conn, message_seq=seq, phone_number_id=contact.phone_number_id, available_at=cmd.send_at
+    )
+    row = message_store.get_by_seq(conn, seq)
+    assert row is not None
+    return row
 
 
 def _lookup(conn: Connection, ref: TemplateRef | None) -> Template | None:
@@ -221,21 +337,36 @@ def _lookup(conn: Connection, ref: TemplateRef | None) -> Template | None:
     return template_store.template_from_row(row) if row is not None else None
 
 
-def _insert_outbound(
+def _base_values(
+    cmd: SendCommand, contact: Row[Any], *, now: datetime, ticket_id: str | None
+) -> dict[str, Any]:
+    return {
+        "id": new_id("msg"),
+        "contact_id": contact.id,
+        "direction": "out",
+        "ticket_id": ticket_id,
+        "on_closed": cmd.on_closed.value,
+        "ts": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _write_outbound(
     conn: Connection,
     cmd: SendCommand,
     contact: Row[Any],
-    decision: Decision,
+    decision: Decision | None,
     *,
     template: RenderedTemplate | None,
     now: datetime,
     ticket_id: str | None,
     idempotency_key: str | None,
     status: str,
+    existing_seq: int | None,
     as_template: bool = False,
     hold_until: datetime | None = None,
     knock_message_id: str | None = None,
-    charge: bool = True,
 ) -> Row[Any]:
     is_template = as_template or cmd.message_type == "template"
     message_type = "template" if is_template else cmd.message_type
@@ -247,11 +378,8 @@ def _insert_outbound(
         context_wamid=cmd.context_wamid,
     )
     text = template.body_text if (is_template and template is not None) else _preview(cmd)
-    c = decision.charge if charge else None
+    c = decision.charge if decision is not None and status != "held" else None
     values: dict[str, Any] = {
-        "id": new_id("msg"),
-        "contact_id": contact.id,
-        "direction": "out",
         "type": message_type,
         "kind": (MessageKind.TEMPLATE if is_template else MessageKind.SESSION).value,
         "status": status,
@@ -259,14 +387,33 @@ def _insert_outbound(
         "text": text,
         "template_name": template.name if (is_template and template) else None,
         "template_language": template.language if (is_template and template) else None,
-        "ticket_id": ticket_id,
-        "idempotency_key": idempotency_key,
-        "on_closed": cmd.on_closed.value,
         "knock_message_id": knock_message_id,
         "hold_until": hold_until,
-        "ts": now,
-        "created_at": now,
         "updated_at": now,
+        **charge_values(c),
+    }
+    if existing_seq is None:
+        values.update(
+            _base_values(cmd, contact, now=now, ticket_id=ticket_id), idempotency_key=idempotency_key
+        )
+        seq = message_store.insert_outbound(conn, values)
+        if status == "queued":
+            outbox_store.enqueue(
+                conn, message_seq=seq, phone_number_id=contact.phone_number_id, available_at=now
+            )
+    else:
+        seq = existing_seq
+        message_store.set_status(conn, seq, values)
+        if status != "queued":
+            outbox_store.remove_for_message(conn, seq)
+    message_store.add_event(conn, message_seq=seq, status=status, at=now)
+    row = message_store.get_by_seq(conn, seq)
+    assert row is not None
+    return row
+
+
+def charge_values(c: Any) -> dict[str, Any]:
+    return {
         "charge_billable": c.billable if c else None,
         "charge_category": c.category if c else None,
         "charge_amount": c.amount if c else None,
@@ -275,16 +422,11 @@ def _insert_outbound(
         "charge_market": c.market if c else None,
         "charge_reason": c.reason if c else None,
     }
-    seq = message_store.insert_outbound(conn, values)
-    message_store.add_event(conn, message_seq=seq, status=status, at=now)
-    if status == "queued":
-        outbox_store.enqueue(conn, message_seq=seq, phone_number_id=contact.phone_number_id, available_at=now)
-    row = message_store.get_by_seq(conn, seq)
-    assert row is not None
-    return row
 
 
 def _preview(cmd: SendCommand) -> str | None:
+    if cmd.message_type == "template":
+        return f"[template {cmd.template.name}]" if cmd.template else "[template]"
     content = cmd.content if isinstance(cmd.content, Mapping) else {}
     if cmd.message_type == "text":
         body = content.get("body")
@@ -293,3 +435,41 @@ def _preview(cmd: SendCommand) -> str | None:
     if isinstance(caption, str):
         return caption
     return f"[{cmd.message_type}]"
+
+
+def do_cancel(engine: Engine, message_id: str, *, now: datetime) -> tuple[Row[Any] | None, list[Event]]:
+    """Cancel a scheduled, held or not-yet-sent message. Returns the row (None if unknown)."""
+    with write_tx(engine) as conn:
+        row = message_store.get_by_id(conn, message_id)
+        if row is None:
+            return None, []
+        if row.status not in ("scheduled", "held", "queued", "releasing"):
+            return row, []
+        if row.status == "queued" and not outbox_store.remove_for_message(conn, row.seq, only_idle=True):
+            return row, []  # already in the provider's hands: too late to cancel
+        outbox_store.remove_for_message(conn, row.seq)
+        message_store.set_status(conn, row.seq, {"status": "cancelled", "updated_at": now})
+        message_store.add_event(conn, message_seq=row.seq, status="cancelled", at=now)
+        if row.status == "held":
+            conn.execute(
+                update(contacts)
+                .where(contacts.c.id == row.contact_id)
+                .values(held_count=contacts.c.held_count - 1)
+            )
+        updated = message_store.get_by_id(conn, message_id)
+    ev = Event(
+        type="message.status",
+        wa_id=row.wa_id,
+        phone_number_id=row.phone_number_id,
+        data={"id": row.id, "status": "cancelled"},
+    )
+    return updated, [ev]
+
+
+def pending_for_contact(conn: Connection, contact_id: int) -> Sequence[Row[Any]]:
+    """Held and scheduled messages of a contact, oldest first (the window response lists them)."""
+    return conn.execute(
+        select(messages)
+        .where(messages.c.contact_id == contact_id, messages.c.status.in_(("held", "scheduled", "releasing")))
+        .order_by(messages.c.seq)
+    ).all()

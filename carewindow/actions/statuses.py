@@ -17,6 +17,19 @@ from carewindow.actions.events import Event
 from carewindow.storage import messages as message_store
 from carewindow.wire.webhook import StatusUpdate
 
+# Message columns a status may change; a batch writes them all so one UPDATE serves every row.
+_STATUS_COLUMNS = (
+    "status",
+    "actual_billable",
+    "actual_category",
+    "actual_model",
+    "actual_type",
+    "charge_mismatch",
+    "error_code",
+    "error_title",
+    "error_message",
+)
+
 
 def apply_status(conn: Connection, st: StatusUpdate, *, now: datetime) -> Event | None:
     """Apply one status webhook entry; None when it changed nothing (replay) or waits as an orphan."""
@@ -26,6 +39,61 @@ def apply_status(conn: Connection, st: StatusUpdate, *, now: datetime) -> Event 
         message_store.add_orphan_status(conn, wamid=st.wamid, status=facts["status"], payload=facts)
         return None
     return _apply(conn, row, facts, now=now, wa_id=st.recipient_id or "", phone_number_id=st.phone_number_id)
+
+
+def apply_statuses(conn: Connection, items: Sequence[tuple[StatusUpdate, datetime]]) -> list[Event | None]:
+    """``apply_status`` for many (status, received_at) pairs with a constant number of statements.
+
+    Used by the group commit: the messages, their recorded statuses and the writes are each one
+    statement (IN lists and executemany) however many statuses the batch holds. Statuses of one
+    message in one batch apply in order, exactly as one-by-one ``apply_status`` calls would.
+    """
+    if not items:
+        return []
+    rows = message_store.status_rows(conn, {st.wamid for st, _ in items})
+    current = {wamid: dict(r._mapping) for wamid, r in rows.items()}
+    recorded = message_store.recorded_statuses(conn, [r["seq"] for r in current.values()])
+    out: list[Event | None] = []
+    new_events: list[dict[str, Any]] = []
+    changed: dict[int, dict[str, Any]] = {}
+    orphans: dict[tuple[str, str], dict[str, Any]] = {}
+    for st, now in items:
+        facts = _facts(st)
+        row = current.get(st.wamid)
+        if row is None:
+            orphans.setdefault((st.wamid, facts["status"]), facts)
+            out.append(None)
+            continue
+        key = (row["seq"], facts["status"])
+        added = key not in recorded
+        values, first_error = _changes(row, facts, added=added)
+        if added:
+            recorded.add(key)
+            at = datetime.fromtimestamp(facts["at"], UTC)
+            new_events.append({"message_seq": row["seq"], "status": key[1], "at": at, "error": first_error})
+        if values:
+            values["updated_at"] = now
+            row.update(values)
+            changed[row["seq"]] = row
+        out.append(_event(row["seq"], facts["status"], first_error, st) if added else None)
+    message_store.add_events(conn, new_events)
+    message_store.set_statuses(
+        conn,
+        [{"b_seq": seq, **{c: r[c] for c in (*_STATUS_COLUMNS, "updated_at")}} for seq, r in changed.items()],
+    )
+    message_store.add_orphan_statuses(
+        conn, [{"wamid": w, "status": s, "payload": f} for (w, s), f in orphans.items()]
+    )
+    return out
+
+
+def _event(seq: int, status: str, first_error: Any, st: StatusUpdate) -> Event:
+    return Event(
+        type="message.status",
+        wa_id=st.recipient_id or "",
+        phone_number_id=st.phone_number_id,
+        data={"status": status, "error": first_error, "seq": seq},
+    )
 
 
 def apply_orphans(
@@ -77,35 +145,7 @@ def _apply(
     errors = facts.get("errors") or []
     first_error = errors[0] if errors else None
     added = message_store.add_event(conn, message_seq=row.seq, status=status, at=at, error=first_error)
-    pricing = facts.get("pricing")
-    values: dict[str, Any] = {}
-    if pricing:
-        values.update(
-            actual_billable=pricing.get("billable"),
-            actual_category=pricing.get("category"),
-            actual_model=pricing.get("pricing_model"),
-            actual_type=pricing.get("type"),
-        )
-        if row.charge_billable is not None and pricing.get("billable") is not None:
-            values["charge_mismatch"] = bool(row.charge_billable) != bool(pricing["billable"])
-    if not added and not values:
-        return None
-    current = message_store.STATUS_RANK.get(row.status, 0)
-    if (
-        added
-        and message_store.STATUS_RANK.get(status, 0) > current
-        and row.status not in ("failed", "uncertain")
-    ):
-        values["status"] = status
-        if status == "failed" and first_error:
-            values.update(
-                error_code=str(first_error.get("code")),
-                error_title=first_error.get("title"),
-                error_message=first_error.get("details") or first_error.get("message"),
-            )
-    elif row.status == "uncertain" and status in ("sent", "delivered", "read"):
-        # The gap after a crash closes: the provider confirms the send happened.
-        values["status"] = status
+    values, _ = _changes(row._mapping, facts, added=added)
     if values:
         values["updated_at"] = now
         message_store.set_status(conn, row.seq, values)
@@ -117,3 +157,40 @@ def _apply(
         phone_number_id=phone_number_id,
         data={"status": status, "error": first_error, "seq": row.seq},
     )
+
+
+def _changes(row: Mapping[str, Any], facts: Mapping[str, Any], *, added: bool) -> tuple[dict[str, Any], Any]:
+    """The message columns a status changes (empty when nothing), and the status's first error."""
+    status = facts["status"]
+    errors = facts.get("errors") or []
+    first_error = errors[0] if errors else None
+    pricing = facts.get("pricing")
+    values: dict[str, Any] = {}
+    if pricing:
+        values.update(
+            actual_billable=pricing.get("billable"),
+            actual_category=pricing.get("category"),
+            actual_model=pricing.get("pricing_model"),
+            actual_type=pricing.get("type"),
+        )
+        if row["charge_billable"] is not None and pricing.get("billable") is not None:
+            values["charge_mismatch"] = bool(row["charge_billable"]) != bool(pricing["billable"])
+    if not added and not values:
+        return {}, first_error
+    current = message_store.STATUS_RANK.get(row["status"], 0)
+    if (
+        added
+        and message_store.STATUS_RANK.get(status, 0) > current
+        and row["status"] not in ("failed", "uncertain")
+    ):
+        values["status"] = status
+        if status == "failed" and first_error:
+            values.update(
+                error_code=str(first_error.get("code")),
+                error_title=first_error.get("title"),
+                error_message=first_error.get("details") or first_error.get("message"),
+            )
+    elif row["status"] == "uncertain" and status in ("sent", "delivered", "read"):
+        # The gap after a crash closes: the provider confirms the send happened.
+        values["status"] = status
+    return values, first_error

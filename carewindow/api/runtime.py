@@ -127,6 +127,7 @@ async def start_worker(rt: Runtime) -> None:
         lease_seconds=s.lease_seconds,
         max_attempts=s.max_attempts,
         rate_per_second=s.rate_limit_per_second,
+        hold_seconds=s.hold_period_hours * 3600.0,
     )
     rt.worker_stop = asyncio.Event()
     rt.worker_task = asyncio.create_task(rt.worker.run(rt.worker_stop), name="delivery-worker")

@@ -101,6 +101,7 @@ def get_or_create(
         consent_status=ConsentStatus.UNKNOWN.value,
         reengagement_count=0,
         unread_count=0,
+        held_count=0,
         created_at=now,
         updated_at=now,
     )

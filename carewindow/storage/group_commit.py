@@ -38,9 +38,13 @@ class GroupCommitter(Generic[T, R]):
         *,
         max_batch: int = 256,
         name: str = "commit",
+        work_batch: Callable[[Connection, list[T]], list[R]] | None = None,
     ) -> None:
         self._engine = engine
         self._work = work
+        # Optional: the whole batch at once, so statements can be shared across items (IN lists,
+        # executemany). Must give the same results as ``work`` item by item.
+        self._work_batch = work_batch
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[T, _Waiter[R]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"group-{name}", daemon=True)
@@ -93,7 +97,11 @@ class GroupCommitter(Generic[T, R]):
     def _commit(self, batch: list[tuple[T, _Waiter[R]]]) -> None:
         try:
             with write_tx(self._engine) as conn:
-                results = [self._work(conn, item) for item, _ in batch]
+                items = [item for item, _ in batch]
+                if self._work_batch is not None and len(items) > 1:
+                    results = self._work_batch(conn, items)
+                else:
+                    results = [self._work(conn, item) for item in items]
         except Exception as exc:
             if len(batch) == 1:
                 _fail(batch[0][1], exc)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, or_, select, update
 
 from carewindow.storage.engine import dialect_insert
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
@@ -26,6 +26,44 @@ STATUS_RANK = {
     "uncertain": 6,
     "received": 0,
 }
+# Built once: batch writes bind per-row values to these (``b_`` names avoid column-name clashes).
+_SET_STATUSES = (
+    update(messages)
+    .where(messages.c.seq == bindparam("b_seq"))
+    .values(
+        {
+            c: bindparam(c)
+            for c in (
+                "status",
+                "actual_billable",
+                "actual_category",
+                "actual_model",
+                "actual_type",
+                "charge_mismatch",
+                "error_code",
+                "error_title",
+                "error_message",
+                "updated_at",
+            )
+        }
+    )
+)
+_STATUS_ROW = select(
+    messages.c.seq,
+    messages.c.wamid,
+    messages.c.status,
+    messages.c.contact_id,
+    messages.c.charge_billable,
+    messages.c.charge_category,
+    messages.c.actual_billable,
+    messages.c.actual_category,
+    messages.c.actual_model,
+    messages.c.actual_type,
+    messages.c.charge_mismatch,
+    messages.c.error_code,
+    messages.c.error_title,
+    messages.c.error_message,
+)
 
 
 def insert_inbound(conn: Connection, values: Mapping[str, Any]) -> int | None:
@@ -132,3 +170,58 @@ def take_orphan_statuses(conn: Connection, wamid: str) -> Sequence[Row[Any]]:
     if rows:
         conn.execute(orphan_statuses.delete().where(orphan_statuses.c.wamid == wamid))
     return rows
+
+
+def status_rows(conn: Connection, wamids: Sequence[str] | set[str]) -> dict[str, Row[Any]]:
+    """The messages with these wamids (seq, status and the columns a status may change), by wamid."""
+    if not wamids:
+        return {}
+    rows = conn.execute(_STATUS_ROW.where(messages.c.wamid.in_(sorted(wamids)))).all()
+    return {r.wamid: r for r in rows}
+
+
+def recorded_statuses(conn: Connection, seqs: Sequence[int]) -> set[tuple[int, str]]:
+    """(message seq, status) pairs already in the history of these messages."""
+    if not seqs:
+        return set()
+    rows = conn.execute(
+        select(message_events.c.message_seq, message_events.c.status).where(
+            message_events.c.message_seq.in_(sorted(set(seqs)))
+        )
+    )
+    return {(r.message_seq, r.status) for r in rows}
+
+
+def add_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert status-history rows in one executemany; pairs recorded meanwhile are skipped."""
+    if rows:
+        conn.execute(
+            dialect_insert(conn, message_events).on_conflict_do_nothing(
+                index_elements=["message_seq", "status"]
+            ),
+            list(rows),
+        )
+
+
+def set_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One executemany UPDATE; each row gives ``b_seq`` and every status column."""
+    if rows:
+        conn.execute(_SET_STATUSES, list(rows))
+
+
+def add_orphan_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(
+            dialect_insert(conn, orphan_statuses).on_conflict_do_nothing(index_elements=["wamid", "status"]),
+            list(rows),
+        )
+
+
+def orphan_wamids(conn: Connection, wamids: Sequence[str]) -> set[str]:
+    """Which of ``wamids`` have statuses waiting for them."""
+    if not wamids:
+        return set()
+    rows = conn.execute(
+        select(orphan_statuses.c.wamid).where(orphan_statuses.c.wamid.in_(sorted(set(wamids)))).distinct()
+    )
+    return {r.wamid for r in rows}

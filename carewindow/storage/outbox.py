@@ -114,3 +114,11 @@ def save_bucket(conn: Connection, *, phone_number_id: str, tokens: float, update
         .where(rate_limits.c.phone_number_id == phone_number_id)
         .values(tokens=tokens, updated_at=updated_at)
     )
+
+
+def remove_for_message(conn: Connection, message_seq: int, *, only_idle: bool = False) -> bool:
+    """Delete a message's outbox row; with ``only_idle`` only if no worker is calling the provider for it."""
+    stmt = delete(outbox).where(outbox.c.message_seq == message_seq)
+    if only_idle:
+        stmt = stmt.where(outbox.c.in_flight_since.is_(None))
+    return conn.execute(stmt).rowcount > 0

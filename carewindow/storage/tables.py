@@ -89,6 +89,8 @@ class Contact(Base):
     last_activity_at: Mapped[datetime | None]
     last_preview: Mapped[str | None] = mapped_column(String(200))
     unread_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Messages waiting for this customer to write (deferred): lets ingest skip the lookup when zero.
+    held_count: Mapped[int] = mapped_column(Integer, default=0)
     open_ticket_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -114,6 +116,7 @@ class Message(Base):
         Index("ix_messages_contact_ts", "contact_id", "ts", "seq"),
         Index("ix_messages_created_at", "created_at"),
         Index("ix_messages_ticket_id", "ticket_id"),
+        Index("ix_messages_hold_until", "hold_until"),
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -135,6 +138,8 @@ class Message(Base):
     knock_message_id: Mapped[str | None] = mapped_column(String(40))
     hold_until: Mapped[datetime | None]
     send_at: Mapped[datetime | None]
+    # A scheduled message keeps its request here: it is decided when it is due, not when accepted.
+    request: Mapped[dict[str, Any] | None]
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_title: Mapped[str | None] = mapped_column(String(256))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -199,6 +204,60 @@ class OrphanStatus(Base):
     payload: Mapped[dict[str, Any]]
 
 
+class WindowAlert(Base):
+    """One row per window event emitted; the unique key makes every event go out once across workers."""
+
+    __tablename__ = "window_alerts"
+    __table_args__ = (UniqueConstraint("contact_id", "expires_at", "kind", name="uq_window_alerts"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(24))  # expiring_60, expiring_15, closed
+    emitted_at: Mapped[datetime]
+
+
+class Subscription(Base):
+    """An outgoing webhook endpoint of the business's own systems."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[Any]] = mapped_column(JSON)
+    # Kept in clear: it signs every delivery (the receiver holds the same secret).
+    secret: Mapped[str] = mapped_column(String(256))
+    phone_number_ids: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription: written in the transaction that caused it, sent by the worker."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_subscription", "subscription_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    give_up_at: Mapped[datetime]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
 class WebhookRaw(Base):
     __tablename__ = "webhook_raw"
 
@@ -254,6 +313,9 @@ messages: Table = cast(Table, Message.__table__)
 message_events: Table = cast(Table, MessageEvent.__table__)
 outbox: Table = cast(Table, Outbox.__table__)
 webhook_raw: Table = cast(Table, WebhookRaw.__table__)
+window_alerts: Table = cast(Table, WindowAlert.__table__)
+subscriptions: Table = cast(Table, Subscription.__table__)
+webhook_deliveries: Table = cast(Table, WebhookDelivery.__table__)
 orphan_statuses: Table = cast(Table, OrphanStatus.__table__)
 templates: Table = cast(Table, TemplateRow.__table__)
 api_keys: Table = cast(Table, ApiKey.__table__)

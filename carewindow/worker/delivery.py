@@ -41,6 +41,7 @@ class DeliveryWorker:
         max_attempts: int = 10,
         rate_per_second: float = 80.0,
         concurrency: int = 64,
+        hold_seconds: float = 7 * 86400.0,
         worker_id: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -52,6 +53,7 @@ class DeliveryWorker:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.lease = timedelta(seconds=lease_seconds)
+        self.hold = timedelta(seconds=hold_seconds)
         self.max_attempts = max_attempts
         self.rate = rate_per_second
         self.burst = max(1.0, rate_per_second)  # one second's worth: the platform measures per second
@@ -101,6 +103,7 @@ class DeliveryWorker:
                 rate=self.rate,
                 burst=self.burst,
                 settings=self.policy,
+                hold=self.hold,
             )
         )
         self.publish(settled)  # one event per row settled without a send (cancelled, uncertain, closed)
@@ -111,7 +114,7 @@ class DeliveryWorker:
         )
         answers = await asyncio.gather(*(self._send(c) for c in claimed))
         events = await anyio.to_thread.run_sync(
-            lambda: delivery.record(self.engine, answers, now=self.clock())
+            lambda: delivery.record(self.engine, answers, now=self.clock(), settings=self.policy)
         )
         self.publish(events)
         return len(claimed) + len(settled)

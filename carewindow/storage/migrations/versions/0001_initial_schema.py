@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:41:48.960398
+Create Date: 2026-11-25 12:53:26.559570
 """
 
 from collections.abc import Sequence
@@ -53,6 +53,7 @@ def upgrade() -> None:
     sa.Column('last_activity_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_preview', sa.String(length=200), nullable=True),
     sa.Column('unread_count', sa.Integer(), nullable=False),
+    sa.Column('held_count', sa.Integer(), nullable=False),
     sa.Column('open_ticket_id', sa.String(length=128), nullable=True),
     sa.Column('created_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=False),
@@ -76,6 +77,18 @@ def upgrade() -> None:
     sa.Column('tokens', sa.Double(), nullable=False),
     sa.Column('updated_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('phone_number_id')
+    )
+    op.create_table('subscriptions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('url', sa.Text(), nullable=False),
+    sa.Column('events', sa.JSON(), nullable=False),
+    sa.Column('secret', sa.String(length=256), nullable=False),
+    sa.Column('phone_number_ids', sa.Text(), nullable=True),
+    sa.Column('created_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('public_id')
     )
     op.create_table('templates',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -132,6 +145,7 @@ def upgrade() -> None:
     sa.Column('knock_message_id', sa.String(length=40), nullable=True),
     sa.Column('hold_until', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('send_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('request', sa.JSON(), nullable=True),
     sa.Column('error_code', sa.String(length=64), nullable=True),
     sa.Column('error_title', sa.String(length=256), nullable=True),
     sa.Column('error_message', sa.Text(), nullable=True),
@@ -159,8 +173,41 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index('ix_messages_contact_ts', ['contact_id', 'ts', 'seq'], unique=False)
         batch_op.create_index('ix_messages_created_at', ['created_at'], unique=False)
+        batch_op.create_index('ix_messages_hold_until', ['hold_until'], unique=False)
         batch_op.create_index('ix_messages_ticket_id', ['ticket_id'], unique=False)
 
+    op.create_table('webhook_deliveries',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('subscription_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('event_id', sa.String(length=40), nullable=False),
+    sa.Column('event_type', sa.String(length=40), nullable=False),
+    sa.Column('body', sa.LargeBinary(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('lease_until', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('give_up_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_status_code', sa.Integer(), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_deliveries_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_webhook_deliveries_subscription', ['subscription_id', 'id'], unique=False)
+
+    op.create_table('window_alerts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('contact_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('expires_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('emitted_at', carewindow.storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('contact_id', 'expires_at', 'kind', name='uq_window_alerts')
+    )
     op.create_table('message_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('message_seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -198,8 +245,15 @@ def downgrade() -> None:
 
     op.drop_table('outbox')
     op.drop_table('message_events')
+    op.drop_table('window_alerts')
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_deliveries_subscription')
+        batch_op.drop_index('ix_webhook_deliveries_due')
+
+    op.drop_table('webhook_deliveries')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_ticket_id')
+        batch_op.drop_index('ix_messages_hold_until')
         batch_op.drop_index('ix_messages_created_at')
         batch_op.drop_index('ix_messages_contact_ts')
 
@@ -210,6 +264,7 @@ def downgrade() -> None:
     op.drop_table('consent_events')
     op.drop_table('webhook_raw')
     op.drop_table('templates')
+    op.drop_table('subscriptions')
     op.drop_table('rate_limits')
     op.drop_table('orphan_statuses')
     with op.batch_alter_table('contacts', schema=None) as batch_op:

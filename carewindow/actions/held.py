@@ -1,0 +1,142 @@
+"""Deferred delivery: held messages go out, in order and once, when the customer writes again.
+
+When the customer writes, the first held message is queued and the rest are marked ``releasing``; each
+one is queued only after the previous one got its answer from the provider (``release_next``), so the
+customer reads them in the order they were accepted even with several workers. A knock template that
+is still waiting in the outbox is cancelled: the customer already answered.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from carewindow.actions.events import Event
+from carewindow.actions.send import charge_values
+from carewindow.policy import ContactState, PolicySettings, SendRequest, decide
+from carewindow.storage import messages as message_store
+from carewindow.storage import outbox as outbox_store
+from carewindow.storage.tables import contacts, messages
+
+
+def release_on_inbound(
+    conn: Connection,
+    *,
+    contact_id: int,
+    wa_id: str,
+    phone_number_id: str,
+    state: ContactState,
+    settings: PolicySettings,
+    now: datetime,
+) -> list[Event]:
+    """The customer wrote: release every held message (expired ones end ``expired``)."""
+    rows = conn.execute(
+        select(
+            messages.c.seq, messages.c.id, messages.c.type, messages.c.hold_until, messages.c.knock_message_id
+        )
+        .where(messages.c.contact_id == contact_id, messages.c.status == "held")
+        .order_by(messages.c.seq)
+    ).all()
+    if not rows:
+        return []
+    base = {"wa_id": wa_id, "phone_number_id": phone_number_id}
+    events: list[Event] = []
+    live = [r for r in rows if r.hold_until is None or r.hold_until > now]
+    for r in rows:
+        if r not in live:
+            _set(conn, r.seq, "expired", now)
+            events.append(Event(type="message.expired", **base, data={"id": r.id}))
+    for i, r in enumerate(live):
+        status = "queued" if i == 0 else "releasing"
+        values = {"status": status, "updated_at": now}
+        if i == 0:
+            values.update(_session_charge(state, r.type, settings, now))
+            outbox_store.enqueue(conn, message_seq=r.seq, phone_number_id=phone_number_id, available_at=now)
+        message_store.set_status(conn, r.seq, values)
+        message_store.add_event(conn, message_seq=r.seq, status=status, at=now)
+        events.append(Event(type="message.released", **base, data={"id": r.id}))
+    for knock_id in {r.knock_message_id for r in rows if r.knock_message_id}:
+        knock = message_store.get_by_id(conn, knock_id)
+        if (
+            knock is not None
+            and knock.status == "queued"
+            and outbox_store.remove_for_message(conn, knock.seq, only_idle=True)
+        ):
+            _set(conn, knock.seq, "cancelled", now)
+            events.append(Event(type="message.status", **base, data={"id": knock.id, "status": "cancelled"}))
+    conn.execute(
+        update(contacts)
+        .where(contacts.c.id == contact_id)
+        .values(held_count=contacts.c.held_count - len(rows))
+    )
+    return events
+
+
+def release_next(
+    conn: Connection,
+    *,
+    contact_id: int,
+    state: ContactState,
+    phone_number_id: str,
+    settings: PolicySettings,
+    now: datetime,
+) -> bool:
+    """Queue the next ``releasing`` message of the contact, if any."""
+    row = conn.execute(
+        select(messages.c.seq, messages.c.type)
+        .where(messages.c.contact_id == contact_id, messages.c.status == "releasing")
+        .order_by(messages.c.seq)
+        .limit(1)
+    ).first()
+    if row is None:
+        return False
+    message_store.set_status(
+        conn,
+        row.seq,
+        {"status": "queued", "updated_at": now, **_session_charge(state, row.type, settings, now)},
+    )
+    message_store.add_event(conn, message_seq=row.seq, status="queued", at=now)
+    outbox_store.enqueue(conn, message_seq=row.seq, phone_number_id=phone_number_id, available_at=now)
+    return True
+
+
+def expire_due(conn: Connection, *, now: datetime, limit: int = 500) -> list[Event]:
+    """Held messages whose hold period passed end ``expired`` (the index on hold_until keeps this cheap)."""
+    rows = conn.execute(
+        select(
+            messages.c.seq, messages.c.id, messages.c.contact_id, contacts.c.wa_id, contacts.c.phone_number_id
+        )
+        .join(contacts, contacts.c.id == messages.c.contact_id)
+        .where(messages.c.hold_until <= now, messages.c.status == "held")
+        .limit(limit)
+    ).all()
+    events = []
+    for r in rows:
+        _set(conn, r.seq, "expired", now)
+        conn.execute(
+            update(contacts).where(contacts.c.id == r.contact_id).values(held_count=contacts.c.held_count - 1)
+        )
+        events.append(
+            Event(type="message.expired", wa_id=r.wa_id, phone_number_id=r.phone_number_id, data={"id": r.id})
+        )
+    return events
+
+
+def _set(conn: Connection, seq: int, status: str, now: datetime) -> None:
+    message_store.set_status(conn, seq, {"status": status, "updated_at": now})
+    message_store.add_event(conn, message_seq=seq, status=status, at=now)
+
+
+def _session_charge(
+    state: ContactState, message_type: str, settings: PolicySettings, now: datetime
+) -> dict[str, object]:
+    """Price the released message as what it now is: a session message in the open window."""
+    decision = decide(
+        SendRequest(to=state.wa_id, message_type=message_type),
+        state,
+        template=None,
+        settings=settings,
+        now=now,
+    )
+    return charge_values(decision.charge)

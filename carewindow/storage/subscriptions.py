@@ -1,0 +1,97 @@
+"""Outgoing webhook subscriptions and their delivery log."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, or_, select, update
+
+from carewindow.storage.engine import is_sqlite
+from carewindow.storage.tables import subscriptions, webhook_deliveries
+
+
+def active(conn: Connection) -> Sequence[Row[Any]]:
+    return conn.execute(select(subscriptions).where(subscriptions.c.deleted_at.is_(None))).all()
+
+
+def create(conn: Connection, values: Mapping[str, Any]) -> None:
+    conn.execute(subscriptions.insert().values(**values))
+
+
+def get(conn: Connection, public_id: str) -> Row[Any] | None:
+    return conn.execute(
+        select(subscriptions).where(
+            subscriptions.c.public_id == public_id, subscriptions.c.deleted_at.is_(None)
+        )
+    ).first()
+
+
+def delete(conn: Connection, public_id: str, now: datetime) -> bool:
+    res = conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.public_id == public_id, subscriptions.c.deleted_at.is_(None))
+        .values(deleted_at=now)
+    )
+    return res.rowcount == 1
+
+
+def add_deliveries(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(webhook_deliveries.insert(), list(rows))
+
+
+def claim_due(conn: Connection, *, now: datetime, lease: timedelta, limit: int) -> Sequence[Row[Any]]:
+    """Lease due pending deliveries (SKIP LOCKED on PostgreSQL) and return them with their subscription."""
+    due = (
+        select(webhook_deliveries.c.id)
+        .where(
+            webhook_deliveries.c.status == "pending",
+            webhook_deliveries.c.next_attempt_at <= now,
+            or_(webhook_deliveries.c.lease_until.is_(None), webhook_deliveries.c.lease_until < now),
+        )
+        .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
+        .limit(limit)
+    )
+    if not is_sqlite(conn):
+        due = due.with_for_update(skip_locked=True)
+    ids = [
+        r.id
+        for r in conn.execute(
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.id.in_(due.scalar_subquery()))
+            .values(lease_until=now + lease, attempts=webhook_deliveries.c.attempts + 1)
+            .returning(webhook_deliveries.c.id)
+        )
+    ]
+    if not ids:
+        return []
+    return conn.execute(
+        select(
+            webhook_deliveries,
+            subscriptions.c.url,
+            subscriptions.c.secret,
+            subscriptions.c.public_id.label("subscription_public_id"),
+        )
+        .join(subscriptions, subscriptions.c.id == webhook_deliveries.c.subscription_id)
+        .where(webhook_deliveries.c.id.in_(ids))
+        .order_by(webhook_deliveries.c.id)
+    ).all()
+
+
+def settle(conn: Connection, delivery_id: int, values: Mapping[str, Any]) -> None:
+    conn.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery_id)
+        .values(lease_until=None, **values)
+    )
+
+
+def log(conn: Connection, subscription_id: int, *, limit: int) -> Sequence[Row[Any]]:
+    return conn.execute(
+        select(webhook_deliveries)
+        .where(webhook_deliveries.c.subscription_id == subscription_id)
+        .order_by(webhook_deliveries.c.id.desc())
+        .limit(limit)
+    ).all()
