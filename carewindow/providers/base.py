@@ -3,7 +3,7 @@
 ::
 
     Exception
-    └── ProviderError               .transient .code (Meta's number or None) .message
+    └── ProviderError               .transient .code (Meta's number or None) .message .maybe_sent
         ├── ProviderGraphError      Meta answered non-2xx; wraps a wire GraphError (transient per code)
         ├── ProviderTimeout         no answer in time (transient; the request MAY have been accepted)
         ├── ProviderUnavailable     could not connect / connection broke (transient)
@@ -44,12 +44,22 @@ class ProviderError(Exception):
 
     transient: bool = False
 
-    def __init__(self, message: str = "", *, code: int | None = None, transient: bool | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: int | None = None,
+        transient: bool | None = None,
+        maybe_sent: bool = False,
+    ) -> None:
         self.message = message or (self.__doc__ or "").strip()
         super().__init__(self.message)
         self.code = code
         if transient is not None:
             self.transient = transient
+        # True when the request left us and no answer came back (read timeout, dropped connection):
+        # the provider may have accepted it, so sending again could deliver it twice.
+        self.maybe_sent = maybe_sent
 
 
 class ProviderGraphError(ProviderError):

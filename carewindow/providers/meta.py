@@ -128,9 +128,13 @@ class MetaProvider:
                 method, url, content=content, params=params, headers=_JSON if content is not None else None
             )
         except httpx.TimeoutException as exc:
-            raise ProviderTimeout(f"{method} {_path(url)} timed out ({type(exc).__name__})") from None
+            raise ProviderTimeout(
+                f"{method} {_path(url)} timed out ({type(exc).__name__})", maybe_sent=_maybe_sent(exc)
+            ) from None
         except httpx.TransportError as exc:
-            raise ProviderUnavailable(f"{method} {_path(url)} failed: {type(exc).__name__}") from None
+            raise ProviderUnavailable(
+                f"{method} {_path(url)} failed: {type(exc).__name__}", maybe_sent=_maybe_sent(exc)
+            ) from None
         except httpx.HTTPError as exc:  # e.g. an invalid URL built from settings
             raise ProviderError(f"{method} {_path(url)} failed: {type(exc).__name__}") from None
         if not response.is_success:
@@ -149,3 +153,10 @@ class MetaProvider:
 def _path(url: str) -> str:
     # Paths only: a paging.next query may carry an access token.
     return urlsplit(url).path
+
+
+def _maybe_sent(exc: httpx.TransportError) -> bool:
+    """Whether the request may have reached the provider: only a failure to connect (or to get a
+    pooled connection) proves it did not. Meta's Send API has no idempotency key, so a request that
+    may have arrived must not be sent again (docs/reliability.md, "the crash gap")."""
+    return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)

@@ -63,6 +63,7 @@ class DeliveryWorker:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self.sent = 0
         self.failed = 0
+        self.uncertain = 0  # sends with no answer: left for the lease to settle as ``uncertain``
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; an idle worker polls every ``poll_seconds``."""
@@ -112,18 +113,24 @@ class DeliveryWorker:
         claimed = await anyio.to_thread.run_sync(
             lambda: delivery.mark_in_flight(self.engine, claimed, worker_id=self.worker_id, now=self.clock())
         )
-        answers = await asyncio.gather(*(self._send(c) for c in claimed))
+        # None: the provider may have the message (no answer came back). The row stays stamped in
+        # flight, and when its lease expires it is settled ``uncertain`` like a crash, never resent.
+        answers = [a for a in await asyncio.gather(*(self._send(c) for c in claimed)) if a is not None]
         events = await anyio.to_thread.run_sync(
             lambda: delivery.record(self.engine, answers, now=self.clock(), settings=self.policy)
         )
         self.publish(events)
         return len(claimed) + len(settled)
 
-    async def _send(self, c: delivery.Claimed) -> delivery.SendAnswer:
+    async def _send(self, c: delivery.Claimed) -> delivery.SendAnswer | None:
         async with self._sem:
             try:
                 result = await self.provider.send(c.body)
             except ProviderError as exc:
+                if exc.maybe_sent:
+                    self.uncertain += 1
+                    log.warning("send %s: no answer (%s); not resending", c.message_id, exc.message)
+                    return None
                 decision = next_attempt(
                     attempts=c.attempts,
                     transient=exc.transient,
