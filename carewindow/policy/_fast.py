@@ -16,15 +16,20 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def fast_constructor(cls: type[T]) -> Callable[..., T]:
-    """Return ``make(*values)`` building ``cls`` from all its fields, positionally, in field order.
+def fast_constructor(cls: type[T], **fixed: object) -> Callable[..., T]:
+    """Return ``make(*values)`` building ``cls`` from its fields, positionally, in field order.
 
-    No ``__post_init__`` runs, so use it only for classes without one.
+    Fields named in ``fixed`` take that value and are left out of the arguments. No ``__post_init__``
+    runs, so use it only for classes without one.
     """
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    body = "".join(f"    self.{n} = {n}\n" for n in names)
-    source = f"def __init__(self, {', '.join(names)}):\n{body}    self.__class__ = cls\n"
-    namespace: dict[str, Any] = {"cls": cls}
+    unknown = set(fixed) - set(names)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
+    params = [n for n in names if n not in fixed]
+    body = "".join(f"    self.{n} = {f'_fixed_{n}' if n in fixed else n}\n" for n in names)
+    source = f"def __init__(self, {', '.join(params)}):\n{body}    self.__class__ = cls\n"
+    namespace: dict[str, Any] = {"cls": cls, **{f"_fixed_{n}": v for n, v in fixed.items()}}
     # Generated code, as dataclasses itself does: one straight-line __init__ per class.
     exec(source, namespace)  # noqa: S102
     builder = type(

@@ -100,8 +100,20 @@ class Decision:
 
 
 _make_decision = fast_constructor(Decision)
-_make_view = make_view
 _EMPTY: Mapping[str, object] = MappingProxyType({})
+# The hot path's decision: a session message sent now; only the charge, window and state vary.
+_make_session_send = fast_constructor(
+    Decision,
+    allowed=True,
+    action=Action.SEND,
+    code=None,
+    message="",
+    details=_EMPTY,
+    kind=MessageKind.SESSION,
+    send_template=None,
+    hold=False,
+)
+_make_view = make_view
 _OPEN = WindowState.OPEN
 _SESSION = MessageKind.SESSION
 _TEMPLATE = MessageKind.TEMPLATE
@@ -154,7 +166,7 @@ def decide(
                 charge, state = settings._price(
                     _SESSION, None, state.wa_id, now, view, state, settings, usage
                 )
-            return _make_decision(True, _SEND, None, "", _EMPTY, _SESSION, None, False, charge, view, state)
+            return _make_session_send(charge, view, state)
     view = window_at(window, now=now, settings=settings)
     if message_type != "template":
         if message_type not in SESSION_MESSAGE_TYPES:
