@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+from decimal import Decimal
 
 import pytest
 
@@ -13,9 +14,9 @@ from carewindow.policy._fast import fast_constructor
 
 def test_builds_an_equal_frozen_instance() -> None:
     make = fast_constructor(Charge)
-    built = make(False, "service", 0, "USD", "seed", "ES", "free_in_window")
+    built = make(False, "service", Decimal(0), "USD", "seed", "ES", "free_in_window")
     normal = Charge(
-        billable=False, category="service", amount=0, currency="USD", pricing_model="seed", market="ES",
+        billable=False, category="service", amount=Decimal(0), currency="USD", pricing_model="seed", market="ES",
         reason="free_in_window",
     )  # fmt: skip
     assert type(built) is Charge and built == normal and repr(built) == repr(normal)
