@@ -29,6 +29,9 @@ pytestmark = [
         reason=f"{CHROMIUM} is missing: run scripts/browser to install Debian's chromium package",
     ),
 ]
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Keep the module on one xdist worker (--dist loadgroup): one server for all its tests.
+    pytestmark.append(pytest.mark.xdist_group("inbox-browser"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
