@@ -16,9 +16,14 @@ def test_builds_an_equal_frozen_instance() -> None:
     make = fast_constructor(Charge)
     built = make(False, "service", Decimal(0), "USD", "seed", "ES", "free_in_window")
     normal = Charge(
-        billable=False, category="service", amount=Decimal(0), currency="USD", pricing_model="seed", market="ES",
+        billable=False,
+        category="service",
+        amount=Decimal(0),
+        currency="USD",
+        pricing_model="seed",
+        market="ES",
         reason="free_in_window",
-    )  # fmt: skip
+    )
     assert type(built) is Charge and built == normal and repr(built) == repr(normal)
     assert hash(built) == hash(normal)
     assert pickle.loads(pickle.dumps(built)) == normal
