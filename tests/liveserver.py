@@ -65,15 +65,15 @@ def carewindow_env(**values: str) -> dict[str, str]:
 
 def spawn(args: list[str], *, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start ``carewindow <args>`` in its own process group, output to ``log``."""
-    out = open(log, "ab")  # noqa: SIM115 - the child owns it; closed by stop()
-    return subprocess.Popen(
-        [sys.executable, "-m", "carewindow", *args],
-        env=dict(env),
-        cwd=str(log.parent),
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "carewindow", *args],
+            env=dict(env),
+            cwd=str(log.parent),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def kill9(proc: subprocess.Popen[bytes]) -> None:
