@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from carewindow.actions.events import EventBus
 from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_webhook
+from carewindow.actions.ingest_batch import do_ingest_batch
 from carewindow.api.auth import KeyRing
 from carewindow.policy import PolicySettings
 from carewindow.providers.base import Provider
@@ -78,6 +79,9 @@ def build_runtime(
     def work(conn: Connection, job: IngestJob) -> IngestResult:
         return do_ingest_webhook(conn, job, settings=pol)
 
+    def work_batch(conn: Connection, jobs: list[IngestJob]) -> list[IngestResult]:
+        return do_ingest_batch(conn, jobs, settings=pol)
+
     return Runtime(
         settings=settings,
         policy=pol,
@@ -85,7 +89,7 @@ def build_runtime(
         clock=clock,
         bus=EventBus(),
         keys=KeyRing(engine, settings.api_key_pairs),
-        ingest=GroupCommitter(engine, work, name="ingest"),
+        ingest=GroupCommitter(engine, work, name="ingest", work_batch=work_batch),
         app_secret=app_secret,
         phone_number_id=settings.phone_number_id or ("100000000000001" if sandbox_mode else ""),
         waba_id=settings.waba_id or ("200000000000001" if sandbox_mode else ""),

@@ -332,7 +332,10 @@ def render_template(template: Template, params: TemplateParams) -> RenderedTempl
             if fmt is not None
             else "This template takes no parameters.",
             meta_code=132012 if fmt is not None else 132000,
-            details={"expected": list(compiled.keys), "reason": "positional parameters expected"},
+            details={
+                "expected": list(compiled.keys),
+                "reason": "positional parameters expected" if fmt is not None else "no parameters expected",
+            },
         )
     elif compiled.n:
         raise _count_error(compiled, 0)
