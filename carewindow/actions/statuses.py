@@ -145,7 +145,7 @@ def _apply(
     errors = facts.get("errors") or []
     first_error = errors[0] if errors else None
     added = message_store.add_event(conn, message_seq=row.seq, status=status, at=at, error=first_error)
-    values, _ = _changes(row._mapping, facts, added=added)
+    values, _ = _changes(dict(row._mapping), facts, added=added)
     if values:
         values["updated_at"] = now
         message_store.set_status(conn, row.seq, values)

@@ -172,11 +172,11 @@ def take_orphan_statuses(conn: Connection, wamid: str) -> Sequence[Row[Any]]:
     return rows
 
 
-def status_rows(conn: Connection, wamids: Sequence[str] | set[str]) -> dict[str, Row[Any]]:
+def status_rows(conn: Connection, wamids: Sequence[str] | set[str]) -> dict[str, Any]:
     """The messages with these wamids (seq, status and the columns a status may change), by wamid."""
     if not wamids:
         return {}
-    rows = conn.execute(_STATUS_ROW.where(messages.c.wamid.in_(sorted(wamids)))).all()
+    rows = conn.execute(_STATUS_ROW.where(messages.c.wamid.in_(sorted(wamids))))
     return {r.wamid: r for r in rows}
 
 
