@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     opt_out_keywords: str = "STOP,BAJA,UNSUBSCRIBE,CANCELAR,ARRET"
     rate_limit_per_second: float = Field(default=80.0, gt=0)
     hold_period_hours: int = Field(default=24 * 7, ge=1)
+    ticket_template_language: str = "en"
     expiring_lead_minutes: str = "60,15"
     max_webhook_bytes: int = Field(default=1_000_000, ge=1024)
     run_worker: bool = True  # serve runs a delivery worker in-process

@@ -160,12 +160,14 @@ class Service:
             if worker is not None:
                 while await worker.run_once():
                     pass
+            if self.rt.housekeeper is not None:
+                await self.rt.housekeeper.run_once()
             if self.rt.sandbox is not None:
                 await self.rt.sandbox.drain(10)
             with self.rt.engine.connect() as conn:
-                from carewindow.storage.outbox import pending_count
+                from carewindow.storage.outbox import due_count
 
-                if pending_count(conn) == 0:
+                if due_count(conn, self.clock.now) == 0:
                     return
             await asyncio.sleep(0.01)
         raise AssertionError("outbox did not drain")
@@ -177,9 +179,22 @@ async def service(db_url: str) -> AsyncIterator[Service]:
     app = create_app(make_settings(db_url), clock=clock, loopback=True, run_worker=False)
     async with app.router.lifespan_context(app):
         app.state.runtime.worker = _manual_worker(app)
+        app.state.runtime.housekeeper = _manual_housekeeper(app)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield Service(app=app, http=http, clock=clock)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                yield Service(app=app, http=http, clock=clock)
+        finally:
+            await app.state.runtime.housekeeper.aclose()
+
+
+def _manual_housekeeper(app: FastAPI) -> Any:
+    from carewindow.worker.housekeeping import Housekeeper
+
+    rt = app.state.runtime
+    return Housekeeper(
+        engine=rt.engine, clock=rt.clock, leads_minutes=rt.settings.expiring_leads, publish=rt.bus.publish
+    )
 
 
 def _manual_worker(app: FastAPI) -> Any:

@@ -21,8 +21,8 @@ from sqlalchemy import Connection, Engine, select
 from carewindow.actions import outgoing
 from carewindow.actions.events import Event
 from carewindow.actions.held import release_next
-from carewindow.actions.send import decide_due
 from carewindow.actions.rate_limit import Bucket, take, wait_for
+from carewindow.actions.send import decide_due
 from carewindow.actions.statuses import apply_orphans
 from carewindow.policy import CareWindow, PolicySettings, window_at
 from carewindow.storage import contacts as contact_store

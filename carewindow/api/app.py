@@ -14,7 +14,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carewindow import __version__
 from carewindow.api import errors
-from carewindow.api.routes import contacts, conversations, costs, health, keys, messages, templates, webhooks
+from carewindow.api.routes import (
+    contacts,
+    conversations,
+    costs,
+    health,
+    keys,
+    messages,
+    subscriptions,
+    templates,
+    tickets,
+    webhooks,
+)
 from carewindow.api.runtime import (
     SANDBOX_TOKEN,
     Runtime,
@@ -79,7 +90,18 @@ def create_app(
     if loopback:
         rt.http_transport = httpx.ASGITransport(app=app)
     errors.install(app)
-    for module in (webhooks, messages, contacts, templates, conversations, costs, keys, health):
+    for module in (
+        webhooks,
+        messages,
+        contacts,
+        templates,
+        conversations,
+        costs,
+        keys,
+        subscriptions,
+        tickets,
+        health,
+    ):
         app.include_router(module.router)
     if settings.provider == "sandbox":
         _mount_sandbox(app, rt, loopback=loopback)

@@ -56,10 +56,17 @@ def window_public(
                 "id": h.id,
                 "type": h.type,
                 "text": h.text,
+                "status": h.status,
                 "created_at": h.created_at,
                 "hold_until": h.hold_until,
             }
             for h in held
+            if h.status in ("held", "releasing")
+        ],
+        scheduled=[
+            {"id": h.id, "type": h.type, "text": h.text, "send_at": h.send_at, "created_at": h.created_at}
+            for h in held
+            if h.status == "scheduled"
         ],
     )
 
@@ -120,6 +127,7 @@ def message_public(
         fallback_message_id=fallback_message_id,
         knock_message_id=m["knock_message_id"],
         hold_until=m["hold_until"],
+        send_at=m["send_at"],
         history=(
             [schemas.StatusEntry(status=h.status, at=h.at, error=h.error) for h in history]
             if history is not None

@@ -62,6 +62,8 @@ class Runtime:
     worker_task: asyncio.Task[None] | None = None
     worker_stop: asyncio.Event = field(default_factory=asyncio.Event)
     worker: Any = None
+    housekeeper: Any = None
+    housekeeper_task: asyncio.Task[None] | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -117,6 +119,7 @@ def make_provider(rt: Runtime) -> Provider:
 
 async def start_worker(rt: Runtime) -> None:
     from carewindow.worker.delivery import DeliveryWorker
+    from carewindow.worker.housekeeping import Housekeeper
 
     assert rt.provider is not None
     s = rt.settings
@@ -133,16 +136,21 @@ async def start_worker(rt: Runtime) -> None:
         rate_per_second=s.rate_limit_per_second,
         hold_seconds=s.hold_period_hours * 3600.0,
     )
+    rt.housekeeper = Housekeeper(
+        engine=rt.engine, clock=rt.clock, leads_minutes=s.expiring_leads, publish=rt.bus.publish
+    )
     rt.worker_stop = asyncio.Event()
     rt.worker_task = asyncio.create_task(rt.worker.run(rt.worker_stop), name="delivery-worker")
+    rt.housekeeper_task = asyncio.create_task(rt.housekeeper.run(rt.worker_stop), name="housekeeping")
 
 
 async def stop_worker(rt: Runtime) -> None:
-    if rt.worker_task is not None:
-        rt.worker_stop.set()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(rt.worker_task, timeout=10)
-        rt.worker_task = None
+    rt.worker_stop.set()
+    for task in (rt.worker_task, rt.housekeeper_task):
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=10)
+    rt.worker_task = rt.housekeeper_task = None
 
 
 def sandbox_client_factory(rt: Runtime) -> Callable[[], httpx.AsyncClient] | None:

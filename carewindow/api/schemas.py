@@ -80,6 +80,14 @@ class MessageCreate(BaseModel):
     ticket_id: str | None = Field(default=None, max_length=128)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
     phone_number_id: str | None = Field(default=None, max_length=64)
+    send_at: datetime | None = Field(default=None, description="schedule: decided and sent at this time")
+
+    @field_validator("send_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give a timezone, e.g. 2026-11-25T10:00:00Z")
+        return v
 
     @field_validator("to")
     @classmethod
@@ -119,6 +127,7 @@ class WindowPublic(BaseModel):
     reengagement: dict[str, int]
     consent: dict[str, Any]
     held: list[dict[str, Any]] = Field(default_factory=list)
+    scheduled: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class StatusEntry(BaseModel):
@@ -148,6 +157,7 @@ class MessagePublic(BaseModel):
     fallback_message_id: str | None = None
     knock_message_id: str | None = None
     hold_until: datetime | None = None
+    send_at: datetime | None = None
     history: list[StatusEntry] | None = None
     window: WindowPublic | None = None
 
@@ -228,6 +238,50 @@ class ConversationPublic(BaseModel):
 class ConversationList(BaseModel):
     data: list[ConversationPublic]
     next_offset: int | None
+
+
+SUBSCRIPTION_EVENTS = Literal[
+    "message.received",
+    "message.status",
+    "message.held",
+    "message.released",
+    "message.expired",
+    "window.opened",
+    "window.expiring",
+    "window.closed",
+    "consent.changed",
+]
+
+
+class SubscriptionCreate(Strict):
+    url: str = Field(
+        min_length=8, max_length=2048, pattern=r"^https?://", examples=["https://crm.example/hooks/wa"]
+    )
+    events: list[SUBSCRIPTION_EVENTS] = Field(min_length=1)
+    secret: str = Field(min_length=16, max_length=256, description="signs each delivery (HMAC-SHA256)")
+    phone_number_ids: list[str] | None = None
+
+
+class SubscriptionPublic(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    phone_number_ids: list[str] | None
+    created_at: datetime
+
+
+class TicketNotify(Strict):
+    to: str
+    text: str = Field(min_length=1, max_length=4096)
+    template: TemplateSpec | None = Field(
+        default=None,
+        description="re-engagement template; default ticket_update with the ticket id as parameter",
+    )
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v: str) -> str:
+        return normalise_wa_id(v)
 
 
 class KeyCreate(Strict):

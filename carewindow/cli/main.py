@@ -129,6 +129,7 @@ def worker(
     """Run a delivery worker on its own (several may run against PostgreSQL)."""
     from carewindow.api.runtime import build_runtime, make_provider
     from carewindow.worker.delivery import DeliveryWorker
+    from carewindow.worker.housekeeping import Housekeeper
 
     s = _settings()
     if s.provider == "sandbox" and not s.meta_base_url:
@@ -151,15 +152,17 @@ def worker(
             lease_seconds=s.lease_seconds,
             max_attempts=s.max_attempts,
             rate_per_second=s.rate_limit_per_second,
+            hold_seconds=s.hold_period_hours * 3600.0,
             concurrency=concurrency,
         )
+        keeper = Housekeeper(engine=rt.engine, clock=rt.clock, leads_minutes=s.expiring_leads)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         console.print(f"worker {w.worker_id} started")
         try:
-            await w.run(stop)
+            await asyncio.gather(w.run(stop), keeper.run(stop))
         finally:
             await provider.aclose()
         console.print(f"worker stopped: {w.sent} sent, {w.failed} failed")

@@ -46,7 +46,10 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
     memory = parsed.database in (None, "", ":memory:")
     if not memory and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    # How long a writer waits for SQLite's lock before "database is locked" (a 503): 30 s unless the URL
+    # says otherwise, e.g. sqlite:///var/carewindow.db?timeout=2 (seconds, SQLAlchemy's own parameter).
+    busy = float(parsed.query.get("timeout", 30))  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": busy}}
     if memory:
         kwargs["poolclass"] = StaticPool
     engine = create_engine(url, echo=echo, **kwargs)
@@ -59,7 +62,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
         cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
         cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()

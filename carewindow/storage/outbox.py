@@ -122,3 +122,16 @@ def remove_for_message(conn: Connection, message_seq: int, *, only_idle: bool = 
     if only_idle:
         stmt = stmt.where(outbox.c.in_flight_since.is_(None))
     return conn.execute(stmt).rowcount > 0
+
+
+def due_count(conn: Connection, now: datetime) -> int:
+    """Rows a worker could claim now (scheduled and backed-off rows wait)."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(outbox)
+            .where(
+                outbox.c.available_at <= now, or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+            )
+        ).scalar_one()
+    )

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from carewindow.actions.consent import do_record_consent
 from carewindow.actions.errors import NotFound
+from carewindow.actions.send import pending_for_contact
 from carewindow.api import schemas
 from carewindow.api.auth import READ_CONVERSATIONS, SEND, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
@@ -80,15 +81,7 @@ def get_window(
     number = _number(rt, principal, phone_number_id)
     with rt.engine.connect() as conn:
         contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
-        held = (
-            conn.execute(
-                select(messages)
-                .where(messages.c.contact_id == contact.id, messages.c.status == "held")
-                .order_by(messages.c.seq)
-            ).all()
-            if contact is not None
-            else []
-        )
+        held = pending_for_contact(conn, contact.id) if contact is not None else []
     return window_public(contact, wa_id=wa_id, now=rt.now(), policy=rt.policy, held=held)
 
 

@@ -9,7 +9,7 @@ import anyio
 from fastapi import APIRouter, Header
 
 from carewindow.actions.errors import NotFound
-from carewindow.actions.send import SendCommand, do_queue_send
+from carewindow.actions.send import SendCommand, do_cancel, do_queue_send
 from carewindow.api import schemas
 from carewindow.api.auth import READ_CONVERSATIONS, SEND, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
@@ -60,6 +60,7 @@ async def send_message(
         ticket_id=body.ticket_id,
         idempotency_key=idempotency_key or body.idempotency_key,
         context_wamid=body.context.message_id if body.context else None,
+        send_at=body.send_at,
     )
     now = rt.now()
     outcome = await anyio.to_thread.run_sync(
@@ -101,3 +102,26 @@ def get_message(message_id: str, rt: RuntimeDep, principal: PrincipalDep) -> sch
             raise NotFound(f"No message {message_id!r}.", id=message_id)
         history = message_store.history(conn, row.seq)
     return message_public(row, wa_id=row.wa_id, history=history)
+
+
+@router.delete(
+    "/messages/{message_id}", response_model=schemas.MessagePublic, response_model_exclude_none=True
+)
+async def cancel_message(message_id: str, rt: RuntimeDep, principal: PrincipalDep) -> schemas.MessagePublic:
+    """Cancel a scheduled or held message, or a queued one the provider has not been given yet."""
+    require(principal, SEND, "cancel messages")
+    with rt.engine.connect() as conn:
+        found = message_store.get_by_id(conn, message_id)
+    if found is None or not principal.may_use(found.phone_number_id):
+        raise NotFound(f"No message {message_id!r}.", id=message_id)
+    row, events = await anyio.to_thread.run_sync(lambda: do_cancel(rt.engine, message_id, now=rt.now()))
+    assert row is not None
+    if not events:
+        raise ApiError(
+            409,
+            "conflict",
+            f"Message {message_id} is {row.status} and can no longer be cancelled.",
+            message_status=row.status,
+        )
+    rt.bus.publish(events)
+    return message_public(row, wa_id=row.wa_id)

@@ -1,0 +1,103 @@
+"""``/v1/subscriptions``: outgoing webhooks to the business's systems (signed, retried for 24 h)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from carewindow.actions import outgoing
+from carewindow.actions.errors import NotFound
+from carewindow.api import schemas
+from carewindow.api.auth import SUBSCRIPTIONS, Principal, require
+from carewindow.api.deps import PrincipalDep, RuntimeDep
+from carewindow.api.errors import ApiError
+from carewindow.storage import subscriptions as subscription_store
+from carewindow.storage.engine import write_tx
+from carewindow.storage.ids import new_id
+
+router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
+
+
+def _public(row: Any) -> schemas.SubscriptionPublic:
+    return schemas.SubscriptionPublic(
+        id=row.public_id,
+        url=row.url,
+        events=list(row.events),
+        phone_number_ids=row.phone_number_ids.split(",") if row.phone_number_ids else None,
+        created_at=row.created_at,
+    )
+
+
+def _visible(principal: Principal, row: Any) -> bool:
+    if principal.phone_number_ids is None:
+        return True
+    numbers = set(row.phone_number_ids.split(",")) if row.phone_number_ids else None
+    return numbers is not None and numbers <= principal.phone_number_ids
+
+
+@router.post("", status_code=201, response_model=schemas.SubscriptionPublic)
+def create_subscription(
+    body: schemas.SubscriptionCreate, rt: RuntimeDep, principal: PrincipalDep
+) -> schemas.SubscriptionPublic:
+    """Subscribe a URL to events; each delivery is signed with ``X-Carewindow-Signature: sha256=…``."""
+    require(principal, SUBSCRIPTIONS, "manage subscriptions")
+    numbers = body.phone_number_ids
+    if principal.phone_number_ids is not None:
+        numbers = numbers or sorted(principal.phone_number_ids)
+        if not set(numbers) <= principal.phone_number_ids:
+            raise ApiError(
+                403, "forbidden", "This key may not subscribe to events of other business numbers."
+            )
+    public_id = new_id("sub")
+    with write_tx(rt.engine) as conn:
+        subscription_store.create(
+            conn,
+            {
+                "public_id": public_id,
+                "url": body.url,
+                "events": sorted(set(body.events)),
+                "secret": body.secret,
+                "phone_number_ids": ",".join(numbers) if numbers else None,
+                "created_at": rt.now(),
+            },
+        )
+        row = subscription_store.get(conn, public_id)
+    outgoing.invalidate_cache()
+    return _public(row)
+
+
+@router.get("", response_model=list[schemas.SubscriptionPublic])
+def list_subscriptions(rt: RuntimeDep, principal: PrincipalDep) -> list[schemas.SubscriptionPublic]:
+    require(principal, SUBSCRIPTIONS, "read subscriptions")
+    with rt.engine.connect() as conn:
+        return [_public(r) for r in subscription_store.active(conn) if _visible(principal, r)]
+
+
+@router.get("/{subscription_id}/deliveries")
+def list_deliveries(
+    subscription_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """The delivery log, newest first: status, attempts, the receiver's last answer."""
+    require(principal, SUBSCRIPTIONS, "read subscriptions")
+    with rt.engine.connect() as conn:
+        row = subscription_store.get(conn, subscription_id)
+        if row is None or not _visible(principal, row):
+            raise NotFound(f"No subscription {subscription_id!r}.", id=subscription_id)
+        rows = subscription_store.log(conn, row.id, limit=limit)
+    return {"subscription": subscription_id, "data": outgoing.deliveries_public(rows)}
+
+
+@router.delete("/{subscription_id}", status_code=204)
+def delete_subscription(subscription_id: str, rt: RuntimeDep, principal: PrincipalDep) -> Response:
+    require(principal, SUBSCRIPTIONS, "manage subscriptions")
+    with write_tx(rt.engine) as conn:
+        row = subscription_store.get(conn, subscription_id)
+        if row is None or not _visible(principal, row):
+            raise NotFound(f"No subscription {subscription_id!r}.", id=subscription_id)
+        subscription_store.delete(conn, subscription_id, rt.now())
+    outgoing.invalidate_cache()
+    return Response(status_code=204)
