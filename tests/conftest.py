@@ -205,3 +205,16 @@ def _manual_worker(app: FastAPI) -> Any:
     return DeliveryWorker(
         engine=rt.engine, provider=rt.provider, policy=rt.policy, clock=rt.clock, publish=rt.bus.publish
     )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Render the reliability table (docs/reliability.md) from what this run's tests recorded.
+
+    Only the controlling process does it (xdist workers have ``workerinput``)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "reliability-report"
+    subprocess.run([sys.executable, str(script)], check=False)

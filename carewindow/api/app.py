@@ -45,6 +45,14 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
+# JSON and text: nothing may load, nothing may frame it.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# HTML without a policy of its own is FastAPI's /docs page: Swagger UI from its CDN and one inline script.
+DOCS_CSP = (
+    "default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
+    "style-src https://cdn.jsdelivr.net; img-src https://fastapi.tiangolo.com data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 _RAW_SECURITY_HEADERS = tuple((k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
 
 
@@ -131,6 +139,11 @@ class SecurityHeaders:
                 headers = list(message.get("headers", ()))
                 present = {k.lower() for k, _ in headers}
                 headers.extend((k, v) for k, v in _RAW_SECURITY_HEADERS if k not in present)
+                if b"content-security-policy" not in present:
+                    # Pages set their own policy (the inbox does); the rest get the strictest that works.
+                    ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                    csp = DOCS_CSP if ctype.startswith(b"text/html") else API_CSP
+                    headers.append((b"content-security-policy", csp.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
