@@ -175,16 +175,25 @@ def record(
     """Store the provider's answers and finish (or reschedule) the outbox rows, in one commit."""
     events: list[Event] = []
     with write_tx(engine) as conn:
+        sent = [a for a in answers if a.wamid is not None]
+        # The common case, sent, costs a constant number of statements per batch (executemany / IN).
+        message_store.mark_sent(
+            conn, [{"b_seq": a.claimed.message_seq, "wamid": a.wamid, "updated_at": now} for a in sent]
+        )
+        message_store.add_events(
+            conn,
+            [
+                {"message_seq": a.claimed.message_seq, "status": "sent", "at": now, "error": None}
+                for a in sent
+            ],
+        )
+        outbox_store.complete_many(conn, [a.claimed.outbox_id for a in sent])
+        waiting = message_store.orphan_wamids(conn, [a.wamid for a in sent if a.wamid is not None])
         for a in answers:
             c = a.claimed
             if c.released and a.retry_at is None:  # the next held message may go now
                 _release_next(conn, c.contact_id, c.phone_number_id, settings or PolicySettings(), now)
             if a.wamid is not None:
-                message_store.set_status(
-                    conn, c.message_seq, {"wamid": a.wamid, "status": "sent", "updated_at": now}
-                )
-                message_store.add_event(conn, message_seq=c.message_seq, status="sent", at=now)
-                outbox_store.complete(conn, c.outbox_id)
                 events.append(
                     Event(
                         type="message.status",
@@ -193,11 +202,12 @@ def record(
                         data={"id": c.message_id, "status": "sent", "wamid": a.wamid},
                     )
                 )
-                events.extend(
-                    apply_orphans(
-                        conn, wamid=a.wamid, now=now, wa_id=c.wa_id, phone_number_id=c.phone_number_id
+                if a.wamid in waiting:  # its status webhooks beat this commit (rare)
+                    events.extend(
+                        apply_orphans(
+                            conn, wamid=a.wamid, now=now, wa_id=c.wa_id, phone_number_id=c.phone_number_id
+                        )
                     )
-                )
             elif a.retry_at is not None:
                 outbox_store.retry_later(
                     conn,

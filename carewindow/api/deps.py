@@ -11,7 +11,9 @@ from carewindow.api.errors import ApiError
 from carewindow.api.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop per
+    # request for an attribute read (docs/performance.md).
     rt: Runtime = request.app.state.runtime
     return rt
 

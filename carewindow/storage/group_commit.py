@@ -98,7 +98,7 @@ class GroupCommitter(Generic[T, R]):
         try:
             with write_tx(self._engine) as conn:
                 items = [item for item, _ in batch]
-                if self._work_batch is not None and len(items) > 1:
+                if self._work_batch is not None:
                     results = self._work_batch(conn, items)
                 else:
                     results = [self._work(conn, item) for item in items]

@@ -225,3 +225,16 @@ def orphan_wamids(conn: Connection, wamids: Sequence[str]) -> set[str]:
         select(orphan_statuses.c.wamid).where(orphan_statuses.c.wamid.in_(sorted(set(wamids)))).distinct()
     )
     return {r.wamid for r in rows}
+
+
+_MARK_SENT = (
+    update(messages)
+    .where(messages.c.seq == bindparam("b_seq"))
+    .values(wamid=bindparam("wamid"), status="sent", updated_at=bindparam("updated_at"))
+)
+
+
+def mark_sent(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record the provider's wamids (``b_seq``, ``wamid``, ``updated_at`` per row) in one executemany."""
+    if rows:
+        conn.execute(_MARK_SENT, list(rows))

@@ -60,6 +60,11 @@ def complete(conn: Connection, outbox_id: int) -> None:
     conn.execute(delete(outbox).where(outbox.c.id == outbox_id))
 
 
+def complete_many(conn: Connection, outbox_ids: Sequence[int]) -> None:
+    if outbox_ids:
+        conn.execute(delete(outbox).where(outbox.c.id.in_(outbox_ids)))
+
+
 def retry_later(conn: Connection, *, outbox_id: int, available_at: datetime, error: str) -> None:
     conn.execute(
         update(outbox)

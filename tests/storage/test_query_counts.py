@@ -1,0 +1,247 @@
+"""SQL statements per request, counted with SQLAlchemy's ``before_cursor_execute`` event.
+
+Cost per request must stay flat as data grows: no endpoint may run a statement per row it touches.
+The budgets are upper bounds (a new feature may add a statement; it must not add one per item), and
+the paired tests pin that the count does not grow with the number of items. Both databases.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from conftest import Clock, Service
+from sqlalchemy import Engine, event, insert
+
+from carewindow.actions.send import SendCommand, do_queue_send
+from carewindow.policy import ConsentStatus, PolicySettings, apply_inbound_message
+from carewindow.providers.fake import FakeProvider
+from carewindow.storage import contacts as contact_store
+from carewindow.storage.engine import make_engine, write_tx
+from carewindow.storage.tables import contacts, messages
+from carewindow.wire import signature
+from carewindow.wire.webhook import build_message_webhook, build_status_webhook
+from carewindow.worker.delivery import DeliveryWorker
+
+pytestmark = pytest.mark.anyio
+NUMBER = "100000000000001"
+POLICY = PolicySettings()
+# Upper bounds per request; each counts BEGIN/COMMIT issued as SQL too.
+WEBHOOK_MESSAGE_BUDGET = 14
+WEBHOOK_STATUSES_BUDGET = 12
+SEND_BUDGET = 16
+WORKER_BATCH_BUDGET = 24
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def n(self) -> int:
+        return len(self.statements)
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[Counter]:
+    c = Counter()
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        c.statements.append(statement.split("\n", 1)[0][:120])
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield c
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+async def post_webhook(svc: Service, payload: dict[str, Any]) -> None:
+    body = orjson.dumps(payload)
+    headers = {signature.HEADER: signature.sign(body, svc.rt.app_secret), "Content-Type": "application/json"}
+    r = await svc.http.post("/webhooks/whatsapp", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+
+
+def message_webhook(wa_id: str, wamid: str, now: datetime) -> dict[str, Any]:
+    return build_message_webhook(
+        waba_id="200000000000001",
+        phone_number_id=NUMBER,
+        display_phone_number="15550000001",
+        wa_id=wa_id,
+        profile_name="Ana",
+        wamid=wamid,
+        timestamp=int(now.timestamp()),
+        content={"body": "hola"},
+    )
+
+
+def statuses_webhook(wamids: list[str], now: datetime) -> dict[str, Any]:
+    payload = build_status_webhook(
+        waba_id="200000000000001",
+        phone_number_id=NUMBER,
+        display_phone_number="15550000001",
+        wamid=wamids[0],
+        status="delivered",
+        timestamp=int(now.timestamp()),
+        recipient_id="34600111222",
+        pricing={"billable": False, "pricing_model": "PMP", "category": "service", "type": "free"},
+    )
+    value: Any = payload["entry"][0]["changes"][0]["value"]  # type: ignore[index]
+    first = value["statuses"][0]
+    value["statuses"] = [{**first, "id": w} for w in wamids]
+    return payload
+
+
+def seed_sent_messages(engine: Engine, n: int, now: datetime, tag: str) -> list[str]:
+    wamids = [f"wamid.qc-{tag}-{i}" for i in range(n)]
+    with write_tx(engine) as conn:
+        row = contact_store.get_or_create(conn, phone_number_id=NUMBER, wa_id="34600111222", now=now)
+        conn.execute(
+            insert(messages),
+            [
+                {
+                    "id": f"msg_qc_{tag}_{i}",
+                    "contact_id": row.id,
+                    "direction": "out",
+                    "wamid": w,
+                    "type": "text",
+                    "kind": "session",
+                    "status": "sent",
+                    "ts": now,
+                    "created_at": now,
+                    "updated_at": now,
+                    "charge_billable": False,
+                    "charge_mismatch": False,
+                }
+                for i, w in enumerate(wamids)
+            ],
+        )
+    return wamids
+
+
+async def test_webhook_with_one_message(service: Service) -> None:
+    now = service.clock()
+    await post_webhook(service, message_webhook("34600111001", "wamid.qc-warm", now))  # warm caches
+    with counting(service.rt.engine) as c:
+        await post_webhook(service, message_webhook("34600111002", "wamid.qc-one", now))
+    assert c.n <= WEBHOOK_MESSAGE_BUDGET, c.statements
+
+
+async def test_webhook_statuses_cost_the_same_for_one_or_three(service: Service) -> None:
+    now = service.clock()
+    wamids = seed_sent_messages(service.rt.engine, 5, now, "s")
+    await post_webhook(service, statuses_webhook(wamids[:1], now))  # warm caches
+    with counting(service.rt.engine) as one:
+        await post_webhook(service, statuses_webhook(wamids[1:2], now))
+    with counting(service.rt.engine) as three:
+        await post_webhook(service, statuses_webhook(wamids[2:], now))
+    assert three.n <= WEBHOOK_STATUSES_BUDGET, three.statements
+    assert three.n == one.n, "\n".join(["one:", *one.statements, "three:", *three.statements])
+
+
+async def test_send_message(service: Service) -> None:
+    now = service.clock()
+    await post_webhook(service, message_webhook("34600111003", "wamid.qc-open", now))
+    body = {"to": "34600111003", "type": "text", "text": {"body": "hi"}}
+    r = await service.http.post("/v1/messages", json=body, headers=service.auth())
+    assert r.status_code == 202, r.text
+    with counting(service.rt.engine) as c:
+        r = await service.http.post("/v1/messages", json=body, headers=service.auth())
+    assert r.status_code == 202, r.text
+    assert c.n <= SEND_BUDGET, c.statements
+
+
+async def test_conversation_list_does_not_grow_with_contacts(service: Service) -> None:
+    engine = service.rt.engine
+    now = service.clock()
+
+    def seed(start: int, n: int) -> None:
+        with write_tx(engine) as conn:
+            conn.execute(
+                insert(contacts),
+                [
+                    {
+                        "phone_number_id": NUMBER,
+                        "wa_id": f"3460020{start + i:04d}",
+                        "consent_status": "unknown",
+                        "reengagement_count": 0,
+                        "unread_count": 0,
+                        "last_inbound_at": now - timedelta(minutes=i),
+                        "window_opened_at": now - timedelta(minutes=i),
+                        "window_expires_at": now + timedelta(hours=23),
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(n)
+                ],
+            )
+
+    async def listed() -> tuple[int, int]:
+        with counting(engine) as c:
+            r = await service.http.get("/v1/conversations", params={"limit": 100}, headers=service.auth())
+        assert r.status_code == 200, r.text
+        return c.n, len(r.json()["data"])
+
+    seed(0, 5)
+    await listed()  # warm the key lookup and statement caches
+    few, n_few = await listed()
+    seed(5, 45)
+    many, n_many = await listed()
+    assert (n_few, n_many) == (5, 50)
+    assert many == few
+
+
+# --------------------------------------------------------------------------------- delivery worker
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+def queue_texts(engine: Engine, n: int, now: datetime, wa_id: str) -> None:
+    with write_tx(engine) as conn:
+        row = contact_store.get_or_create(conn, phone_number_id=NUMBER, wa_id=wa_id, now=now)
+        state = apply_inbound_message(contact_store.state_from_row(row), at=now, settings=POLICY)
+        values = contact_store.state_values(state, window_length=POLICY.window)
+        values["consent_status"] = ConsentStatus.OPTED_IN.value
+        contact_store.update_values(conn, row.id, values)
+    for i in range(n):
+        do_queue_send(
+            engine,
+            SendCommand(to=wa_id, message_type="text", content={"body": f"m{i}"}),
+            phone_number_id=NUMBER,
+            settings=POLICY,
+            now=now,
+            hold_period=timedelta(days=7),
+        )
+
+
+async def test_worker_batch_statements_do_not_grow_with_batch_size(engine: Engine) -> None:
+    clock = Clock(datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
+    worker = DeliveryWorker(
+        engine=engine,
+        provider=FakeProvider(),
+        policy=POLICY,
+        clock=clock,
+        rng=random.Random(7),
+        rate_per_second=1000.0,
+    )
+    counts = []
+    for i, n in enumerate((10, 10, 50)):  # the first batch warms caches and creates the rate bucket
+        queue_texts(engine, n, clock(), wa_id=f"3460030000{i}")
+        with counting(engine) as c:
+            assert await worker.run_once() == n
+        counts.append(c.n)
+        clock.advance(seconds=5)
+    _, ten, fifty = counts
+    assert ten <= WORKER_BATCH_BUDGET, c.statements
+    assert fifty <= ten + 2, (ten, fifty)
