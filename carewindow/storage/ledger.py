@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, case, func, select
+# Literals are inlined so PostgreSQL sees the same expression in SELECT and GROUP BY.
+from sqlalchemy import Connection, Row, case, func, literal_column, select
 
 from carewindow.storage.engine import is_sqlite
 from carewindow.storage.tables import contacts, messages
@@ -25,7 +26,7 @@ def totals(
     """Sum of predicted charges per group, with billable/free counts, over outbound messages."""
     key: Any
     if group_by == "category":
-        key = func.coalesce(messages.c.charge_category, "none")
+        key = func.coalesce(messages.c.charge_category, literal_column("'none'"))
     elif group_by == "day":
         key = (
             func.date(messages.c.created_at)
@@ -35,11 +36,11 @@ def totals(
     elif group_by == "contact":
         key = contacts.c.wa_id
     else:
-        key = func.coalesce(messages.c.ticket_id, "none")
+        key = func.coalesce(messages.c.ticket_id, literal_column("'none'"))
     stmt = (
         select(
             key.label("key"),
-            func.coalesce(messages.c.charge_currency, "").label("currency"),
+            func.coalesce(messages.c.charge_currency, literal_column("''")).label("currency"),
             func.count().label("messages"),
             func.sum(case((messages.c.charge_billable.is_(True), 1), else_=0)).label("billable"),
             func.sum(case((messages.c.charge_billable.is_(True), 0), else_=1)).label("free"),
@@ -48,7 +49,7 @@ def totals(
         )
         .select_from(messages.join(contacts, contacts.c.id == messages.c.contact_id))
         .where(messages.c.direction == "out", messages.c.charge_model.is_not(None))
-        .group_by(key, func.coalesce(messages.c.charge_currency, ""))
+        .group_by(key, func.coalesce(messages.c.charge_currency, literal_column("''")))
         .order_by(key)
     )
     if since is not None:
