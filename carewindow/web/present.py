@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -128,6 +128,7 @@ STATUS_LABELS = {
     "read": ("✓✓", "read"),
     "failed": ("✗", "failed"),
     "held": ("⏸", "held until the customer replies"),
+    "releasing": ("🕓", "released: goes out after the one before it"),
     "scheduled": ("🕓", "scheduled"),
     "expired": ("✗", "expired"),
     "cancelled": ("✗", "cancelled"),
@@ -364,3 +365,43 @@ def composer(
         templates_reason=templates_reason,
         needs_consent=needs_consent,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Marker:
+    """A window event between bubbles: opened, or closed at its expiry."""
+
+    kind: str  # "opened" | "closed"
+    label: str
+    at: str
+    at_label: str
+
+
+NON_WINDOW_TYPES = frozenset({"reaction", "system", "request_welcome"})  # as actions/ingest.py counts
+
+
+def timeline(
+    bubbles: Sequence[Bubble], rows: Sequence[Row[Any]], *, now: datetime, window: timedelta
+) -> list[Bubble | Marker]:
+    """Bubbles with the window's openings and closings between them, derived from the customer's
+    messages in the thread (the same rule the policy applies: 24 h after the latest one)."""
+    out: list[Bubble | Marker] = []
+    expires: datetime | None = None
+    for b, row in zip(bubbles, rows, strict=True):
+        at: datetime = row.ts
+        if expires is not None and expires <= at:
+            out.append(_marker("closed", expires))
+            expires = None
+        if row.direction == "in" and row.type not in NON_WINDOW_TYPES:
+            if expires is None:
+                out.append(_marker("opened", at))
+            expires = at + window
+        out.append(b)
+    if expires is not None and expires <= now:
+        out.append(_marker("closed", expires))
+    return out
+
+
+def _marker(kind: str, at: datetime) -> Marker:
+    label = "Customer care window opened" if kind == "opened" else "Customer care window closed"
+    return Marker(kind=kind, label=label, at=iso(at), at_label=f"{at:%d %b %H:%M} UTC")

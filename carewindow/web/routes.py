@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 
 from carewindow.actions.consent import do_record_consent
+from carewindow.actions.contacts import do_mark_read
 from carewindow.actions.errors import ActionError
 from carewindow.actions.send import SendCommand, do_queue_send
 from carewindow.policy import ConsentStatus, ParameterFormat, TemplateDefinitionError, TemplateRef, window_at
@@ -155,6 +156,8 @@ class Inbox:
                         session=session,
                     )
                 thread = queries.thread(conn, contact_id=contact.id)
+                if contact.unread_count:
+                    do_mark_read(rt.engine, contact_id=contact.id, now=now)
                 options = present.template_options(queries.approved_templates(conn))
                 conversation = self._conversation(contact, thread, options, now=now, form=form)
         return self.render(
@@ -178,6 +181,7 @@ class Inbox:
         self, contact: Any, thread: Any, options: list[present.TemplateOption], *, now: Any, form: Any
     ) -> dict[str, Any]:
         policy = self.rt.policy
+        bubbles = [present.bubble(m) for m in thread]
         state = contact_store.state_from_row(contact)
         view = window_at(state.window, now=now, settings=policy)
         return {
@@ -189,7 +193,8 @@ class Inbox:
             "consent": state.consent.status.value,
             "consent_label": present.CONSENT_LABELS.get(state.consent.status.value, ""),
             "consent_source": state.consent.source or "",
-            "bubbles": [present.bubble(m) for m in thread],
+            "bubbles": bubbles,
+            "timeline": present.timeline(bubbles, thread, now=now, window=policy.window),
             "composer": present.composer(state, view, now=now, policy=policy),
             "templates": options,
             "url": conversation_url(contact.phone_number_id, contact.wa_id),
