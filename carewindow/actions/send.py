@@ -20,6 +20,7 @@ from carewindow.actions import outgoing
 from carewindow.actions.errors import SendRefused, ValidationFailed
 from carewindow.actions.events import Event
 from carewindow.policy import (
+    SESSION_MESSAGE_TYPES,
     Action,
     Decision,
     MessageKind,
@@ -33,10 +34,12 @@ from carewindow.policy import (
     TemplateRef,
     decide,
 )
+from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import outbox as outbox_store
 from carewindow.storage import templates as template_store
+from carewindow.storage import usage as usage_store
 from carewindow.storage.engine import write_tx
 from carewindow.storage.ids import new_id
 from carewindow.storage.tables import contacts, messages
@@ -173,15 +176,26 @@ def decide_command(
         on_closed=cmd.on_closed,
         fallback=cmd.fallback,
     )
-    return decide(
+    usage = None
+    period = None
+    if cmd.message_type in SESSION_MESSAGE_TYPES and counts_service_usage(settings, now):
+        # meta_pmp_2026's allowance: count this message now (the counter row stays locked until commit,
+        # so concurrent sends of one number count in turn); given back unless it goes out as a session.
+        period = usage_period(now, settings.service_allowance_period)
+        used = usage_store.take(conn, phone_number_id=contact.phone_number_id, period=period)
+        usage = PricingUsage(service_messages_this_period=used)
+    decision = decide(
         request,
         contact_store.state_from_row(contact),
         template=_lookup(conn, cmd.template),
         fallback_template=_lookup(conn, cmd.fallback),
         settings=settings,
         now=now,
-        usage=PricingUsage(),
+        usage=usage,
     )
+    if period is not None and not (decision.allowed and decision.kind is MessageKind.SESSION):
+        usage_store.give_back(conn, phone_number_id=contact.phone_number_id, period=period)
+    return decision
 
 
 def apply_decision(
@@ -396,6 +410,7 @@ def _write_outbound(
         values.update(
             _base_values(cmd, contact, now=now, ticket_id=ticket_id), idempotency_key=idempotency_key
         )
+        body["biz_opaque_callback_data"] = values["id"]  # echoed in statuses: see actions/statuses.py
         seq = message_store.insert_outbound(conn, values)
         if status == "queued":
             outbox_store.enqueue(
@@ -403,6 +418,9 @@ def _write_outbound(
             )
     else:
         seq = existing_seq
+        existing = message_store.get_by_seq(conn, seq)
+        assert existing is not None
+        body["biz_opaque_callback_data"] = existing.id
         message_store.set_status(conn, seq, values)
         if status != "queued":
             outbox_store.remove_for_message(conn, seq)

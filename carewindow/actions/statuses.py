@@ -35,6 +35,8 @@ def apply_status(conn: Connection, st: StatusUpdate, *, now: datetime) -> Event 
     """Apply one status webhook entry; None when it changed nothing (replay) or waits as an orphan."""
     facts = _facts(st)
     row = message_store.get_by_wamid(conn, st.wamid)
+    if row is None and _link_trackers(conn, [st]):
+        row = message_store.get_by_wamid(conn, st.wamid)
     if row is None:
         message_store.add_orphan_status(conn, wamid=st.wamid, status=facts["status"], payload=facts)
         return None
@@ -51,6 +53,8 @@ def apply_statuses(conn: Connection, items: Sequence[tuple[StatusUpdate, datetim
     if not items:
         return []
     rows = message_store.status_rows(conn, {st.wamid for st, _ in items})
+    if _link_trackers(conn, [st for st, _ in items if st.wamid not in rows]):
+        rows = message_store.status_rows(conn, {st.wamid for st, _ in items})
     current = {wamid: dict(r._mapping) for wamid, r in rows.items()}
     recorded = message_store.recorded_statuses(conn, [r["seq"] for r in current.values()])
     out: list[Event | None] = []
@@ -85,6 +89,23 @@ def apply_statuses(conn: Connection, items: Sequence[tuple[StatusUpdate, datetim
         conn, [{"wamid": w, "status": s, "payload": f} for (w, s), f in orphans.items()]
     )
     return out
+
+
+def tracker_of(st: StatusUpdate) -> str | None:
+    """Our message id, echoed by the platform from the send's ``biz_opaque_callback_data``."""
+    value = st.raw.get("biz_opaque_callback_data")
+    return value if isinstance(value, str) and value.startswith("msg_") else None
+
+
+def _link_trackers(conn: Connection, unknown: Sequence[StatusUpdate]) -> bool:
+    """Give a wamid to messages whose send was never recorded (a crash or a read timeout between
+    the provider's acceptance and our commit): their statuses name them through the tracker."""
+    linked = False
+    for st in unknown:
+        tracker = tracker_of(st)
+        if tracker is not None:
+            linked |= message_store.link_wamid(conn, message_id=tracker, wamid=st.wamid)
+    return linked
 
 
 def _event(seq: int, status: str, first_error: Any, st: StatusUpdate) -> Event:

@@ -238,3 +238,13 @@ def mark_sent(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Record the provider's wamids (``b_seq``, ``wamid``, ``updated_at`` per row) in one executemany."""
     if rows:
         conn.execute(_MARK_SENT, list(rows))
+
+
+def link_wamid(conn: Connection, *, message_id: str, wamid: str) -> bool:
+    """Record ``wamid`` on an outbound message that has none yet (never overwrites one)."""
+    res = conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.wamid.is_(None), messages.c.direction == "out")
+        .values(wamid=wamid)
+    )
+    return res.rowcount == 1

@@ -218,3 +218,51 @@ async def test_verification_handshake(service: Service) -> None:
     assert r.status_code == 200 and r.text == "12345"
     r = await svc.http.get("/webhooks/whatsapp", params={**q, "hub.verify_token": "nope"})
     assert r.status_code == 403
+
+
+async def test_status_names_a_send_we_never_recorded_through_its_tracker(service: Service) -> None:
+    """A worker died (or timed out) after the provider accepted the send: the message ends
+    ``uncertain``; the platform's status, carrying our id in biz_opaque_callback_data, settles it."""
+    from datetime import timedelta
+
+    from carewindow.actions import delivery
+
+    svc = service
+    await svc.http.post("/sandbox/customers/34600111444/messages", json={"text": "hi"})
+    r = await svc.http.post(
+        "/v1/messages",
+        headers=svc.auth("agent"),
+        json={"to": "34600111444", "type": "text", "text": {"body": "x"}},
+    )
+    mid = r.json()["id"]
+    rt = svc.rt
+    claimed, _ = delivery.claim(
+        rt.engine,
+        worker_id="dies",
+        now=svc.clock.now,
+        lease=timedelta(seconds=10),
+        limit=5,
+        rate=80,
+        burst=80,
+        settings=rt.policy,
+    )
+    assert claimed[0].body["biz_opaque_callback_data"] == mid
+    delivery.mark_in_flight(rt.engine, claimed, worker_id="dies", now=svc.clock.now)
+    svc.clock.advance(seconds=11)
+    await rt.worker.run_once()
+    assert (await get_message(svc, mid))["status"] == "uncertain"
+    ts = int(svc.clock.now.timestamp())
+    body = status_body(svc, "wamid.accepted-but-unrecorded", "delivered", ts, biz_opaque_callback_data=mid)
+    assert (await post_signed(svc, body)).status_code == 200
+    msg = await get_message(svc, mid)
+    assert msg["status"] == "delivered"
+    assert msg["wamid"] == "wamid.accepted-but-unrecorded"
+    # A tracker never takes over a message that already has its own wamid.
+    other = status_body(svc, "wamid.someone-else", "read", ts + 1, biz_opaque_callback_data=mid)
+    assert (await post_signed(svc, other)).status_code == 200
+    assert (await get_message(svc, mid))["wamid"] == "wamid.accepted-but-unrecorded"
+
+
+async def get_message(svc: Service, mid: str) -> dict[str, Any]:
+    r = await svc.http.get(f"/v1/messages/{mid}", headers=svc.auth("agent"))
+    return r.json()  # type: ignore[no-any-return]
