@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     display_phone_number: str = ""
     api_keys: str = Field(default="", repr=False)  # "key:role,key:role"
     pricing: str = "seed"
+    # meta_pmp_2026 (reported, not confirmed): free session messages per business number and period,
+    # the period ("month": calendar month UTC, or "day"), and whether utility templates stay free in the
+    # window. See docs/costs.md.
+    service_free_allowance: int = Field(default=1000, ge=0)
+    service_allowance_period: Literal["month", "day"] = "month"
+    utility_free_in_window_2026: bool = False
     reengagement_limit: int = Field(default=1, ge=0)
     window_hours: int = Field(default=24, ge=1)
     entry_point_window_hours: int = Field(default=72, ge=1)

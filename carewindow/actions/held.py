@@ -14,9 +14,11 @@ from sqlalchemy import Connection, select, update
 
 from carewindow.actions.events import Event
 from carewindow.actions.send import charge_values
-from carewindow.policy import ContactState, PolicySettings, SendRequest, decide
+from carewindow.policy import ContactState, PolicySettings, PricingUsage, SendRequest, decide
+from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import messages as message_store
 from carewindow.storage import outbox as outbox_store
+from carewindow.storage import usage as usage_store
 from carewindow.storage.tables import contacts, messages
 
 
@@ -51,7 +53,7 @@ def release_on_inbound(
         status = "queued" if i == 0 else "releasing"
         values = {"status": status, "updated_at": now}
         if i == 0:
-            values.update(_session_charge(state, r.type, settings, now))
+            values.update(_session_charge(conn, phone_number_id, state, r.type, settings, now))
             outbox_store.enqueue(conn, message_seq=r.seq, phone_number_id=phone_number_id, available_at=now)
         message_store.set_status(conn, r.seq, values)
         message_store.add_event(conn, message_seq=r.seq, status=status, at=now)
@@ -94,7 +96,11 @@ def release_next(
     message_store.set_status(
         conn,
         row.seq,
-        {"status": "queued", "updated_at": now, **_session_charge(state, row.type, settings, now)},
+        {
+            "status": "queued",
+            "updated_at": now,
+            **_session_charge(conn, phone_number_id, state, row.type, settings, now),
+        },
     )
     message_store.add_event(conn, message_seq=row.seq, status="queued", at=now)
     outbox_store.enqueue(conn, message_seq=row.seq, phone_number_id=phone_number_id, available_at=now)
@@ -129,14 +135,26 @@ def _set(conn: Connection, seq: int, status: str, now: datetime) -> None:
 
 
 def _session_charge(
-    state: ContactState, message_type: str, settings: PolicySettings, now: datetime
+    conn: Connection,
+    phone_number_id: str,
+    state: ContactState,
+    message_type: str,
+    settings: PolicySettings,
+    now: datetime,
 ) -> dict[str, object]:
-    """Price the released message as what it now is: a session message in the open window."""
+    """Price the released message as what it now is: a session message in the open window (counted
+    against the period's service allowance when the model in force has one)."""
+    usage = None
+    if counts_service_usage(settings, now):
+        period = usage_period(now, settings.service_allowance_period)
+        used = usage_store.take(conn, phone_number_id=phone_number_id, period=period)
+        usage = PricingUsage(service_messages_this_period=used)
     decision = decide(
         SendRequest(to=state.wa_id, message_type=message_type),
         state,
         template=None,
         settings=settings,
         now=now,
+        usage=usage,
     )
-    return charge_values(decision.charge)
+    return {**charge_values(decision.charge), "charged_at": now}

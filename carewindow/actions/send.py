@@ -405,6 +405,7 @@ def _write_outbound(
         "hold_until": hold_until,
         "updated_at": now,
         **charge_values(c),
+        "charged_at": now if c else None,
     }
     if existing_seq is None:
         values.update(

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from carewindow.actions.events import Event
+from carewindow.policy.pricing.actual import billed_differently
 from carewindow.storage import messages as message_store
 from carewindow.wire.webhook import StatusUpdate
 
@@ -194,8 +195,11 @@ def _changes(row: Mapping[str, Any], facts: Mapping[str, Any], *, added: bool) -
             actual_model=pricing.get("pricing_model"),
             actual_type=pricing.get("type"),
         )
-        if row["charge_billable"] is not None and pricing.get("billable") is not None:
-            values["charge_mismatch"] = bool(row["charge_billable"]) != bool(pricing["billable"])
+        values["charge_mismatch"] = billed_differently(
+            predicted_billable=row["charge_billable"],
+            predicted_category=row["charge_category"],
+            pricing=pricing,
+        )
     if not added and not values:
         return {}, first_error
     current = message_store.STATUS_RANK.get(row["status"], 0)

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -19,7 +19,7 @@ from carewindow.actions.events import EventBus
 from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_webhook
 from carewindow.actions.ingest_batch import do_ingest_batch
 from carewindow.api.auth import KeyRing
-from carewindow.policy import PolicySettings
+from carewindow.policy import EXAMPLE_RATE_CARD, PolicySettings, RateCard
 from carewindow.providers.base import Provider
 from carewindow.providers.meta import MetaProvider
 from carewindow.settings import Settings
@@ -34,14 +34,33 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def policy_settings(settings: Settings) -> PolicySettings:
+def policy_settings(settings: Settings, *, rate_card: RateCard | None = None) -> PolicySettings:
+    """The policy's settings; ``rate_card`` is the imported card (None: the built-in EXAMPLE card)."""
     return PolicySettings(
         window=timedelta(hours=settings.window_hours),
         entry_point_window=timedelta(hours=settings.entry_point_window_hours),
         reengagement_limit=settings.reengagement_limit,
         opt_out_keywords=settings.opt_out_keyword_list,
         pricing_model=settings.pricing,
+        rate_card=rate_card or EXAMPLE_RATE_CARD,
+        service_free_allowance=settings.service_free_allowance,
+        service_allowance_period=settings.service_allowance_period,
+        utility_free_in_window_2026=settings.utility_free_in_window_2026,
     )
+
+
+def stored_rate_card(engine: Engine) -> RateCard | None:
+    """The imported rate card, or None (nothing imported, or the database is not migrated yet)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from carewindow.storage import rates as rate_store
+
+    try:
+        with engine.connect() as conn:
+            return rate_store.load(conn)
+    except SQLAlchemyError:
+        log.warning("rate card not loaded from the database; using the built-in example card")
+        return None
 
 
 @dataclass(kw_only=True)
@@ -68,23 +87,33 @@ class Runtime:
     def now(self) -> datetime:
         return self.clock()
 
+    def reload_rate_card(self) -> RateCard | None:
+        """Price with the card now stored (after an import); every component reads ``self.policy``."""
+        card = stored_rate_card(self.engine)
+        self.policy = replace(self.policy, rate_card=card or EXAMPLE_RATE_CARD)
+        if self.worker is not None and hasattr(self.worker, "policy"):
+            self.worker.policy = self.policy
+        return card
+
 
 def build_runtime(
     settings: Settings, *, clock: Callable[[], datetime] = utc_now, engine: Engine | None = None
 ) -> Runtime:
     engine = engine or make_engine(settings.database_url)
-    pol = policy_settings(settings)
+    pol = policy_settings(settings, rate_card=stored_rate_card(engine))
+    # The ingest work reads the runtime's policy when it runs: a rate card import replaces it.
+    current: list[Runtime] = []
     sandbox_mode = settings.provider == "sandbox"
     # In sandbox mode the app secret signs webhooks between our own sandbox and our own endpoint.
     app_secret = settings.meta_app_secret or (secrets.token_hex(16) if sandbox_mode else "")
 
     def work(conn: Connection, job: IngestJob) -> IngestResult:
-        return do_ingest_webhook(conn, job, settings=pol)
+        return do_ingest_webhook(conn, job, settings=current[0].policy if current else pol)
 
     def work_batch(conn: Connection, jobs: list[IngestJob]) -> list[IngestResult]:
-        return do_ingest_batch(conn, jobs, settings=pol)
+        return do_ingest_batch(conn, jobs, settings=current[0].policy if current else pol)
 
-    return Runtime(
+    rt = Runtime(
         settings=settings,
         policy=pol,
         engine=engine,
@@ -96,6 +125,8 @@ def build_runtime(
         phone_number_id=settings.phone_number_id or ("100000000000001" if sandbox_mode else ""),
         waba_id=settings.waba_id or ("200000000000001" if sandbox_mode else ""),
     )
+    current.append(rt)
+    return rt
 
 
 def make_provider(rt: Runtime) -> Provider:

@@ -28,6 +28,8 @@ class PolicySettings:
     pricing_model: str = "seed"
     rate_card: RateCard = EXAMPLE_RATE_CARD
     service_free_allowance: int = 1000
+    #: The allowance's period: ``"month"`` (calendar month, UTC) or ``"day"`` (UTC).
+    service_allowance_period: str = "month"
     utility_free_in_window_2026: bool = False
     # The model named by ``pricing_model``, resolved once.
     _model: PricingModel = field(init=False, repr=False, compare=False, hash=False)
@@ -41,6 +43,8 @@ class PolicySettings:
             raise ValueError("reengagement_limit must be >= 0 (0 means no limit)")
         if self.service_free_allowance < 0:
             raise ValueError("service_free_allowance must be >= 0")
+        if self.service_allowance_period not in ("month", "day"):
+            raise ValueError("service_allowance_period must be 'month' or 'day'")
         keywords: object = self.opt_out_keywords
         if isinstance(keywords, str):
             raise ValueError("opt_out_keywords must be a tuple of keywords, not one string")

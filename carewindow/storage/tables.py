@@ -6,7 +6,7 @@ Money is ``Numeric``; JSON columns hold what the platform sent us, untouched.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, cast
 
@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -153,6 +154,9 @@ class Message(Base):
     charge_model: Mapped[str | None] = mapped_column(String(32))
     charge_market: Mapped[str | None] = mapped_column(String(8))
     charge_reason: Mapped[str | None] = mapped_column(String(64))
+    # When the charge was decided (acceptance, or release of a held / scheduled message): the time the
+    # ledger's replay prices the message at.
+    charged_at: Mapped[datetime | None]
     actual_billable: Mapped[bool | None] = mapped_column(Boolean)
     actual_category: Mapped[str | None] = mapped_column(String(32))
     actual_model: Mapped[str | None] = mapped_column(String(16))
@@ -307,6 +311,33 @@ class RateLimit(Base):
     updated_at: Mapped[datetime]
 
 
+class RateRow(Base):
+    """One imported rate card row; a message is priced by the row in force on its send date."""
+
+    __tablename__ = "rates"
+    __table_args__ = (UniqueConstraint("market", "category", "valid_from", name="uq_rates_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    market: Mapped[str] = mapped_column(String(8))
+    category: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    price: Mapped[Decimal]
+    valid_from: Mapped[date] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(String(256))
+    imported_at: Mapped[datetime]
+
+
+class ServiceUsage(Base):
+    """Session messages accepted per business number and billing period (``meta_pmp_2026``'s allowance):
+    incremented in the send transaction so pricing never counts the ledger."""
+
+    __tablename__ = "service_usage"
+
+    phone_number_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 contacts: Table = cast(Table, Contact.__table__)
 consent_events: Table = cast(Table, ConsentEvent.__table__)
 messages: Table = cast(Table, Message.__table__)
@@ -320,4 +351,6 @@ orphan_statuses: Table = cast(Table, OrphanStatus.__table__)
 templates: Table = cast(Table, TemplateRow.__table__)
 api_keys: Table = cast(Table, ApiKey.__table__)
 rate_limits: Table = cast(Table, RateLimit.__table__)
+rates: Table = cast(Table, RateRow.__table__)
+service_usage: Table = cast(Table, ServiceUsage.__table__)
 metadata = Base.metadata

@@ -20,19 +20,27 @@ from carewindow.policy.pricing.rate_card import (
     RateCard,
     market_for,
 )
+from carewindow.policy.pricing.replay import CategoryTotal, LogEntry, replay, summarise
+from carewindow.policy.pricing.usage import counts_service_usage, usage_period
 
 __all__ = [
     "EXAMPLE_RATE_CARD",
     "EXAMPLE_RATE_CARD_CSV",
     "PRICING_MODELS",
+    "CategoryTotal",
     "Charge",
+    "LogEntry",
     "PricedMessage",
     "PricingModel",
     "PricingUsage",
     "Rate",
     "RateCard",
+    "counts_service_usage",
     "get_pricing_model",
     "market_for",
+    "replay",
+    "summarise",
+    "usage_period",
 ]
 
 # Models are stateless, so one instance of each serves every caller.
