@@ -11,24 +11,20 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from fastapi import FastAPI
+from service_support import Clock, Service, make_settings, manual_housekeeper, manual_worker
 
 from carewindow.api.app import create_app
-from carewindow.settings import Settings
 from carewindow.storage.engine import make_engine
 from carewindow.storage.migrate import upgrade
 
 PG_URL = os.environ.get("CAREWINDOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
-API_KEYS = {"admin": "test-admin-key", "agent": "test-agent-key", "integration": "test-integration-key"}
 
 
 @pytest.fixture
@@ -110,101 +106,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-class Clock:
-    """A clock tests can move; starts at the real time so sandbox timestamps look natural."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = (start or datetime.now(UTC)).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> datetime:
-        self.now += timedelta(**kwargs)
-        return self.now
-
-
-def make_settings(db_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": db_url,
-        "provider": "sandbox",
-        "public_url": "http://testserver",
-        "api_keys": ",".join(f"{k}:{role}" for role, k in API_KEYS.items()),
-        "worker_poll_seconds": 0.01,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-@dataclass
-class Service:
-    """The service in process: an HTTP client for it, its app, runtime and clock."""
-
-    app: FastAPI
-    http: httpx.AsyncClient
-    clock: Clock
-
-    @property
-    def rt(self) -> Any:
-        return self.app.state.runtime
-
-    def auth(self, role: str = "admin") -> dict[str, str]:
-        return {"Authorization": f"Bearer {API_KEYS[role]}"}
-
-    async def drain(self) -> None:
-        """Wait until the worker has sent everything queued and the sandbox's webhooks were processed."""
-        import asyncio
-
-        for _ in range(500):
-            worker = self.rt.worker
-            if worker is not None:
-                while await worker.run_once():
-                    pass
-            if self.rt.housekeeper is not None:
-                await self.rt.housekeeper.run_once()
-            if self.rt.sandbox is not None:
-                await self.rt.sandbox.drain(10)
-            with self.rt.engine.connect() as conn:
-                from carewindow.storage.outbox import due_count
-
-                if due_count(conn, self.clock.now) == 0:
-                    return
-            await asyncio.sleep(0.01)
-        raise AssertionError("outbox did not drain")
-
-
 @pytest.fixture
 async def service(db_url: str) -> AsyncIterator[Service]:
     clock = Clock()
     app = create_app(make_settings(db_url), clock=clock, loopback=True, run_worker=False)
     async with app.router.lifespan_context(app):
-        app.state.runtime.worker = _manual_worker(app)
-        app.state.runtime.housekeeper = _manual_housekeeper(app)
+        app.state.runtime.worker = manual_worker(app)
+        app.state.runtime.housekeeper = manual_housekeeper(app)
         transport = httpx.ASGITransport(app=app)
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
                 yield Service(app=app, http=http, clock=clock)
         finally:
             await app.state.runtime.housekeeper.aclose()
-
-
-def _manual_housekeeper(app: FastAPI) -> Any:
-    from carewindow.worker.housekeeping import Housekeeper
-
-    rt = app.state.runtime
-    return Housekeeper(
-        engine=rt.engine, clock=rt.clock, leads_minutes=rt.settings.expiring_leads, publish=rt.bus.publish
-    )
-
-
-def _manual_worker(app: FastAPI) -> Any:
-    """A worker the test drives step by step (run_once), so nothing races the assertions."""
-    from carewindow.worker.delivery import DeliveryWorker
-
-    rt = app.state.runtime
-    return DeliveryWorker(
-        engine=rt.engine, provider=rt.provider, policy=rt.policy, clock=rt.clock, publish=rt.bus.publish
-    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Service
 from reliability import record
+from service_support import Service
 
 pytestmark = pytest.mark.anyio
 WA = "34600111999"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Service
+from service_support import Service
 
 pytestmark = pytest.mark.anyio
 WA = "34600111333"

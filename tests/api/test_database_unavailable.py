@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import API_KEYS, Clock, make_settings
 from reliability import record
+from service_support import API_KEYS, Clock, make_settings
 from sqlalchemy import Engine, event, text
 
 from carewindow.api.app import create_app

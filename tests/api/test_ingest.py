@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import Service
+from service_support import Service
 from sqlalchemy import func, select
 
 from carewindow.storage.tables import message_events, messages, webhook_raw

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from conftest import API_KEYS, make_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from liveserver import bound_socket, thread_server
 from reliability import record
 from schemathesis import GenerationMode
+from service_support import API_KEYS, make_settings
 
 from carewindow.api.app import create_app
 from carewindow.storage.engine import make_engine

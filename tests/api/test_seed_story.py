@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import Service
+from service_support import Service
 
 from carewindow.wire import signature
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import make_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from liveserver import bound_socket, thread_server
 from reliability import record
+from service_support import make_settings
 from sqlalchemy import Engine
 
 from carewindow.api.app import create_app

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import Service
+from service_support import Service
 
 from carewindow.actions import delivery
 from carewindow.wire import signature

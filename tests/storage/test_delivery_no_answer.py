@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import Clock
+from service_support import Clock
 from sqlalchemy import Engine
 from test_delivery_worker import queue_texts, status_of, worker
 

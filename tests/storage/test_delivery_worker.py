@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import Clock
+from service_support import Clock
 from sqlalchemy import Engine, func, select
 
 from carewindow.actions import delivery

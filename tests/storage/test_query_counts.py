@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import Clock, Service
+from service_support import Clock, Service
 from sqlalchemy import Engine, event, insert
 
 from carewindow.actions.send import SendCommand, do_queue_send

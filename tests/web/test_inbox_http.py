@@ -7,7 +7,7 @@ import re
 
 import httpx
 import pytest
-from conftest import API_KEYS, Service
+from service_support import API_KEYS, Service
 
 from carewindow.storage import api_keys as key_store
 from carewindow.storage.engine import write_tx

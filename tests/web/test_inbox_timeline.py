@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Service
+from service_support import Service
 from test_inbox_http import CUSTOMER, conversation_url, customer_says, sign_in
 
 pytestmark = pytest.mark.anyio

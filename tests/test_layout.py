@@ -1,0 +1,23 @@
+"""Test-suite hygiene that pytest itself does not check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TESTS = Path(__file__).parent
+
+
+def test_no_test_imports_conftest() -> None:
+    # Several conftest.py files exist; "import conftest" picks one by import order (and under xdist,
+    # by chance). Shared helpers live in uniquely named modules such as service_support.py.
+    offenders = [
+        str(p.relative_to(TESTS))
+        for p in TESTS.rglob("*.py")
+        if any(line.startswith("from conftest import") for line in p.read_text().splitlines())
+    ]
+    assert offenders == []
+
+
+def test_test_module_names_are_unique() -> None:
+    names = [p.name for p in TESTS.rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
