@@ -22,7 +22,8 @@ def buttons(n: int, title_len: int = 5) -> dict[str, Any]:
         "body": {"text": "Pick one"},
         "action": {
             "buttons": [
-                {"type": "reply", "reply": {"id": f"b{i}", "title": (str(i) + "x" * title_len)[:title_len]}} for i in range(n)
+                {"type": "reply", "reply": {"id": f"b{i}", "title": (str(i) + "x" * title_len)[:title_len]}}
+                for i in range(n)
             ]
         },
     }
