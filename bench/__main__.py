@@ -1,0 +1,102 @@
+"""``python -m bench [part ...]``: run the benchmarks, print one table, write bench/results.json.
+
+Parts: ceiling+ingest (``ingest``), ``delivery``, ``policy``, ``scale``; default all. See
+docs/performance.md for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import common
+
+PARTS = ("policy", "ingest", "delivery", "scale")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("parts", nargs="*", default=list(PARTS), help=f"any of {PARTS}")
+    ap.add_argument("--seconds", type=float, default=10, help="wrk duration per ingestion run")
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--messages", type=int, default=6000, help="messages per delivery run")
+    ap.add_argument("--workers", default="1,3", help="delivery worker counts, comma-separated")
+    ap.add_argument("--sizes", default="10000,1000000", help="contact counts for the scale part")
+    ap.add_argument("--db", default="sqlite,postgresql", help="databases for ingest and scale")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results.json"))
+    args = ap.parse_args()
+    dbs = tuple(d for d in args.db.split(",") if d)
+    rows: list[dict[str, Any]] = []
+    started = time.time()
+    load_before = common.load_average()
+    for part in args.parts:
+        try:
+            _run_part(part, args, dbs, rows)
+        except Exception as exc:  # one broken part must not lose the others' figures
+            rows.append(
+                {"benchmark": part, "value": None, "unit": f"failed: {type(exc).__name__}: {exc}"[:300]}
+            )
+    _report(rows, args, started, load_before)
+
+
+def _run_part(part: str, args: Any, dbs: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    if True:
+        if part == "policy":
+            from bench import bench_policy
+
+            rows.extend(bench_policy.run())
+        elif part == "ingest":
+            from bench import bench_ingest
+
+            rows.extend(bench_ingest.run(seconds=args.seconds, connections=args.connections, databases=dbs))
+        elif part == "delivery":
+            from bench import bench_delivery
+
+            workers = tuple(int(w) for w in args.workers.split(","))
+            rows.extend(bench_delivery.run(messages=args.messages, workers=workers))
+        elif part == "scale":
+            from bench import bench_scale
+
+            sizes = tuple(int(s) for s in args.sizes.split(","))
+            rows.extend(bench_scale.run(sizes=sizes, databases=dbs))
+
+
+def _report(rows: list[dict[str, Any]], args: Any, started: float, load_before: float) -> None:
+    table = Table(title="carewindow benchmarks")
+    for col in ("benchmark", "value", "unit", "details", "target"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        details = ", ".join(
+            f"{k}={v}" for k, v in r.items() if k not in ("benchmark", "value", "unit", "target")
+        )
+        value = r.get("value")
+        table.add_row(
+            str(r["benchmark"]),
+            f"{value:,}" if isinstance(value, int | float) else str(value),
+            str(r.get("unit", "")),
+            details,
+            str(r.get("target", "")),
+        )
+    Console().print(table)
+    meta = {
+        "started": started,
+        "seconds": round(time.time() - started, 1),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_before": load_before,
+        "load_average_after": common.load_average(),
+    }
+    Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str) + "\n")
+    print(f"wrote {args.out} (load average {load_before:.2f} -> {meta['load_average_after']:.2f})")
+
+
+if __name__ == "__main__":
+    main()
