@@ -1,19 +1,35 @@
-"""``/v1/costs``: the charge ledger, grouped."""
+"""``/v1/costs``, ``/v1/analytics/windows`` and ``/v1/rates``: the charge ledger, window analytics and
+the rate card the service prices with (docs/costs.md)."""
 
 from __future__ import annotations
 
+import csv
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 
-from carewindow.api.auth import READ_CONVERSATIONS, require
+from carewindow.api.auth import ADMIN, READ_CONVERSATIONS, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
-from carewindow.storage import ledger
+from carewindow.policy import RateCard
+from carewindow.storage import rates as rate_store
+from carewindow.storage import reports
+from carewindow.storage.engine import write_tx
 
 router = APIRouter(prefix="/v1", tags=["costs"])
+CSV_HELP = "CSV: market,category,currency,price,valid_from (see examples/rates-example.csv)"
+
+
+def _aware(**values: datetime | None) -> None:
+    for name, value in values.items():
+        if value is not None and value.tzinfo is None:
+            raise ApiError(
+                422,
+                "validation_error",
+                f"{name}: give a timezone, e.g. 2026-11-01T00:00:00Z.",
+                fields=[{"loc": [name], "msg": "timezone required"}],
+            )
 
 
 @router.get("/costs")
@@ -24,42 +40,89 @@ def costs(
     until: datetime | None = None,
     group_by: Literal["category", "day", "contact", "ticket"] = "category",
 ) -> dict[str, Any]:
-    """Predicted spend per group, with billable and free message counts."""
+    """Predicted spend per group, with billable and free message counts, and what the free messages
+    saved (priced as utility templates of their market on their day)."""
     require(principal, READ_CONVERSATIONS, "read costs")
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise ApiError(
-                422,
-                "validation_error",
-                f"{name}: give a timezone, e.g. 2026-11-01T00:00:00Z.",
-                fields=[{"loc": [name], "msg": "timezone required"}],
-            )
+    _aware(since=since, until=until)
     numbers = sorted(principal.phone_number_ids) if principal.phone_number_ids is not None else None
     with rt.engine.connect() as conn:
-        rows = ledger.totals(conn, since=since, until=until, group_by=group_by, phone_number_ids=numbers)
-    groups = [
-        {
-            "key": str(r.key),
-            "currency": r.currency or None,
-            "messages": int(r.messages),
-            "billable": int(r.billable or 0),
-            "free": int(r.free or 0),
-            "amount": str(Decimal(str(r.amount or 0)).quantize(Decimal("0.000001"))),
-            "mismatches": int(r.mismatches or 0),
-        }
-        for r in rows
-    ]
-    total = sum((Decimal(str(g["amount"])) for g in groups), Decimal(0))
+        return reports.costs(
+            conn,
+            card=rt.policy.rate_card,
+            pricing_model=rt.settings.pricing,
+            since=since,
+            until=until,
+            group_by=group_by,
+            phone_number_ids=numbers,
+        )
+
+
+@router.get("/analytics/windows")
+def window_analytics(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """Share of customer messages answered while the window was open, median time to first reply,
+    windows that expired unanswered, and the template spend of replies that came too late."""
+    require(principal, READ_CONVERSATIONS, "read analytics")
+    _aware(since=since, until=until)
+    numbers = sorted(principal.phone_number_ids) if principal.phone_number_ids is not None else None
+    with rt.engine.connect() as conn:
+        return reports.windows(
+            conn,
+            window=rt.policy.window,
+            now=rt.now(),
+            since=since,
+            until=until,
+            phone_number_ids=numbers,
+        )
+
+
+def _card_json(card: RateCard, *, imported: bool) -> dict[str, Any]:
     return {
-        "group_by": group_by,
-        "since": since,
-        "until": until,
-        "pricing_model": rt.settings.pricing,
-        "groups": groups,
-        "total": {
-            "messages": sum(g["messages"] for g in groups),
-            "billable": sum(g["billable"] for g in groups),
-            "free": sum(g["free"] for g in groups),
-            "amount": str(total),
-        },
+        "source": "imported" if imported else "built-in example (not Meta's prices)",
+        "rates": [
+            {
+                "market": r.market,
+                "category": r.category,
+                "currency": r.currency,
+                "price": str(r.price),
+                "valid_from": r.valid_from.isoformat(),
+            }
+            for r in sorted(card.rates, key=lambda r: (r.market, r.category, r.valid_from))
+        ],
     }
+
+
+@router.get("/rates")
+def list_rates(rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The rate card the service prices with: the imported one, else the built-in EXAMPLE card."""
+    require(principal, READ_CONVERSATIONS, "read rates")
+    with rt.engine.connect() as conn:
+        imported = rate_store.load(conn)
+    return _card_json(imported or rt.policy.rate_card, imported=imported is not None)
+
+
+@router.post("/rates")
+def import_rates(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    csv_text: Annotated[
+        str, Body(media_type="text/csv", description="market,category,currency,price,valid_from")
+    ],
+) -> dict[str, Any]:
+    """Import a rate card CSV (rows with the same market, category and valid_from are replaced) and
+    price with it from now on."""
+    require(principal, ADMIN, "import rates")
+    try:
+        card = RateCard.from_csv(csv_text)
+    except (ValueError, csv.Error) as exc:
+        raise ApiError(
+            422, "validation_error", str(exc), fields=[{"loc": ["body"], "msg": str(exc)}]
+        ) from None
+    with write_tx(rt.engine) as conn:
+        count = rate_store.save(conn, card, source="api", now=rt.now())
+    loaded = rt.reload_rate_card()
+    return {"imported": count, "rates_in_card": len(loaded.rates) if loaded else 0}

@@ -1,0 +1,174 @@
+"""Cost and window reports: the ledger queries combined with the policy's pricing and window rules.
+
+One builder per report, shared by ``GET /v1/costs``, ``GET /v1/analytics/windows``, the CLI and the
+inbox's Costs page, so every surface shows the same figures. See docs/costs.md for how to read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from carewindow.policy import RateCard, RateNotFound
+from carewindow.policy.analytics import WindowEvent, window_analytics
+from carewindow.storage import ledger
+
+GROUPS = ledger.GROUPS
+MICRO = Decimal("0.000001")
+#: How ``saved`` is priced (also in docs/costs.md).
+SAVED_BASIS = (
+    "each free message priced as a utility template at the card's rate for its market on the day it was sent"
+)
+
+
+def money(value: Any) -> str:
+    """A ledger amount as a fixed 6-decimal string."""
+    return str(Decimal(str(value or 0)).quantize(MICRO))
+
+
+def saved(
+    conn: Connection,
+    *,
+    card: RateCard,
+    since: datetime | None,
+    until: datetime | None,
+    phone_number_ids: Sequence[str] | None,
+) -> dict[str, Any]:
+    """What the free messages would have cost as utility templates (see ``SAVED_BASIS``)."""
+    by_currency: dict[str, Decimal] = {}
+    messages = unpriced = 0
+    for r in ledger.free_by_market_day(conn, since=since, until=until, phone_number_ids=phone_number_ids):
+        count = int(r.messages)
+        messages += count
+        try:
+            rate = card.lookup(str(r.market), "utility", date.fromisoformat(str(r.day)[:10]))
+        except RateNotFound:
+            unpriced += count
+            continue
+        by_currency[rate.currency] = by_currency.get(rate.currency, Decimal(0)) + rate.price * count
+    currencies = sorted(by_currency)
+    return {
+        "amount": money(sum(by_currency.values(), Decimal(0))) if len(currencies) <= 1 else None,
+        "currency": currencies[0] if len(currencies) == 1 else None,
+        "by_currency": {c: money(by_currency[c]) for c in currencies},
+        "free_messages": messages,
+        "unpriced_messages": unpriced,
+        "basis": SAVED_BASIS,
+    }
+
+
+def costs(
+    conn: Connection,
+    *,
+    card: RateCard,
+    pricing_model: str,
+    since: datetime | None,
+    until: datetime | None,
+    group_by: str,
+    phone_number_ids: Sequence[str] | None,
+) -> dict[str, Any]:
+    """Predicted spend per group with billable and free counts, totals, and ``saved``."""
+    rows = ledger.totals(conn, since=since, until=until, group_by=group_by, phone_number_ids=phone_number_ids)
+    groups: list[dict[str, Any]] = [
+        {
+            "key": str(r.key),
+            "currency": r.currency or None,
+            "messages": int(r.messages),
+            "billable": int(r.billable or 0),
+            "free": int(r.free or 0),
+            "amount": money(r.amount),
+            "mismatches": int(r.mismatches or 0),
+        }
+        for r in rows
+    ]
+    total = sum((Decimal(g["amount"]) for g in groups), Decimal(0))
+    by_currency: dict[str, Decimal] = {}
+    for g in groups:
+        if g["currency"]:
+            by_currency[g["currency"]] = by_currency.get(g["currency"], Decimal(0)) + Decimal(g["amount"])
+    return {
+        "group_by": group_by,
+        "since": since,
+        "until": until,
+        "pricing_model": pricing_model,
+        "groups": groups,
+        "total": {
+            "messages": sum(g["messages"] for g in groups),
+            "billable": sum(g["billable"] for g in groups),
+            "free": sum(g["free"] for g in groups),
+            "amount": str(total),
+            "by_currency": {c: money(v) for c, v in sorted(by_currency.items())},
+            "mismatches": sum(g["mismatches"] for g in groups),
+        },
+        "saved": saved(conn, card=card, since=since, until=until, phone_number_ids=phone_number_ids),
+    }
+
+
+def windows(
+    conn: Connection,
+    *,
+    window: timedelta,
+    now: datetime,
+    since: datetime | None,
+    until: datetime | None,
+    phone_number_ids: Sequence[str] | None,
+) -> dict[str, Any]:
+    """Share answered in the window, median first reply, windows expired unanswered, late-reply spend."""
+    rows = ledger.window_events(conn, since=since, until=until, phone_number_ids=phone_number_ids)
+    events = (
+        WindowEvent(
+            r.contact_id,
+            r.direction == "out",
+            r.at,
+            r.kind == "template",
+            r.charge_amount,
+            r.charge_currency,
+        )
+        for r in rows
+    )
+    stats = window_analytics(events, window=window, now=min(now, until) if until is not None else now)
+    share = stats.answered_in_window_share
+    median = stats.median_first_reply_seconds
+    return {
+        "since": since,
+        "until": until,
+        "customer_messages": stats.customer_messages,
+        "answered_in_window": stats.answered_in_window,
+        "answered_late": stats.answered_late,
+        "unanswered": stats.unanswered,
+        "awaiting_reply": stats.awaiting,
+        "answered_in_window_share": None if share is None else round(share, 4),
+        "median_first_reply_seconds": None if median is None else round(median, 1),
+        "replies": len(stats.first_reply_seconds),
+        "windows_expired_unanswered": stats.windows_expired_unanswered,
+        "late_reply_templates": stats.late_templates,
+        "late_reply_template_spend": {c: money(v) for c, v in sorted(stats.late_template_spend.items())},
+    }
+
+
+def daily(
+    conn: Connection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    phone_number_ids: Sequence[str] | None,
+) -> list[dict[str, Any]]:
+    """Per day: spend by category and currency, messages, and how many went out free."""
+    days: dict[str, dict[str, Any]] = {}
+    for r in ledger.daily_by_category(conn, since=since, until=until, phone_number_ids=phone_number_ids):
+        day = days.setdefault(
+            str(r.day)[:10], {"day": str(r.day)[:10], "messages": 0, "free": 0, "spend": {}}
+        )
+        day["messages"] += int(r.messages)
+        day["free"] += int(r.free or 0)
+        amount = Decimal(str(r.amount or 0))
+        if amount:
+            key = f"{r.category}"
+            day["spend"][key] = day["spend"].get(key, Decimal(0)) + amount
+        if r.currency:
+            day.setdefault("currency", r.currency)
+    return [days[k] for k in sorted(days)]
