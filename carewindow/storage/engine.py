@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,12 +78,29 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
     return engine
 
 
+_writer_locks: dict[int, threading.Lock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.Lock:
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(id(engine), threading.Lock())
+
+
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will write: BEGIN IMMEDIATE on SQLite, a normal one on PostgreSQL."""
-    with engine.connect() as conn:
-        if is_sqlite(engine):
-            conn = conn.execution_options(**{_IMMEDIATE: True})
+    """A transaction that will write: BEGIN IMMEDIATE on SQLite, a normal one on PostgreSQL.
+
+    On SQLite, writers of one process queue on a lock first: SQLite lets one writer in at a time anyway,
+    and its busy handler waits by sleeping and polling (tens to hundreds of ms under contention), while a
+    lock hands over the moment the previous writer commits. Other processes still meet busy_timeout.
+    """
+    if not is_sqlite(engine):
+        with engine.connect() as conn, conn.begin():
+            yield conn
+        return
+    with _writer_lock(engine), engine.connect() as conn:
+        conn = conn.execution_options(**{_IMMEDIATE: True})
         with conn.begin():
             yield conn
 
