@@ -1,4 +1,4 @@
-"""The ``carewindow`` command: serve, worker, migrate, keys, sandbox, send, window."""
+"""The ``carewindow`` command: serve, worker, migrate, keys, sandbox, send, window, rates, costs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from carewindow.cli.costs import analytics, costs_app, rates_app
 from carewindow.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -27,6 +28,9 @@ sandbox_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(rates_app, name="rates")
+app.add_typer(costs_app, name="costs")
+app.command("analytics")(analytics)
 console = Console()
 err = Console(stderr=True)
 

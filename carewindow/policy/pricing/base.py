@@ -103,12 +103,22 @@ def free_charge(card: RateCard, model: str, market: str, category: str, reason: 
 def billed_charge(
     card: RateCard, model: str, market: str, category: str, on: date, *, rate_of: str = ""
 ) -> Charge:
-    """A charge at the card's rate for ``rate_of`` (default: ``category``) on ``on``."""
-    try:
-        rate = card.lookup(market, rate_of or category, on)
-    except RateNotFound:
-        return _make_charge(True, category, ZERO, _FALLBACK_CURRENCY, model, market, "rate_unknown")
-    return _make_charge(True, category, rate.price, rate.currency, model, market, "regular")
+    """A charge at the card's rate for ``rate_of`` (default: ``category``) on ``on`` (memoised, as
+    ``free_charge``: charges are values, and replaying a log prices the same few again and again)."""
+    memo = card._charge_memo
+    key = ("billed", model, market, category, on, rate_of)
+    found: Charge | None = memo.get(key)
+    if found is None:
+        try:
+            rate = card.lookup(market, rate_of or category, on)
+        except RateNotFound:
+            found = _make_charge(True, category, ZERO, _FALLBACK_CURRENCY, model, market, "rate_unknown")
+        else:
+            found = _make_charge(True, category, rate.price, rate.currency, model, market, "regular")
+        if len(memo) > 4096:
+            memo.clear()
+        memo[key] = found
+    return found
 
 
 def entry_point_open(window: WindowView, sent_at: datetime) -> bool:

@@ -11,16 +11,16 @@ business sent (a webhook that arrives after a reply it preceded is the one sourc
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
 from decimal import Decimal
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from carewindow.policy.enums import MessageKind, TemplateCategory
+from carewindow.policy.enums import MessageKind, TemplateCategory, WindowState
 from carewindow.policy.pricing.base import Charge, PricingUsage
-from carewindow.policy.pricing.usage import counts_service_usage, usage_period
+from carewindow.policy.pricing.models import PMP_2026_STARTS
 from carewindow.policy.state import ContactState
-from carewindow.policy.window import CareWindow, apply_inbound, window_at
+from carewindow.policy.window import CareWindow, apply_inbound, make_view, window_at
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from carewindow.policy.settings import PolicySettings
@@ -29,6 +29,10 @@ __all__ = ["CategoryTotal", "LogEntry", "replay", "summarise"]
 
 _SESSION = MessageKind.SESSION
 _NO_WINDOW = CareWindow()
+_OPEN = WindowState.OPEN
+_make_view = make_view
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PMP_2026_MIDNIGHT = datetime.combine(PMP_2026_STARTS, time(0), tzinfo=UTC)
 
 
 class LogEntry(NamedTuple):
@@ -47,35 +51,51 @@ class LogEntry(NamedTuple):
 def replay(entries: Iterable[LogEntry], *, settings: PolicySettings) -> Iterator[Charge]:
     """Price every business message of ``entries`` under ``settings``' model; yields one charge per
     outbound entry, in order. ``entries`` must be in time order (ties keep their order)."""
-    states: dict[tuple[str, str], ContactState] = {}
-    windows: dict[tuple[str, str], CareWindow] = {}
-    used: dict[tuple[str, str], int] = {}
+    # Per contact: [care window, pricing state]. Pricing reads the window through the view it is given
+    # and the state only for meta_cbp's conversations, so the state's own window is never updated.
+    contacts: dict[tuple[str, str], list[Any]] = {}
+    used: dict[tuple[object, ...], int] = {}
     price = settings._price
-    period = settings.service_allowance_period
+    length = settings.window
+    by_day = settings.service_allowance_period == "day"
+    name = settings.pricing_model
+    # When session messages count against the allowance: always, from a date on (auto), or never.
+    counting_from = _EPOCH if name == "meta_pmp_2026" else _PMP_2026_MIDNIGHT if name == "auto" else None
     for outbound, number, wa_id, at, kind, category, referral in entries:
         key = (number, wa_id)
+        found = contacts.get(key)
+        if found is None:
+            found = contacts[key] = [_NO_WINDOW, None]
         if not outbound:
-            windows[key] = apply_inbound(
-                windows.get(key, _NO_WINDOW), at=at, referral=referral, settings=settings
-            )
+            found[0] = apply_inbound(found[0], at=at, referral=referral, settings=settings)
             continue
         if kind is None:
             raise ValueError(f"outbound log entry to {wa_id} at {at.isoformat()} has no kind")
-        state = states.get(key)
-        window = windows.get(key, _NO_WINDOW)
+        window = found[0]
+        state = found[1]
         if state is None:
-            state = ContactState(wa_id=wa_id, window=window)
-        elif state.window is not window:
-            state = replace(state, window=window)
+            state = ContactState(wa_id=wa_id)
         usage = None
-        if kind is _SESSION and counts_service_usage(settings, at):
-            counter = (number, usage_period(at, period))
+        if kind is _SESSION and counting_from is not None and at >= counting_from:
+            counter = (number, at.year, at.month, at.day) if by_day else (number, at.year, at.month)
             count = used.get(counter, 0)
             usage = PricingUsage(service_messages_this_period=count)
             used[counter] = count + 1
-        view = window_at(window, now=at, settings=settings)
-        charge, after = price(kind, category, wa_id, at, view, state, settings, usage)
-        states[key] = after
+        last = window.last_inbound_at
+        if last is not None and at < last + length and window.entry_point_at is None:
+            left = last + length - at
+            view = _make_view(
+                _OPEN,
+                window.opened_at,
+                last + length,
+                left.days * 86400 + left.seconds + (left.microseconds > 0),
+                last,
+                None,
+                None,
+            )
+        else:
+            view = window_at(window, now=at, settings=settings)
+        charge, found[1] = price(kind, category, wa_id, at, view, state, settings, usage)
         yield charge
 
 

@@ -1,0 +1,397 @@
+"""``carewindow rates``, ``carewindow costs`` and ``carewindow analytics``: the ledger from the database
+named by ``CAREWINDOW_DATABASE_URL`` (docs/costs.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from carewindow.policy import PRICING_MODELS, PolicySettings, RateCard
+from carewindow.policy.pricing import CategoryTotal, replay, summarise
+from carewindow.settings import Settings, load_settings
+
+rates_app = typer.Typer(
+    help="Rate cards: import Meta's CSV, list what the service prices with.", no_args_is_help=True
+)
+costs_app = typer.Typer(
+    help="The charge ledger: totals and savings, export of the message log, what-if replays.",
+    invoke_without_command=True,
+)
+console = Console()
+err = Console(stderr=True)
+
+SinceOpt = Annotated[str | None, typer.Option(help="from this date or ISO time (UTC when no zone)")]
+UntilOpt = Annotated[str | None, typer.Option(help="until this date or ISO time, exclusive")]
+NumberOpt = Annotated[list[str] | None, typer.Option("--number", help="only this phone_number_id")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except Exception as exc:
+        raise _fail(f"configuration error: {exc}", 2) from None
+
+
+def _engine(settings: Settings) -> Any:
+    from carewindow.storage.engine import make_engine
+    from carewindow.storage.migrate import upgrade
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    return engine
+
+
+def parse_when(value: str | None, name: str) -> datetime | None:
+    """``2026-10-01`` (midnight UTC) or an ISO time; a time without a zone is UTC."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(f"--{name}: {value!r} is not a date (YYYY-MM-DD) or ISO time", 2) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _policy(
+    settings: Settings, engine: Any, *, model: str | None = None, rates_file: Path | None = None
+) -> PolicySettings:
+    from carewindow.api.runtime import policy_settings, stored_rate_card
+
+    card = RateCard.from_csv(rates_file.read_text()) if rates_file is not None else stored_rate_card(engine)
+    policy = policy_settings(settings, rate_card=card)
+    return replace(policy, pricing_model=model) if model is not None else policy
+
+
+def _dump(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# -- rates -----------------------------------------------------------------------------------------
+
+
+@rates_app.command("import")
+def rates_import(
+    file: Annotated[Path, typer.Argument(help="CSV: market,category,currency,price,valid_from")],
+) -> None:
+    """Import a rate card CSV; rows with the same market, category and valid_from are replaced.
+
+    A running server prices with it after a restart (or import through POST /v1/rates instead)."""
+    from carewindow.storage import rates as rate_store
+    from carewindow.storage.engine import write_tx
+
+    try:
+        card = RateCard.from_csv(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc), 2) from None
+    engine = _engine(_settings())
+    with write_tx(engine) as conn:
+        count = rate_store.save(conn, card, source=file.name, now=datetime.now(UTC))
+    engine.dispose()
+    console.print(f"imported {count} rates ({', '.join(card.markets)}) from {file}")
+
+
+@rates_app.command("list")
+def rates_list(as_json: JsonOpt = False) -> None:
+    """The rates the service prices with: the imported card, else the built-in EXAMPLE card."""
+    from carewindow.policy import EXAMPLE_RATE_CARD
+    from carewindow.storage import rates as rate_store
+
+    engine = _engine(_settings())
+    with engine.connect() as conn:
+        stored = rate_store.load(conn)
+    engine.dispose()
+    card = stored or EXAMPLE_RATE_CARD
+    source = "imported" if stored else "built-in EXAMPLE card (illustrative, not Meta's prices)"
+    rows = sorted(card.rates, key=lambda r: (r.market, r.category, r.valid_from))
+    if as_json:
+        _dump(
+            {
+                "source": source,
+                "rates": [
+                    {
+                        "market": r.market,
+                        "category": r.category,
+                        "currency": r.currency,
+                        "price": str(r.price),
+                        "valid_from": r.valid_from.isoformat(),
+                    }
+                    for r in rows
+                ],
+            }
+        )
+        return
+    table = Table("market", "category", "currency", "price", "valid from", title=f"rates: {source}")
+    for r in rows:
+        table.add_row(r.market, r.category, r.currency, str(r.price), r.valid_from.isoformat())
+    console.print(table)
+
+
+# -- costs -----------------------------------------------------------------------------------------
+
+
+@costs_app.callback()
+def costs_report(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    group_by: Annotated[str, typer.Option(help="category | day | contact | ticket")] = "category",
+    number: NumberOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Spend per group: messages, billable and free, the amount, and what the free messages saved."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from carewindow.storage import reports
+
+    if group_by not in reports.GROUPS:
+        raise _fail(f"--group-by must be one of {', '.join(reports.GROUPS)}", 2)
+    settings = _settings()
+    engine = _engine(settings)
+    policy = _policy(settings, engine)
+    with engine.connect() as conn:
+        data = reports.costs(
+            conn,
+            card=policy.rate_card,
+            pricing_model=settings.pricing,
+            since=parse_when(since, "since"),
+            until=parse_when(until, "until"),
+            group_by=group_by,
+            phone_number_ids=number,
+        )
+    engine.dispose()
+    if as_json:
+        _dump(data)
+        return
+    table = Table(
+        group_by,
+        "currency",
+        "messages",
+        "billable",
+        "free",
+        "amount",
+        "mismatches",
+        title=f"costs by {group_by} (pricing: {data['pricing_model']})",
+    )
+    for g in data["groups"]:
+        table.add_row(
+            g["key"],
+            g["currency"] or "",
+            str(g["messages"]),
+            str(g["billable"]),
+            str(g["free"]),
+            g["amount"],
+            str(g["mismatches"]),
+        )
+    t = data["total"]
+    table.add_row(
+        "[bold]total[/bold]",
+        ", ".join(t["by_currency"]),
+        str(t["messages"]),
+        str(t["billable"]),
+        str(t["free"]),
+        " + ".join(t["by_currency"].values()) or "0",
+        str(t["mismatches"]),
+    )
+    console.print(table)
+    s = data["saved"]
+    amounts = ", ".join(f"{v} {c}" for c, v in s["by_currency"].items()) or "0"
+    console.print(f"saved: {amounts} on {s['free_messages']} free messages ({s['basis']})")
+
+
+@costs_app.command("export")
+def costs_export(since: SinceOpt = None, until: UntilOpt = None, number: NumberOpt = None) -> None:
+    """Write the message log as JSONL to stdout: customer messages and priced business messages."""
+    from carewindow.storage import ledger
+    from carewindow.storage.export import line_of
+
+    engine = _engine(_settings())
+    out = sys.stdout
+    with engine.connect() as conn:
+        for row in ledger.message_log(
+            conn, since=parse_when(since, "since"), until=parse_when(until, "until"), phone_number_ids=number
+        ):
+            out.write(orjson.dumps(line_of(row)).decode() + "\n")
+    engine.dispose()
+
+
+def compare(
+    recorded: dict[tuple[str, str], CategoryTotal], simulated: dict[tuple[str, str], CategoryTotal]
+) -> list[dict[str, Any]]:
+    """Rows per (category, currency): the ledger's and the simulated figures and their difference."""
+    rows = []
+    for key in sorted(set(recorded) | set(simulated)):
+        a = recorded.get(key) or CategoryTotal(category=key[0], currency=key[1])
+        b = simulated.get(key) or CategoryTotal(category=key[0], currency=key[1])
+        rows.append(
+            {
+                "category": key[0],
+                "currency": key[1],
+                "messages": max(a.messages, b.messages),
+                "ledger_billable": a.billable,
+                "ledger_amount": str(a.amount),
+                "simulated_billable": b.billable,
+                "simulated_amount": str(b.amount),
+                "difference": str(b.amount - a.amount),
+            }
+        )
+    return rows
+
+
+@costs_app.command("simulate")
+def costs_simulate(
+    model: Annotated[str, typer.Option(help=f"pricing model: {', '.join(PRICING_MODELS)}")],
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    number: NumberOpt = None,
+    from_file: Annotated[
+        Path | None, typer.Option("--from-file", help="replay an exported JSONL log")
+    ] = None,
+    rates: Annotated[Path | None, typer.Option(help="price with this rate card CSV instead")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay the same traffic under another pricing model and print the difference per category."""
+    from carewindow.storage.export import read_log
+
+    if model not in PRICING_MODELS:
+        raise _fail(f"--model must be one of {', '.join(PRICING_MODELS)}", 2)
+    settings = _settings()
+    engine = _engine(settings) if from_file is None or rates is None else None
+    try:
+        policy = _policy(settings, engine, model=model, rates_file=rates)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"--rates: {exc}", 2) from None
+    started = time.perf_counter()
+    if from_file is not None:
+        try:
+            with open(from_file, "rb") as f:
+                entries, recorded = read_log(f)
+        except (OSError, ValueError) as exc:
+            raise _fail(str(exc), 2) from None
+    else:
+        from carewindow.storage import ledger
+        from carewindow.storage.export import line_of
+
+        lo, hi = parse_when(since, "since"), parse_when(until, "until")
+        assert engine is not None
+        with engine.connect() as conn:
+            lines = (
+                orjson.dumps(line_of(r))
+                for r in ledger.message_log(conn, since=lo, until=hi, phone_number_ids=number)
+            )
+            entries, recorded = read_log(lines)
+    if from_file is not None and (since or until or number):
+        lo, hi = parse_when(since, "since"), parse_when(until, "until")
+        entries = [
+            e
+            for e in entries
+            if (lo is None or e.at >= lo)
+            and (hi is None or e.at < hi)
+            and (not number or e.phone_number_id in number)
+        ]
+    if engine is not None:
+        engine.dispose()
+    simulated = summarise(replay(entries, settings=policy))
+    elapsed = time.perf_counter() - started
+    rows = compare(recorded, simulated)
+    if as_json:
+        _dump(
+            {
+                "model": model,
+                "messages": sum(1 for e in entries if e.outbound),
+                "seconds": round(elapsed, 3),
+                "categories": rows,
+            }
+        )
+        return
+    table = Table(
+        "category",
+        "currency",
+        "messages",
+        "ledger billable",
+        "ledger amount",
+        f"{model} billable",
+        f"{model} amount",
+        "difference",
+        title=f"what if: {model}",
+    )
+    for r in rows:
+        table.add_row(
+            r["category"],
+            r["currency"],
+            str(r["messages"]),
+            str(r["ledger_billable"]),
+            r["ledger_amount"],
+            str(r["simulated_billable"]),
+            r["simulated_amount"],
+            r["difference"],
+        )
+    by_currency: dict[str, Decimal] = {}
+    for r in rows:
+        by_currency[r["currency"]] = by_currency.get(r["currency"], Decimal(0)) + Decimal(r["difference"])
+    console.print(table)
+    total = ", ".join(f"{v:+} {c}" for c, v in sorted(by_currency.items())) or "0"
+    outbound = sum(1 for e in entries if e.outbound)
+    console.print(f"difference under {model}: {total} ({outbound} messages, {elapsed:.2f} s)")
+
+
+# -- analytics -------------------------------------------------------------------------------------
+
+
+def analytics(
+    since: SinceOpt = None, until: UntilOpt = None, number: NumberOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Window analytics: answered in the window, median first reply, windows expired unanswered,
+    and the template spend of replies that came too late."""
+    from carewindow.storage import reports
+
+    settings = _settings()
+    engine = _engine(settings)
+    with engine.connect() as conn:
+        data = reports.windows(
+            conn,
+            window=timedelta(hours=settings.window_hours),
+            now=datetime.now(UTC),
+            since=parse_when(since, "since"),
+            until=parse_when(until, "until"),
+            phone_number_ids=number,
+        )
+    engine.dispose()
+    if as_json:
+        _dump(data)
+        return
+    share = data["answered_in_window_share"]
+    median = data["median_first_reply_seconds"]
+    table = Table(show_header=False, title="customer care windows")
+    table.add_row("customer messages", str(data["customer_messages"]))
+    table.add_row(
+        "answered in the window",
+        f"{data['answered_in_window']}" + (f" ({share:.0%})" if share is not None else ""),
+    )
+    table.add_row("answered late / unanswered", f"{data['answered_late']} / {data['unanswered']}")
+    table.add_row("awaiting a reply", str(data["awaiting_reply"]))
+    table.add_row(
+        "median time to first reply", "-" if median is None else str(timedelta(seconds=round(median)))
+    )
+    table.add_row("windows expired unanswered", str(data["windows_expired_unanswered"]))
+    spend = ", ".join(f"{v} {c}" for c, v in data["late_reply_template_spend"].items()) or "0"
+    table.add_row("late-reply templates (spend)", f"{data['late_reply_templates']} ({spend})")
+    console.print(table)

@@ -1,0 +1,218 @@
+"""Replaying a message log (``costs simulate``) reproduces the ledger it came from, for every model;
+the allowance counters, the mismatch rule and the window analytics, as pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from carewindow.policy import (
+    PRICING_MODELS,
+    Charge,
+    ConsentState,
+    ConsentStatus,
+    ContactState,
+    MessageKind,
+    PolicySettings,
+    SendRequest,
+    Template,
+    TemplateCategory,
+    TemplateRef,
+    TemplateStatus,
+    apply_inbound_message,
+    decide,
+)
+from carewindow.policy.analytics import WindowEvent, window_analytics
+from carewindow.policy.pricing import (
+    LogEntry,
+    PricingUsage,
+    counts_service_usage,
+    replay,
+    summarise,
+    usage_period,
+)
+from carewindow.policy.pricing.actual import actual_billable, billed_differently, normalise_category
+
+TEMPLATES = {
+    c: Template(name=f"t_{c.value}", language="en", category=c, status=TemplateStatus.APPROVED, body="Hi")
+    for c in TemplateCategory
+}
+NUMBERS = ("100000000000001", "100000000000002")
+CUSTOMERS = ("447700900123", "34600111222", "5511987654321")
+STARTS = (
+    datetime(2025, 6, 29, 8, tzinfo=UTC),  # across the CBP -> PMP switch
+    datetime(2026, 9, 29, 8, tzinfo=UTC),  # across the reported 2026 revision and a month end
+    datetime(2024, 3, 1, 8, tzinfo=UTC),
+)
+
+# One step: (minutes later, customer writes?, number, customer, referral, session?, category)
+step = st.tuples(
+    st.integers(min_value=0, max_value=36 * 60),
+    st.booleans(),
+    st.sampled_from(NUMBERS),
+    st.sampled_from(CUSTOMERS),
+    st.sampled_from((False, False, False, True)),  # a click-to-WhatsApp referral now and then
+    st.booleans(),
+    st.sampled_from(list(TemplateCategory)),
+)
+
+
+def live_ledger(
+    steps: list[tuple[int, bool, str, str, bool, bool, TemplateCategory]],
+    start: datetime,
+    policy: PolicySettings,
+) -> tuple[list[LogEntry], list[Charge]]:
+    """What the service does: decide each send against the state it has, count the allowance the way
+    actions/send.py does, and record what was sent (the log) and its charge (the ledger)."""
+    opted_in = ConsentState(status=ConsentStatus.OPTED_IN, source="test", updated_at=start)
+    states: dict[tuple[str, str], ContactState] = {}
+    used: dict[tuple[str, str], int] = {}
+    log: list[LogEntry] = []
+    charges: list[Charge] = []
+    now = start
+    for minutes, inbound, number, wa_id, referral, session, category in steps:
+        now += timedelta(minutes=minutes)
+        key = (number, wa_id)
+        state = states.get(key) or ContactState(wa_id=wa_id, consent=opted_in)
+        if inbound:
+            states[key] = apply_inbound_message(state, at=now, referral=referral, settings=policy)
+            log.append(LogEntry(False, number, wa_id, now, referral=referral))
+            continue
+        usage = None
+        counter = (number, usage_period(now, policy.service_allowance_period))
+        if session and counts_service_usage(policy, now):
+            usage = PricingUsage(service_messages_this_period=used.get(counter, 0))
+        template = TEMPLATES[category]
+        request = SendRequest(
+            to=wa_id,
+            message_type="text" if session else "template",
+            template=None if session else TemplateRef(name=template.name, language="en", params=()),
+        )
+        d = decide(
+            request, state, template=None if session else template, settings=policy, now=now, usage=usage
+        )
+        if not d.allowed:
+            continue
+        assert d.charge is not None and d.kind is not None
+        if usage is not None:
+            used[counter] = used.get(counter, 0) + 1
+        states[key] = d.state_after
+        log.append(LogEntry(True, number, wa_id, now, d.kind, None if session else category))
+        charges.append(d.charge)
+    return log, charges
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    steps=st.lists(step, min_size=1, max_size=60),
+    model=st.sampled_from(PRICING_MODELS),
+    start=st.sampled_from(STARTS),
+    allowance=st.integers(min_value=0, max_value=3),
+    utility_free=st.booleans(),
+)
+def test_replay_under_the_ledgers_model_reproduces_it_exactly(
+    steps: list[tuple[int, bool, str, str, bool, bool, TemplateCategory]],
+    model: str,
+    start: datetime,
+    allowance: int,
+    utility_free: bool,
+) -> None:
+    policy = PolicySettings(
+        pricing_model=model,
+        reengagement_limit=0,
+        service_free_allowance=allowance,
+        utility_free_in_window_2026=utility_free,
+    )
+    log, ledger = live_ledger(steps, start, policy)
+    assert list(replay(log, settings=policy)) == ledger
+    totals = summarise(ledger)
+    assert sum(t.messages for t in totals.values()) == len(ledger)
+    assert sum(t.amount for t in totals.values()) == sum((c.amount for c in ledger), Decimal(0))
+
+
+def test_replay_counts_the_allowance_per_number_and_period() -> None:
+    policy = PolicySettings(
+        pricing_model="meta_pmp_2026", service_free_allowance=1, service_allowance_period="day"
+    )
+    t = datetime(2026, 10, 5, 9, tzinfo=UTC)
+    log = [
+        LogEntry(False, "1", "447700900123", t),
+        LogEntry(False, "2", "447700900123", t),
+        LogEntry(True, "1", "447700900123", t + timedelta(minutes=1), MessageKind.SESSION),
+        LogEntry(True, "1", "447700900123", t + timedelta(minutes=2), MessageKind.SESSION),
+        LogEntry(True, "2", "447700900123", t + timedelta(minutes=3), MessageKind.SESSION),
+        LogEntry(False, "1", "447700900123", t + timedelta(hours=16)),
+        LogEntry(True, "1", "447700900123", t + timedelta(hours=16), MessageKind.SESSION),  # next day
+    ]
+    assert [c.billable for c in replay(log, settings=policy)] == [False, True, False, False]
+    with pytest.raises(ValueError, match="no kind"):
+        list(replay([LogEntry(True, "1", "447700900123", t)], settings=policy))
+    assert usage_period(t) == "2026-10" and usage_period(t, "day") == "2026-10-05"
+    with pytest.raises(ValueError, match="service_allowance_period"):
+        replace(policy, service_allowance_period="week")
+
+
+@pytest.mark.parametrize(
+    ("billable", "category", "pricing", "mismatch"),
+    [
+        (False, "service", {"billable": False, "pricing_model": "PMP", "category": "service"}, False),
+        (False, "service", {"billable": False, "pricing_model": "PMP", "category": "utility"}, True),
+        (True, "marketing", {"billable": False, "category": "marketing"}, True),
+        (True, "marketing", {"type": "regular", "category": "marketing_lite"}, False),
+        (True, "authentication", {"billable": True, "category": "authentication_international"}, False),
+        (False, "utility", {"type": "free_entry_point", "category": "referral_conversion"}, False),
+        (True, "utility", {"billable": True, "category": "referral_conversion"}, True),
+        (False, "utility", {"billable": False, "pricing_model": "CBP", "category": "service"}, False),
+        (True, "utility", {"billable": True, "pricing_model": "CBP", "category": "marketing"}, True),
+        (None, "utility", {"billable": True, "category": "utility"}, False),
+        (True, "utility", {"pricing_model": "PMP"}, False),
+        (True, "service", {"billable": True, "category": "group_service"}, False),
+    ],
+)
+def test_billed_differently(
+    billable: bool | None, category: str, pricing: dict[str, object], mismatch: bool
+) -> None:
+    assert (
+        billed_differently(predicted_billable=billable, predicted_category=category, pricing=pricing)
+        is mismatch
+    )
+
+
+def test_actual_billable_falls_back_to_type() -> None:
+    assert actual_billable({"type": "regular"}) is True
+    assert actual_billable({"type": "free_customer_service"}) is False
+    assert actual_billable({}) is None
+    assert normalise_category(" Marketing_Lite ") == "marketing"
+
+
+def test_window_analytics_counts_answers_expiries_and_late_spend() -> None:
+    t = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    h = timedelta(hours=1)
+    d = Decimal("0.02")
+    events = [
+        WindowEvent("a", False, t),
+        WindowEvent("a", False, t + h),
+        WindowEvent("a", True, t + 2 * h),  # both answered in the window, first reply after 2 h
+        WindowEvent("a", False, t + 3 * h),
+        WindowEvent("a", False, t + 30 * h),  # the 3 h message's window expired unanswered
+        WindowEvent("a", True, t + 60 * h, True, d, "USD"),  # late: a template
+        WindowEvent("a", True, t + 61 * h, True, d, "USD"),  # still late
+        WindowEvent("b", False, t),  # never answered, window closed by now
+        WindowEvent("c", False, t + 70 * h),  # awaiting: still open
+        WindowEvent("c", True, t + 70 * h, True, d, "USD"),  # a template inside the window: not late
+        WindowEvent("c", False, t + 71 * h),
+    ]
+    s = window_analytics(events, window=24 * h, now=t + 72 * h)
+    assert s.customer_messages == 7
+    assert (s.answered_in_window, s.answered_late, s.unanswered, s.awaiting) == (3, 1, 2, 1)
+    assert s.windows_expired_unanswered == 3
+    assert s.late_templates == 2 and s.late_template_spend == {"USD": Decimal("0.04")}
+    assert s.answered_in_window_share == 3 / 6
+    assert s.median_first_reply_seconds == 2 * 3600  # of 2 h, 30 h (late) and 0 s
+    empty = window_analytics([], window=24 * h, now=t)
+    assert empty.answered_in_window_share is None and empty.median_first_reply_seconds is None
