@@ -170,6 +170,8 @@ class Bubble:
     ticket_id: str
     at: str
     at_label: str
+    # Set when Meta's status webhook priced the message differently: the marker's title says how.
+    billed_differently: str = ""
 
 
 def _obj(content: Mapping[str, Any] | None, key: str) -> Mapping[str, Any]:
@@ -232,6 +234,13 @@ def bubble(row: Row[Any]) -> Bubble:
             charge = f"{money(m['charge_amount'])} {m['charge_currency'] or ''} · {category}".strip()
         else:
             charge = f"free · {category}" if category else "free"
+    billed_differently = ""
+    if direction == "out" and m.get("charge_mismatch"):
+        actual = "billed" if m.get("actual_billable") else "free"
+        billed_differently = (
+            f"Meta billed this differently: {actual} · {m.get('actual_category') or '?'}"
+            f" ({m.get('actual_model') or '?'}), predicted {charge or 'no charge'}"
+        )
     template = ""
     if m["template_name"]:
         template = f"{m['template_name']} ({m['template_language']})"
@@ -254,6 +263,7 @@ def bubble(row: Row[Any]) -> Bubble:
         ticket_id=m["ticket_id"] or "",
         at=iso(m["ts"]),
         at_label=hhmm(m["ts"]),
+        billed_differently=billed_differently,
     )
 
 

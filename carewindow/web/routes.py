@@ -31,6 +31,7 @@ from carewindow.policy import ConsentStatus, ParameterFormat, TemplateDefinition
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import templates as template_store
 from carewindow.web import present, queries
+from carewindow.web.costs import costs_view
 from carewindow.web.live import closing_event, event_stream
 from carewindow.web.session import INBOX_ROLES, Agent, SessionManager, WebSession, csrf_ok
 
@@ -232,6 +233,21 @@ def build_router(inbox: Inbox) -> APIRouter:
     def inbox_home(request: Request) -> Response:
         session, agent = inbox.signed_in(request)
         return inbox.page(session, agent)
+
+    @router.get("/costs")
+    def costs_page(request: Request, days: int = 30) -> Response:
+        session, agent = inbox.signed_in(request)
+        with rt.engine.connect() as conn:
+            view = costs_view(
+                conn,
+                now=rt.now(),
+                days=days,
+                card=rt.policy.rate_card,
+                pricing_model=rt.settings.pricing,
+                window=rt.policy.window,
+                phone_number_ids=inbox.numbers(agent),
+            )
+        return inbox.render("costs.html", {"agent": agent, "v": view}, session=session)
 
     @router.get("/login")
     def login_form(request: Request) -> Response:
