@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from carewindow.policy import PRICING_MODELS, PolicySettings, RateCard
-from carewindow.policy.pricing import CategoryTotal, replay, summarise
+from carewindow.policy.pricing import CategoryTotal, LogEntry, replay, summarise
 from carewindow.settings import Settings, load_settings
+from carewindow.storage.export import gc_paused
 
 rates_app = typer.Typer(
     help="Rate cards: import Meta's CSV, list what the service prices with.", no_args_is_help=True
@@ -269,8 +270,6 @@ def costs_simulate(
     as_json: JsonOpt = False,
 ) -> None:
     """Replay the same traffic under another pricing model and print the difference per category."""
-    from carewindow.storage.export import read_log
-
     if model not in PRICING_MODELS:
         raise _fail(f"--model must be one of {', '.join(PRICING_MODELS)}", 2)
     settings = _settings()
@@ -280,48 +279,64 @@ def costs_simulate(
     except (OSError, ValueError) as exc:
         raise _fail(f"--rates: {exc}", 2) from None
     started = time.perf_counter()
+    with gc_paused():
+        entries, recorded, simulated = _replay(
+            policy, engine=engine, from_file=from_file, since=since, until=until, number=number
+        )
+    elapsed = time.perf_counter() - started
+    if engine is not None:
+        engine.dispose()
+    rows = compare(recorded, simulated)
+    outbound = sum(1 for e in entries if e.outbound)
+    if as_json:
+        _dump({"model": model, "messages": outbound, "seconds": round(elapsed, 3), "categories": rows})
+        return
+    _print_simulation(model, rows, outbound, elapsed)
+
+
+def _replay(
+    policy: PolicySettings,
+    *,
+    engine: Any,
+    from_file: Path | None,
+    since: str | None,
+    until: str | None,
+    number: list[str] | None,
+) -> tuple[list[LogEntry], dict[tuple[str, str], CategoryTotal], dict[tuple[str, str], CategoryTotal]]:
+    """Read the log (file or database), replay it; (entries, recorded totals, simulated totals)."""
+    from carewindow.storage.export import read_log
+
+    lo, hi = parse_when(since, "since"), parse_when(until, "until")
     if from_file is not None:
+
+        def wanted(line: bytes) -> bool:
+            obj = orjson.loads(line)
+            at = datetime.fromisoformat(obj["at"])
+            return (
+                (lo is None or at >= lo)
+                and (hi is None or at < hi)
+                and (not number or obj["phone_number_id"] in number)
+            )
+
         try:
             with open(from_file, "rb") as f:
-                entries, recorded = read_log(f)
-        except (OSError, ValueError) as exc:
-            raise _fail(str(exc), 2) from None
+                # Filtering parses twice; without filters the lines go straight to read_log.
+                lines = (line for line in f if line.strip() and wanted(line)) if lo or hi or number else f
+                entries, recorded = read_log(lines)
+        except (OSError, ValueError, KeyError) as exc:
+            raise _fail(f"{from_file}: {exc}", 2) from None
     else:
         from carewindow.storage import ledger
         from carewindow.storage.export import line_of
 
-        lo, hi = parse_when(since, "since"), parse_when(until, "until")
         assert engine is not None
         with engine.connect() as conn:
-            lines = (
-                orjson.dumps(line_of(r))
-                for r in ledger.message_log(conn, since=lo, until=hi, phone_number_ids=number)
-            )
-            entries, recorded = read_log(lines)
-    if from_file is not None and (since or until or number):
-        lo, hi = parse_when(since, "since"), parse_when(until, "until")
-        entries = [
-            e
-            for e in entries
-            if (lo is None or e.at >= lo)
-            and (hi is None or e.at < hi)
-            and (not number or e.phone_number_id in number)
-        ]
-    if engine is not None:
-        engine.dispose()
-    simulated = summarise(replay(entries, settings=policy))
-    elapsed = time.perf_counter() - started
-    rows = compare(recorded, simulated)
-    if as_json:
-        _dump(
-            {
-                "model": model,
-                "messages": sum(1 for e in entries if e.outbound),
-                "seconds": round(elapsed, 3),
-                "categories": rows,
-            }
-        )
-        return
+            rows = ledger.message_log(conn, since=lo, until=hi, phone_number_ids=number)
+            entries, recorded = read_log(orjson.dumps(line_of(r)) for r in rows)
+    return entries, recorded, summarise(replay(entries, settings=policy))
+
+
+def _print_simulation(model: str, rows: list[dict[str, Any]], outbound: int, elapsed: float) -> None:
     table = Table(
         "category",
         "currency",
@@ -333,6 +348,7 @@ def costs_simulate(
         "difference",
         title=f"what if: {model}",
     )
+    by_currency: dict[str, Decimal] = {}
     for r in rows:
         table.add_row(
             r["category"],
@@ -344,12 +360,9 @@ def costs_simulate(
             r["simulated_amount"],
             r["difference"],
         )
-    by_currency: dict[str, Decimal] = {}
-    for r in rows:
         by_currency[r["currency"]] = by_currency.get(r["currency"], Decimal(0)) + Decimal(r["difference"])
     console.print(table)
     total = ", ".join(f"{v:+} {c}" for c, v in sorted(by_currency.items())) or "0"
-    outbound = sum(1 for e in entries if e.outbound)
     console.print(f"difference under {model}: {total} ({outbound} messages, {elapsed:.2f} s)")
 
 

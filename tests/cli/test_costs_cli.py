@@ -65,6 +65,23 @@ async def test_costs_report_export_and_simulate(ledger_db: str, tmp_path: Path) 
     assert seed["messages"] == 2
     # Under seed a utility template outside the window is billed too: no difference here.
     assert sum(Decimal(r["difference"]) for r in seed["categories"]) == 0
+    later = json.loads(
+        run(
+            ledger_db,
+            "costs",
+            "simulate",
+            "--model",
+            "meta_pmp",
+            "--from-file",
+            str(path),
+            "--since",
+            "2026-03-03",
+            "--json",
+        )
+    )
+    assert later["messages"] == 1  # only the template; the ledger side is filtered the same way
+    assert all(Decimal(r["difference"]) == 0 for r in later["categories"])
+    assert sum(r["messages"] for r in later["categories"]) == 1
     cbp = run(ledger_db, "costs", "simulate", "--model", "meta_cbp", "--from-file", str(path))
     assert "what if: meta_cbp" in cbp and "difference under meta_cbp" in cbp
 

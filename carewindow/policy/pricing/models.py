@@ -15,10 +15,10 @@ free. Pricing never decides what may be sent: ``decide()`` does that first.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from carewindow.policy._fast import fast_constructor
 from carewindow.policy.enums import MessageKind, TemplateCategory, WindowState
 from carewindow.policy.pricing.base import (
     SERVICE_CATEGORY,
@@ -58,6 +58,9 @@ CONVERSATION_LENGTH = timedelta(hours=24)
 _OPEN = WindowState.OPEN
 _SESSION = MessageKind.SESSION
 _UTILITY = TemplateCategory.UTILITY
+# Positional constructors (no __post_init__ on either): meta_cbp builds one of each per billed template.
+_make_conversation = fast_constructor(Conversation)
+_make_state = fast_constructor(ContactState)
 
 
 # Plain-str names (an enum's .value is a slow property on the hot path).
@@ -251,10 +254,11 @@ class MetaCbpPricing(_PartsModel):
             if conversation.category == name and conversation.is_open_at(sent_at):
                 return free_charge(card, self.name, market, name, "inside_open_conversation", on), state
         charge = billed_charge(card, self.name, market, name, on)
-        opened = Conversation(category=name, opened_at=sent_at, expires_at=sent_at + CONVERSATION_LENGTH)
+        opened = _make_conversation(name, sent_at, sent_at + CONVERSATION_LENGTH)
         # Keep only conversations still open when this one starts: the state stays small.
         kept = tuple(c for c in state.conversations if c.expires_at > sent_at)
-        return charge, replace(state, conversations=(*kept, opened))
+        after = _make_state(state.wa_id, state.window, state.consent, state.reengagement, (*kept, opened))
+        return charge, after
 
 
 class AutoPricing(_PartsModel):

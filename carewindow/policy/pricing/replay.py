@@ -56,6 +56,8 @@ def replay(entries: Iterable[LogEntry], *, settings: PolicySettings) -> Iterator
     contacts: dict[tuple[str, str], list[Any]] = {}
     used: dict[tuple[object, ...], int] = {}
     price = settings._price
+    session_charge = settings._session_charge
+    card = settings.rate_card
     length = settings.window
     by_day = settings.service_allowance_period == "day"
     name = settings.pricing_model
@@ -72,9 +74,6 @@ def replay(entries: Iterable[LogEntry], *, settings: PolicySettings) -> Iterator
         if kind is None:
             raise ValueError(f"outbound log entry to {wa_id} at {at.isoformat()} has no kind")
         window = found[0]
-        state = found[1]
-        if state is None:
-            state = ContactState(wa_id=wa_id)
         usage = None
         if kind is _SESSION and counting_from is not None and at >= counting_from:
             counter = (number, at.year, at.month, at.day) if by_day else (number, at.year, at.month)
@@ -83,6 +82,12 @@ def replay(entries: Iterable[LogEntry], *, settings: PolicySettings) -> Iterator
             used[counter] = count + 1
         last = window.last_inbound_at
         if last is not None and at < last + length and window.entry_point_at is None:
+            if kind is _SESSION and usage is None:
+                # decide()'s own shortcut: a session message in an open window, no entry point.
+                fixed = session_charge(wa_id, at, card)
+                if fixed is not None:
+                    yield fixed
+                    continue
             left = last + length - at
             view = _make_view(
                 _OPEN,
@@ -95,6 +100,9 @@ def replay(entries: Iterable[LogEntry], *, settings: PolicySettings) -> Iterator
             )
         else:
             view = window_at(window, now=at, settings=settings)
+        state = found[1]
+        if state is None:
+            state = ContactState(wa_id=wa_id)
         charge, found[1] = price(kind, category, wa_id, at, view, state, settings, usage)
         yield charge
 
