@@ -101,12 +101,12 @@ def tracker_of(st: StatusUpdate) -> str | None:
 def _link_trackers(conn: Connection, unknown: Sequence[StatusUpdate]) -> bool:
     """Give a wamid to messages whose send was never recorded (a crash or a read timeout between
     the provider's acceptance and our commit): their statuses name them through the tracker."""
-    linked = False
+    links: dict[str, str] = {}
     for st in unknown:
         tracker = tracker_of(st)
         if tracker is not None:
-            linked |= message_store.link_wamid(conn, message_id=tracker, wamid=st.wamid)
-    return linked
+            links.setdefault(tracker, st.wamid)
+    return message_store.link_wamids(conn, links) > 0
 
 
 def _event(seq: int, status: str, first_error: Any, st: StatusUpdate) -> Event:

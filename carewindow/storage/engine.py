@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 _IMMEDIATE = "carewindow_immediate"
+T = TypeVar("T")
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:
@@ -120,3 +123,25 @@ def dialect_insert(conn: Connection | Engine, table: Any) -> Any:
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
     return pg_insert(table)
+
+
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transaction PostgreSQL aborted to break a deadlock or a serialization conflict: safe to redo."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def retry_tx(fn: Callable[[], T], *, attempts: int = 5) -> T:
+    """Run ``fn`` (which opens its own transaction) again when the database aborted it as a deadlock
+    victim; any other error, or the last attempt's, propagates."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            time.sleep(0.005 * attempt)
+    raise AssertionError("unreachable")

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, case, or_, select, update
 
 from carewindow.storage.engine import dialect_insert
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
@@ -204,9 +204,9 @@ def add_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 def set_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """One executemany UPDATE; each row gives ``b_seq`` and every status column."""
+    """One executemany UPDATE; each row gives ``b_seq`` and every status column (written in seq order)."""
     if rows:
-        conn.execute(_SET_STATUSES, list(rows))
+        conn.execute(_SET_STATUSES, sorted(rows, key=lambda r: r["b_seq"]))
 
 
 def add_orphan_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -230,21 +230,45 @@ def orphan_wamids(conn: Connection, wamids: Sequence[str]) -> set[str]:
 _MARK_SENT = (
     update(messages)
     .where(messages.c.seq == bindparam("b_seq"))
-    .values(wamid=bindparam("wamid"), status="sent", updated_at=bindparam("updated_at"))
+    .values(
+        wamid=bindparam("wamid"),
+        # Its status webhooks may have come first (delivered, read): never move the message back.
+        # (No IN: an expanding parameter cannot be used with executemany.)
+        status=case(
+            (or_(*(messages.c.status == s for s in ("queued", "sending", "uncertain"))), "sent"),
+            else_=messages.c.status,
+        ),
+        updated_at=bindparam("updated_at"),
+    )
 )
 
 
 def mark_sent(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Record the provider's wamids (``b_seq``, ``wamid``, ``updated_at`` per row) in one executemany."""
+    """Record the provider's wamids (``b_seq``, ``wamid``, ``updated_at`` per row) in one executemany.
+
+    Rows are written in ``seq`` order, like every batch update of messages, so two transactions that
+    touch the same messages lock them in the same order and cannot deadlock."""
     if rows:
-        conn.execute(_MARK_SENT, list(rows))
+        conn.execute(_MARK_SENT, sorted(rows, key=lambda r: r["b_seq"]))
 
 
-def link_wamid(conn: Connection, *, message_id: str, wamid: str) -> bool:
-    """Record ``wamid`` on an outbound message that has none yet (never overwrites one)."""
-    res = conn.execute(
-        update(messages)
-        .where(messages.c.id == message_id, messages.c.wamid.is_(None), messages.c.direction == "out")
-        .values(wamid=wamid)
-    )
-    return res.rowcount == 1
+def link_wamids(conn: Connection, links: Mapping[str, str]) -> int:
+    """Record wamids (by message id) on outbound messages that have none yet; never overwrites one.
+
+    Looked up first, then written in ``seq`` order (see ``mark_sent``). Returns how many were linked."""
+    if not links:
+        return 0
+    rows = conn.execute(
+        select(messages.c.seq, messages.c.id)
+        .where(messages.c.id.in_(sorted(links)), messages.c.wamid.is_(None), messages.c.direction == "out")
+        .order_by(messages.c.seq)
+    ).all()
+    linked = 0
+    for r in rows:
+        res = conn.execute(
+            update(messages)
+            .where(messages.c.seq == r.seq, messages.c.wamid.is_(None))
+            .values(wamid=links[r.id])
+        )
+        linked += res.rowcount
+    return linked

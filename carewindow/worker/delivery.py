@@ -21,6 +21,7 @@ from carewindow.actions import delivery
 from carewindow.actions.events import Event
 from carewindow.policy import PolicySettings
 from carewindow.providers.base import Provider, ProviderError
+from carewindow.storage.engine import retry_tx
 from carewindow.worker.retry import next_attempt
 
 log = logging.getLogger(__name__)
@@ -95,29 +96,38 @@ class DeliveryWorker:
         """Claim and process one batch; returns how many rows it handled."""
         now = self.clock()
         claimed, settled = await anyio.to_thread.run_sync(
-            lambda: delivery.claim(
-                self.engine,
-                worker_id=self.worker_id,
-                now=now,
-                lease=self.lease,
-                limit=self.batch_size,
-                rate=self.rate,
-                burst=self.burst,
-                settings=self.policy,
-                hold=self.hold,
+            lambda: retry_tx(
+                lambda: delivery.claim(
+                    self.engine,
+                    worker_id=self.worker_id,
+                    now=now,
+                    lease=self.lease,
+                    limit=self.batch_size,
+                    rate=self.rate,
+                    burst=self.burst,
+                    settings=self.policy,
+                    hold=self.hold,
+                )
             )
         )
         self.publish(settled)  # one event per row settled without a send (cancelled, uncertain, closed)
         if not claimed:
             return len(settled)
         claimed = await anyio.to_thread.run_sync(
-            lambda: delivery.mark_in_flight(self.engine, claimed, worker_id=self.worker_id, now=self.clock())
+            lambda: retry_tx(
+                lambda: delivery.mark_in_flight(
+                    self.engine, claimed, worker_id=self.worker_id, now=self.clock()
+                )
+            )
         )
         # None: the provider may have the message (no answer came back). The row stays stamped in
         # flight, and when its lease expires it is settled ``uncertain`` like a crash, never resent.
         answers = [a for a in await asyncio.gather(*(self._send(c) for c in claimed)) if a is not None]
         events = await anyio.to_thread.run_sync(
-            lambda: delivery.record(self.engine, answers, now=self.clock(), settings=self.policy)
+            # A lost answer would turn a sent message into an ``uncertain`` one: redo deadlock victims.
+            lambda: retry_tx(
+                lambda: delivery.record(self.engine, answers, now=self.clock(), settings=self.policy)
+            )
         )
         self.publish(events)
         return len(claimed) + len(settled)

@@ -266,3 +266,39 @@ async def test_status_names_a_send_we_never_recorded_through_its_tracker(service
 async def get_message(svc: Service, mid: str) -> dict[str, Any]:
     r = await svc.http.get(f"/v1/messages/{mid}", headers=svc.auth("agent"))
     return r.json()  # type: ignore[no-any-return]
+
+
+async def test_statuses_that_beat_the_workers_commit_are_not_undone_by_it(service: Service) -> None:
+    from datetime import timedelta
+
+    from carewindow.actions import delivery
+
+    svc = service
+    await svc.http.post("/sandbox/customers/34600111444/messages", json={"text": "hi"})
+    r = await svc.http.post(
+        "/v1/messages",
+        headers=svc.auth("agent"),
+        json={"to": "34600111444", "type": "text", "text": {"body": "x"}},
+    )
+    mid = r.json()["id"]
+    rt = svc.rt
+    claimed, _ = delivery.claim(
+        rt.engine,
+        worker_id="w",
+        now=svc.clock.now,
+        lease=timedelta(seconds=30),
+        limit=5,
+        rate=80,
+        burst=80,
+        settings=rt.policy,
+    )
+    delivery.mark_in_flight(rt.engine, claimed, worker_id="w", now=svc.clock.now)
+    # The provider accepted it and its "delivered" webhook arrives before the worker records the answer.
+    ts = int(svc.clock.now.timestamp())
+    body = status_body(svc, "wamid.fast", "delivered", ts, biz_opaque_callback_data=mid)
+    assert (await post_signed(svc, body)).status_code == 200
+    delivery.record(
+        rt.engine, [delivery.SendAnswer(claimed=claimed[0], wamid="wamid.fast")], now=svc.clock.now
+    )
+    msg = await get_message(svc, mid)
+    assert msg["status"] == "delivered" and msg["wamid"] == "wamid.fast"
