@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=80.0, gt=0)
     hold_period_hours: int = Field(default=24 * 7, ge=1)
     ticket_template_language: str = "en"
+    # The sandbox gathers statuses for this long into one webhook, as Meta does under load (0: one each).
+    sandbox_status_batch_seconds: float = Field(default=0.02, ge=0)
     expiring_lead_minutes: str = "60,15"
     max_webhook_bytes: int = Field(default=1_000_000, ge=1024)
     run_worker: bool = True  # serve runs a delivery worker in-process

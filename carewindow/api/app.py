@@ -165,6 +165,7 @@ def _mount_sandbox(app: FastAPI, rt: Runtime, *, loopback: bool) -> None:
         base_url=f"{public}/sandbox/graph",
         callback_url=f"{public}/webhooks/whatsapp",
         app_secret=rt.app_secret,
+        status_batch_window=s.sandbox_status_batch_seconds,
         clock=rt.clock,
     )
     sandbox_app = create_sandbox_app(

@@ -27,6 +27,8 @@ from carewindow.storage.engine import make_engine
 from carewindow.storage.group_commit import GroupCommitter
 
 log = logging.getLogger(__name__)
+SANDBOX_PHONE_NUMBER_ID = "100000000000001"
+SANDBOX_WABA_ID = "200000000000001"
 SANDBOX_TOKEN = "sandbox-access-token"  # noqa: S105 - the sandbox is not Meta; this guards nothing real
 
 
@@ -122,8 +124,8 @@ def build_runtime(
         keys=KeyRing(engine, settings.api_key_pairs),
         ingest=GroupCommitter(engine, work, name="ingest", work_batch=work_batch),
         app_secret=app_secret,
-        phone_number_id=settings.phone_number_id or ("100000000000001" if sandbox_mode else ""),
-        waba_id=settings.waba_id or ("200000000000001" if sandbox_mode else ""),
+        phone_number_id=settings.phone_number_id or (SANDBOX_PHONE_NUMBER_ID if sandbox_mode else ""),
+        waba_id=settings.waba_id or (SANDBOX_WABA_ID if sandbox_mode else ""),
     )
     current.append(rt)
     return rt

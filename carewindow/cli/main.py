@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import secrets
 import signal
 import sys
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import httpx
@@ -269,6 +271,61 @@ def _check(r: httpx.Response) -> Any:
         e = data.get("error", {}) if isinstance(data, dict) else {}
         raise _fail(f"{r.status_code} {e.get('code', '')}: {e.get('message', r.text[:300])}")
     return data
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    callback_url: Annotated[str, typer.Option(help="where the sandbox POSTs its signed webhooks")],
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8040,
+) -> None:
+    """Run the sandbox on its own, like Meta's servers: carewindow reaches it by
+    CAREWINDOW_META_BASE_URL=http://HOST:PORT/sandbox/graph and gets its webhooks at CALLBACK_URL.
+    Signs with CAREWINDOW_META_APP_SECRET and accepts CAREWINDOW_META_TOKEN (or the sandbox default)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from carewindow.api.runtime import (
+        SANDBOX_PHONE_NUMBER_ID,
+        SANDBOX_TOKEN,
+        SANDBOX_WABA_ID,
+        policy_settings,
+    )
+    from carewindow.providers.sandbox.app import create_sandbox_app
+    from carewindow.providers.sandbox.config import SandboxConfig
+
+    s = _settings()
+    if not s.meta_app_secret:
+        raise _fail("set CAREWINDOW_META_APP_SECRET: the sandbox signs its webhooks with it", 2)
+    public = f"http://{host}:{port}"
+    sandbox = create_sandbox_app(
+        SandboxConfig(
+            access_token=s.meta_token or SANDBOX_TOKEN,
+            phone_number_id=s.phone_number_id or SANDBOX_PHONE_NUMBER_ID,
+            waba_id=s.waba_id or SANDBOX_WABA_ID,
+            graph_version=s.meta_graph_version,
+            base_url=f"{public}/sandbox/graph",
+            callback_url=callback_url,
+            app_secret=s.meta_app_secret,
+            status_batch_window=s.sandbox_status_batch_seconds,
+        ),
+        policy_settings=policy_settings(s),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await sandbox.state.sandbox.aclose()
+
+    console.print(f"sandbox Graph API: [bold]{public}/sandbox/graph[/bold]; webhooks to {callback_url}")
+    uvicorn.run(
+        Starlette(routes=[Mount("/sandbox", sandbox)], lifespan=lifespan),
+        host=host,
+        port=port,
+        log_level=s.log_level.lower(),
+        access_log=False,
+    )
 
 
 @sandbox_app.command("say")

@@ -49,6 +49,7 @@ class WebhookSender:
         backoff: float,
         timeout: float,
         client_factory: HttpClientFactory | None = None,
+        max_concurrent: int = 32,
     ) -> None:
         self._url = url
         self._secret = app_secret
@@ -58,6 +59,9 @@ class WebhookSender:
         self._factory = client_factory
         self._client: httpx.AsyncClient | None = None
         self.log: list[DeliveryRecord] = []
+        # Hundreds of status flows at once would queue on httpx's pool, whose bookkeeping grows with
+        # the queue (it stalled the event loop for seconds under load): admit a bounded number at a time.
+        self._in_flight = asyncio.Semaphore(max_concurrent)
 
     def _get_client(self) -> httpx.AsyncClient:
         # Created lazily inside the running loop: a mounted sub-app gets no lifespan startup.
@@ -78,9 +82,10 @@ class WebhookSender:
         attempt = 0
         for attempt in range(1, self._attempts + 1):
             try:
-                response = await self._get_client().post(
-                    self._url, content=body, headers=headers, timeout=self._timeout
-                )
+                async with self._in_flight:
+                    response = await self._get_client().post(
+                        self._url, content=body, headers=headers, timeout=self._timeout
+                    )
                 status = response.status_code
                 if 200 <= status < 300:
                     result = Delivery(delivered=True, status=status, attempts=attempt)

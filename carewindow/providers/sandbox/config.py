@@ -28,6 +28,9 @@ class SandboxConfig:
     # Seconds before `sent`, then before `delivered`, then before `read`.
     status_delays: tuple[float, float, float] = (0.05, 0.1, 0.2)
     auto_read: bool = True
+    # Seconds to gather statuses into one webhook (Meta batches them); 0 sends one webhook per status.
+    status_batch_window: float = 0.0
+    status_batch_max: int = 100
     approve_templates: bool = True
     # Meta answers 131047 either synchronously or as a failed status after a 200; default synchronous.
     async_131047: bool = False

@@ -158,6 +158,24 @@ def status_webhook(
     return _envelope(waba_id=waba_id, field="messages", value=value)
 
 
+def statuses_webhook(
+    *,
+    waba_id: str,
+    display_phone_number: str,
+    phone_number_id: str,
+    contact_entries: list[JSON],
+    statuses: list[JSON],
+) -> JSON:
+    """One ``messages`` webhook carrying several statuses, as Meta batches them under load."""
+    value: JSON = {
+        "messaging_product": "whatsapp",
+        "metadata": _metadata(display_phone_number=display_phone_number, phone_number_id=phone_number_id),
+        "contacts": contact_entries,
+        "statuses": statuses,
+    }
+    return _envelope(waba_id=waba_id, field="messages", value=value)
+
+
 def status_entry(
     *,
     wamid: str,

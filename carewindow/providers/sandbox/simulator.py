@@ -157,6 +157,8 @@ class Sandbox:
         self._wamids_by_body: dict[str, list[str]] = {}
         self._template_ids = itertools.count(900000000000001)
         self._tasks: set[asyncio.Task[object]] = set()
+        self._status_batch: list[tuple[JSON, JSON, asyncio.Future[Delivery]]] = []
+        self._flushing = False
 
     # -- time and identity ------------------------------------------------------------------
 
@@ -384,6 +386,8 @@ class Sandbox:
             errors=errors,
             biz_opaque_callback_data=tracker,
         )
+        if self.config.status_batch_window > 0:
+            return await self._batched(entry, self._contact(record.to))
         return await self.webhooks.deliver(
             payloads.status_webhook(
                 waba_id=self.config.waba_id,
@@ -393,6 +397,38 @@ class Sandbox:
                 status=entry,
             )
         )
+
+    async def _batched(self, entry: JSON, contact: JSON) -> Delivery:
+        """Queue a status for the next batched webhook; resolves when that webhook was attempted, so
+        the statuses of one message still go out in order."""
+        done: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        self._status_batch.append((entry, contact, done))
+        if not self._flushing:
+            self._flushing = True
+            self.spawn(self._flush_statuses())
+        return await done
+
+    async def _flush_statuses(self) -> None:
+        try:
+            await asyncio.sleep(self.config.status_batch_window)
+            while self._status_batch:
+                size = self.config.status_batch_max
+                batch, self._status_batch = self._status_batch[:size], self._status_batch[size:]
+                contacts = list({c["wa_id"]: c for _, c, _ in batch}.values())
+                delivery = await self.webhooks.deliver(
+                    payloads.statuses_webhook(
+                        waba_id=self.config.waba_id,
+                        display_phone_number=self.config.display_phone_number,
+                        phone_number_id=self.config.phone_number_id,
+                        contact_entries=contacts,
+                        statuses=[e for e, _, _ in batch],
+                    )
+                )
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(delivery)
+        finally:
+            self._flushing = False
 
     # -- simulated customers ----------------------------------------------------------------
 
