@@ -21,7 +21,8 @@ CONTACTS = 500
 
 def _open_windows(serve: common.Proc) -> None:
     """Each customer writes first, through the sandbox: both the sandbox and carewindow see an open
-    window (the sandbox answers after its webhook to us was accepted)."""
+    window (the sandbox answers after its webhook to us was accepted). ``serve`` is the process that
+    hosts the sandbox."""
     reqs = [
         common.http_request(
             f"/sandbox/customers/{common.wa_id_for(i)}/messages",
@@ -82,10 +83,15 @@ def delivery(*, workers: int, messages: int, max_seconds: float) -> dict[str, An
     with common.database("postgresql") as url, common.processes() as procs:
         common.migrate(url)
         fast = {"CAREWINDOW_RATE_LIMIT_PER_SECOND": "100000"}  # the bench measures us, not the limit
-        serve = common.start_serve(procs, url, CAREWINDOW_RUN_WORKER="false", **fast)
-        _open_windows(serve)
+        # Three processes as in production: carewindow serve (API + webhooks), the sandbox standing in
+        # for Meta, and N delivery workers. The sandbox batches statuses into webhooks as Meta does.
+        serve_port, sandbox_port = common.free_port(), common.free_port()
+        meta = common.meta_env(sandbox_port)
+        sandbox = common.start_sandbox(procs, port=sandbox_port, callback_port=serve_port)
+        serve = common.start_serve_on(procs, url, serve_port, CAREWINDOW_RUN_WORKER="false", **meta, **fast)
+        _open_windows(sandbox)
         for _ in range(workers):
-            common.start_worker(procs, url, serve, **fast)
+            common.start_worker(procs, url, serve, **meta, **fast)
         headers = {"Authorization": f"Bearer {common.API_KEY}", "Content-Type": "application/json"}
         reqs = [
             common.http_request(

@@ -212,8 +212,42 @@ def start_serve(started: list[Proc], db_url: str, **extra_env: str) -> Proc:
     return start(started, argv, env, port=port)
 
 
+def start_sandbox(started: list[Proc], *, port: int, callback_port: int) -> Proc:
+    """The sandbox as its own process, as Meta's servers are: carewindow reaches it by URL."""
+    env = server_env("sqlite://", port)
+    argv = [
+        str(VENV_BIN / "carewindow"),
+        "sandbox",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--callback-url",
+        f"http://127.0.0.1:{callback_port}/webhooks/whatsapp",
+    ]
+    return start(started, argv, env, port=port)
+
+
+def meta_env(sandbox_port: int) -> dict[str, str]:
+    """Settings that point carewindow's real Meta client at a standalone sandbox."""
+    return {
+        "CAREWINDOW_PROVIDER": "meta",
+        "CAREWINDOW_META_BASE_URL": f"http://127.0.0.1:{sandbox_port}/sandbox/graph",
+        "CAREWINDOW_META_TOKEN": "sandbox-access-token",
+    }
+
+
+def start_serve_on(started: list[Proc], db_url: str, port: int, **extra_env: str) -> Proc:
+    env = server_env(db_url, port, **extra_env)
+    argv = [str(VENV_BIN / "carewindow"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return start(started, argv, env, port=port)
+
+
 def start_worker(started: list[Proc], db_url: str, serve: Proc, **extra_env: str) -> Proc:
-    env = server_env(db_url, serve.port, CAREWINDOW_META_BASE_URL=f"{serve.url}/sandbox/graph", **extra_env)
+    env = server_env(
+        db_url, serve.port, **{"CAREWINDOW_META_BASE_URL": f"{serve.url}/sandbox/graph", **extra_env}
+    )
     return start(started, [str(VENV_BIN / "carewindow"), "worker"], env, port=0, wait_http=False)
 
 

@@ -412,11 +412,13 @@ def _write_outbound(
             _base_values(cmd, contact, now=now, ticket_id=ticket_id), idempotency_key=idempotency_key
         )
         body["biz_opaque_callback_data"] = values["id"]  # echoed in statuses: see actions/statuses.py
-        seq = message_store.insert_outbound(conn, values)
+        row = message_store.insert_outbound_row(conn, values)
         if status == "queued":
             outbox_store.enqueue(
-                conn, message_seq=seq, phone_number_id=contact.phone_number_id, available_at=now
+                conn, message_seq=row.seq, phone_number_id=contact.phone_number_id, available_at=now
             )
+        message_store.add_event(conn, message_seq=row.seq, status=status, at=now)
+        return row
     else:
         seq = existing_seq
         existing = message_store.get_by_seq(conn, seq)
@@ -426,9 +428,9 @@ def _write_outbound(
         if status != "queued":
             outbox_store.remove_for_message(conn, seq)
     message_store.add_event(conn, message_seq=seq, status=status, at=now)
-    row = message_store.get_by_seq(conn, seq)
-    assert row is not None
-    return row
+    updated = message_store.get_by_seq(conn, seq)
+    assert updated is not None
+    return updated
 
 
 def charge_values(c: Any) -> dict[str, Any]:

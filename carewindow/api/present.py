@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from carewindow.api import schemas
-from carewindow.policy import PolicySettings, window_at
+from carewindow.policy import Decision, PolicySettings, window_at
 from carewindow.storage import contacts as contact_store
 
 
@@ -68,6 +68,30 @@ def window_public(
             for h in held
             if h.status == "scheduled"
         ],
+    )
+
+
+def window_from_decision(*, wa_id: str, decision: Decision, policy: PolicySettings) -> schemas.WindowPublic:
+    """The window a send answer shows, from the decision itself (no second read of the contact)."""
+    view = decision.window
+    state = decision.state_after
+    return schemas.WindowPublic(
+        wa_id=wa_id,
+        state="open" if view.is_open else "closed",
+        opened_at=view.opened_at,
+        expires_at=view.expires_at,
+        seconds_left=view.seconds_left,
+        last_inbound_at=view.last_inbound_at,
+        entry_point_expires_at=view.entry_point_expires_at,
+        reengagement={
+            "templates_sent_since_close": state.reengagement.templates_sent_since_close,
+            "limit": policy.reengagement_limit,
+        },
+        consent={
+            "status": state.consent.status.value,
+            "source": state.consent.source,
+            "updated_at": state.consent.updated_at,
+        },
     )
 
 

@@ -14,7 +14,7 @@ from carewindow.api import schemas
 from carewindow.api.auth import READ_CONVERSATIONS, SEND, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
-from carewindow.api.present import message_public, window_public
+from carewindow.api.present import message_public, window_from_decision, window_public
 from carewindow.policy import OnClosed, TemplateRef
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
@@ -76,7 +76,10 @@ async def send_message(
     rt.bus.publish(outcome.events)
     if rt.worker is not None:
         rt.worker.wake()
-    window = await anyio.to_thread.run_sync(lambda: _window(rt, number, body.to))
+    if outcome.decision is not None:
+        window = window_from_decision(wa_id=body.to, decision=outcome.decision, policy=rt.policy)
+    else:  # an earlier message returned for its idempotency key, or a scheduled one: read the window now
+        window = await anyio.to_thread.run_sync(lambda: _window(rt, number, body.to))
     return message_public(
         outcome.message, wa_id=body.to, fallback_message_id=outcome.fallback_message_id, window=window
     )
