@@ -71,6 +71,11 @@ def event_body(event: Event, *, event_id: str, now: datetime) -> bytes:
 
 def enqueue_events(conn: Connection, events: Iterable[Event], *, now: datetime) -> None:
     """Queue a delivery of each event to every subscription that wants it (same transaction)."""
+    subscription_store.add_deliveries(conn, delivery_rows(conn, events, now=now))
+
+
+def delivery_rows(conn: Connection, events: Iterable[Event], *, now: datetime) -> list[dict[str, Any]]:
+    """The rows ``enqueue_events`` inserts, so a batch of jobs can insert all of theirs at once."""
     subs = None
     rows: list[dict[str, Any]] = []
     for event in events:
@@ -79,7 +84,7 @@ def enqueue_events(conn: Connection, events: Iterable[Event], *, now: datetime) 
         if subs is None:
             subs = _active(conn)
             if not subs:
-                return
+                return rows
         wanted = [
             s
             for s in subs
@@ -104,7 +109,7 @@ def enqueue_events(conn: Connection, events: Iterable[Event], *, now: datetime) 
             }
             for s in wanted
         )
-    subscription_store.add_deliveries(conn, rows)
+    return rows
 
 
 def retry_delay(attempts: int) -> timedelta:

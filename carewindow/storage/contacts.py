@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, select, update
 
 from carewindow.policy import (
     CareWindow,
@@ -109,6 +109,95 @@ def get_or_create(
     row = get(conn, phone_number_id=phone_number_id, wa_id=wa_id, for_update=for_update)
     assert row is not None
     return row
+
+
+def get_many(
+    conn: Connection, keys: Iterable[tuple[str, str]], *, for_update: bool = False
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The contacts with these (phone_number_id, wa_id) keys, as mutable dicts, by key (one SELECT).
+
+    ``FOR UPDATE`` on PostgreSQL locks them in id order, the order every batch writer uses."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    numbers = sorted({k[0] for k in wanted})
+    wa_ids = sorted({k[1] for k in wanted})
+    stmt = (
+        select(contacts)
+        .where(contacts.c.phone_number_id.in_(numbers), contacts.c.wa_id.in_(wa_ids))
+        .order_by(contacts.c.id)
+    )
+    if for_update and not is_sqlite(conn):
+        stmt = stmt.with_for_update()
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in conn.execute(stmt):
+        m = row._mapping
+        key = (m["phone_number_id"], m["wa_id"])
+        if key in wanted:  # the IN pair can over-select across numbers; those rows are not ours
+            out[key] = dict(m)
+    return out
+
+
+def create_many(conn: Connection, created: Mapping[tuple[str, str], datetime]) -> None:
+    """Insert default-state contacts for these keys (value: creation time), skipping existing ones."""
+    if created:
+        conn.execute(
+            dialect_insert(conn, contacts).on_conflict_do_nothing(
+                index_elements=["phone_number_id", "wa_id"]
+            ),
+            [
+                {
+                    "phone_number_id": number,
+                    "wa_id": wa_id,
+                    "consent_status": ConsentStatus.UNKNOWN.value,
+                    "reengagement_count": 0,
+                    "unread_count": 0,
+                    "held_count": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for (number, wa_id), now in sorted(created.items())
+            ],
+        )
+
+
+# The columns an inbound message writes (state_values' keys and the inbox columns), all of them on
+# every row so one prebuilt UPDATE serves a whole batch; ``b_id`` avoids a clash with ``id``.
+INBOUND_COLUMNS = (
+    "last_inbound_at",
+    "window_opened_at",
+    "window_expires_at",
+    "entry_point_at",
+    "consent_status",
+    "consent_source",
+    "consent_proof",
+    "consent_updated_at",
+    "reengagement_count",
+    "reengagement_first_sent_at",
+    "conversations",
+    "last_activity_at",
+    "last_preview",
+    "unread_count",
+    "profile_name",
+    "user_id",
+    "updated_at",
+)
+_SET_INBOUND = (
+    update(contacts)
+    .where(contacts.c.id == bindparam("b_id"))
+    .values({c: bindparam(c) for c in INBOUND_COLUMNS})
+)
+
+
+def set_inbound_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One executemany UPDATE of ``INBOUND_COLUMNS`` (plus ``b_id``) per row, in id order."""
+    if rows:
+        conn.execute(_SET_INBOUND, sorted(rows, key=lambda r: r["b_id"]))
+
+
+def record_consent_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(consent_events.insert(), list(rows))
 
 
 def update_values(conn: Connection, contact_id: int, values: Mapping[str, Any]) -> None:

@@ -18,6 +18,8 @@ import pytest
 from service_support import Clock, Service
 from sqlalchemy import Engine, event, insert
 
+from carewindow.actions.ingest import IngestJob
+from carewindow.actions.ingest_batch import do_ingest_batch
 from carewindow.actions.send import SendCommand, do_queue_send
 from carewindow.policy import ConsentStatus, PolicySettings, apply_inbound_message
 from carewindow.providers.fake import FakeProvider
@@ -25,17 +27,18 @@ from carewindow.storage import contacts as contact_store
 from carewindow.storage.engine import make_engine, write_tx
 from carewindow.storage.tables import contacts, messages
 from carewindow.wire import signature
-from carewindow.wire.webhook import build_message_webhook, build_status_webhook
+from carewindow.wire.webhook import build_message_webhook, build_status_webhook, parse_webhook
 from carewindow.worker.delivery import DeliveryWorker
 
 pytestmark = pytest.mark.anyio
 NUMBER = "100000000000001"
 POLICY = PolicySettings()
 # Upper bounds per request; each counts BEGIN/COMMIT issued as SQL too.
-WEBHOOK_MESSAGE_BUDGET = 14
+WEBHOOK_MESSAGE_BUDGET = 10
 WEBHOOK_STATUSES_BUDGET = 12
 SEND_BUDGET = 16
 WORKER_BATCH_BUDGET = 24
+INGEST_BATCH_BUDGET = 14
 
 
 class Counter:
@@ -195,6 +198,39 @@ async def test_conversation_list_does_not_grow_with_contacts(service: Service) -
     many, n_many = await listed()
     assert (n_few, n_many) == (5, 50)
     assert many == few
+
+
+# --------------------------------------------------------------------------------- group commit
+
+
+def ingest_jobs(n: int, now: datetime, tag: str, wamids: list[str]) -> list[IngestJob]:
+    """n webhooks of a group commit, in the bench's mix: 1 customer message to 3 statuses."""
+    jobs = []
+    for i in range(n):
+        if i % 4 == 0:
+            # Half the senders are new contacts, half write again (contact 0..4 exist after warm-up).
+            wa_id = f"346004{i % 5:05d}" if i % 8 == 0 else f"34600{tag}{i:05d}"
+            payload = message_webhook(wa_id, f"wamid.qc-in-{tag}-{i}", now)
+        else:
+            payload = statuses_webhook([wamids[i]], now)
+        body = orjson.dumps(payload)
+        jobs.append(IngestJob(body=body, batch=parse_webhook(body), received_at=now))
+    return jobs
+
+
+async def test_group_commit_statements_do_not_grow_with_batch_size(engine: Engine) -> None:
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    wamids = seed_sent_messages(engine, 200, now, "g")
+    counts = []
+    for tag, n, first in (("1", 8, 0), ("2", 8, 8), ("3", 64, 16)):  # the first batch warms caches
+        jobs = ingest_jobs(n, now, tag, wamids[first:])
+        with counting(engine) as c, write_tx(engine) as conn:
+            results = do_ingest_batch(conn, jobs, settings=POLICY)
+        assert sum(r.new_messages for r in results) == n // 4
+        counts.append(c.n)
+    _, eight, sixty_four = counts
+    assert eight <= INGEST_BATCH_BUDGET, c.statements
+    assert sixty_four == eight, (eight, sixty_four)
 
 
 # --------------------------------------------------------------------------------- delivery worker
