@@ -91,20 +91,6 @@ def insert_inbound_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> 
     return {r.wamid: r.seq for r in conn.execute(stmt, list(rows))}
 
 
-def insert_inbound_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Insert inbound messages (distinct wamids, same keys in every row) in one executemany;
-    returns the seq of each wamid that was new. Already-stored wamids (replays) are skipped."""
-    if not rows:
-        return {}
-    stmt = (
-        dialect_insert(conn, messages)
-        .on_conflict_do_nothing(index_elements=["wamid"])
-        .returning(messages.c.wamid, messages.c.seq)
-    )
-    # RETURNING gives only the inserted rows, in no promised order: match them by wamid.
-    return {r.wamid: r.seq for r in conn.execute(stmt, list(rows))}
-
-
 def insert_outbound(conn: Connection, values: Mapping[str, Any]) -> int:
     return int(conn.execute(messages.insert().values(**values).returning(messages.c.seq)).scalar_one())
 
