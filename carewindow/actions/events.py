@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +27,18 @@ class EventBus:
     def __init__(self, max_queue: int = 1000) -> None:
         self._subscribers: set[asyncio.Queue[Event]] = set()
         self._max_queue = max_queue
+        # Set when other processes share the database: what is published here is sent to them too.
+        self.forward: Callable[[list[Event]], None] | None = None
 
     def publish(self, events: Iterable[Event]) -> None:
+        """Deliver to this process's subscribers and, if configured, to the other processes."""
+        events = list(events)
+        self.publish_local(events)
+        if self.forward is not None and events:
+            self.forward(events)
+
+    def publish_local(self, events: Iterable[Event]) -> None:
+        """Deliver to this process's subscribers only (events that came from another process)."""
         for event in events:
             for q in self._subscribers:
                 with contextlib.suppress(asyncio.QueueFull):
@@ -46,3 +56,18 @@ class EventBus:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+
+def to_wire(event: Event) -> dict[str, Any]:
+    return {
+        "type": event.type,
+        "wa_id": event.wa_id,
+        "phone_number_id": event.phone_number_id,
+        "data": dict(event.data),
+    }
+
+
+def from_wire(d: Mapping[str, Any]) -> Event:
+    return Event(
+        type=d["type"], wa_id=d["wa_id"], phone_number_id=d["phone_number_id"], data=d.get("data") or {}
+    )

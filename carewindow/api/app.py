@@ -32,6 +32,7 @@ from carewindow.api.runtime import (
     build_runtime,
     make_provider,
     sandbox_client_factory,
+    start_event_bridge,
     start_worker,
     stop_worker,
     utc_now,
@@ -76,6 +77,7 @@ def create_app(
         if migrate:
             upgrade(rt.engine)
         rt.ingest.start()
+        start_event_bridge(rt, listen=True)
         rt.provider = make_provider(rt)
         if want_worker:
             await start_worker(rt)
@@ -87,6 +89,8 @@ def create_app(
                 await rt.sandbox.aclose()
             await rt.provider.aclose()
             rt.ingest.stop()
+            if rt.bridge is not None:
+                rt.bridge.stop()
 
     app = FastAPI(
         title="carewindow",

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, Engine
 
-from carewindow.actions.events import EventBus
+from carewindow.actions.events import EventBus, from_wire, to_wire
 from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_webhook
 from carewindow.actions.ingest_batch import do_ingest_batch
 from carewindow.api.auth import KeyRing
@@ -25,6 +25,7 @@ from carewindow.providers.meta import MetaProvider
 from carewindow.settings import Settings
 from carewindow.storage.engine import make_engine
 from carewindow.storage.group_commit import GroupCommitter
+from carewindow.storage.pubsub import PgEventBridge
 
 log = logging.getLogger(__name__)
 SANDBOX_PHONE_NUMBER_ID = "100000000000001"
@@ -85,6 +86,7 @@ class Runtime:
     worker: Any = None
     housekeeper: Any = None
     housekeeper_task: asyncio.Task[None] | None = None
+    bridge: PgEventBridge | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -148,6 +150,26 @@ def make_provider(rt: Runtime) -> Provider:
         timeout=s.meta_timeout_seconds,
         transport=rt.http_transport,
     )
+
+
+def start_event_bridge(rt: Runtime, *, listen: bool) -> None:
+    """On PostgreSQL, share live events with the other processes on the database (LISTEN/NOTIFY).
+
+    ``listen``: also receive theirs (serving processes, whose inbox streams need them); a worker only
+    sends. Must run inside the event loop that receives the events."""
+    if rt.engine.dialect.name != "postgresql":
+        return  # SQLite is one process: the in-process bus already reaches everyone
+    on_remote = None
+    if listen:
+        loop = asyncio.get_running_loop()
+
+        def on_remote(items: list[dict[str, Any]]) -> None:
+            loop.call_soon_threadsafe(rt.bus.publish_local, [from_wire(i) for i in items])
+
+    bridge = PgEventBridge(rt.engine.url.render_as_string(hide_password=False), on_remote=on_remote)
+    bridge.start()
+    rt.bridge = bridge
+    rt.bus.forward = lambda events: bridge.send([to_wire(e) for e in events])
 
 
 async def start_worker(rt: Runtime) -> None:

@@ -133,7 +133,7 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="provider calls in flight at once")] = 64,
 ) -> None:
     """Run a delivery worker on its own (several may run against PostgreSQL)."""
-    from carewindow.api.runtime import build_runtime, make_provider
+    from carewindow.api.runtime import build_runtime, make_provider, start_event_bridge
     from carewindow.worker.delivery import DeliveryWorker
     from carewindow.worker.housekeeping import Housekeeper
 
@@ -148,11 +148,13 @@ def worker(
 
     async def main() -> None:
         provider = make_provider(rt)
+        start_event_bridge(rt, listen=False)  # inboxes in serving processes hear about our sends
         w = DeliveryWorker(
             engine=rt.engine,
             provider=provider,
             policy=rt.policy,
             clock=rt.clock,
+            publish=rt.bus.publish,
             batch_size=s.worker_batch_size,
             poll_seconds=s.worker_poll_seconds,
             lease_seconds=s.lease_seconds,
@@ -161,7 +163,9 @@ def worker(
             hold_seconds=s.hold_period_hours * 3600.0,
             concurrency=concurrency,
         )
-        keeper = Housekeeper(engine=rt.engine, clock=rt.clock, leads_minutes=s.expiring_leads)
+        keeper = Housekeeper(
+            engine=rt.engine, clock=rt.clock, leads_minutes=s.expiring_leads, publish=rt.bus.publish
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -171,6 +175,8 @@ def worker(
             await asyncio.gather(w.run(stop), keeper.run(stop))
         finally:
             await provider.aclose()
+            if rt.bridge is not None:
+                rt.bridge.stop()
         console.print(f"worker stopped: {w.sent} sent, {w.failed} failed")
 
     asyncio.run(main())
