@@ -21,3 +21,12 @@ def test_no_test_imports_conftest() -> None:
 def test_test_module_names_are_unique() -> None:
     names = [p.name for p in TESTS.rglob("test_*.py")]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+def test_subscription_event_names_match_the_events_sent() -> None:
+    from typing import get_args
+
+    from carewindow.actions.outgoing import EVENT_TYPES
+    from carewindow.api.schemas import SUBSCRIPTION_EVENTS
+
+    assert set(get_args(SUBSCRIPTION_EVENTS)) == set(EVENT_TYPES)
