@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
@@ -18,17 +18,16 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"])
 KeyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-def _public(row: object, key: str | None = None) -> schemas.KeyPublic:
-    r = row
-    numbers = r.phone_number_ids.split(",") if r.phone_number_ids else None  # type: ignore[attr-defined]
+def _public(r: Any, key: str | None = None) -> schemas.KeyPublic:
+    numbers = r.phone_number_ids.split(",") if r.phone_number_ids else None
     return schemas.KeyPublic(
-        id=r.id,  # type: ignore[attr-defined]
-        name=r.name,  # type: ignore[attr-defined]
-        prefix=r.prefix,  # type: ignore[attr-defined]
-        role=r.role,  # type: ignore[attr-defined]
+        id=r.id,
+        name=r.name,
+        prefix=r.prefix,
+        role=r.role,
         phone_number_ids=numbers,
-        created_at=r.created_at,  # type: ignore[attr-defined]
-        revoked_at=r.revoked_at,  # type: ignore[attr-defined]
+        created_at=r.created_at,
+        revoked_at=r.revoked_at,
         key=key,
     )
 
