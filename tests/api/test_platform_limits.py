@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from reliability import record
 from service_support import Service
 
 pytestmark = pytest.mark.anyio
@@ -174,3 +175,14 @@ async def test_template_parameter_limits(service: Service) -> None:
     assert (await send("x" * room)).status_code == 202  # rendered body exactly 1024
     r = await send("x" * (room + 1))
     assert r.status_code == 422 and r.json()["error"]["meta_code"] == 132005, r.text
+    record(
+        "bad-input:platform-limits",
+        area="bad input",
+        fault=(
+            "message bodies, captions, buttons, list rows, template names/body/header/footer/buttons and "
+            "template parameters (spaces, tabs, newlines, rendered length) at and one past each limit"
+        ),
+        cases=2 * (len(CASES) + len(TEMPLATE_DEFS)) + 7,
+        result="every value at the limit accepted; every value past it refused (422) naming the field",
+        test="tests/api/test_platform_limits.py",
+    )
