@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
@@ -120,6 +120,8 @@ def create_app(
     _mount_inbox(app, rt)
 
     app.add_middleware(SecurityHeaders)
+    # Outermost: the hot webhook POST skips the framework's routing (docs/performance.md).
+    app.add_middleware(webhooks.WebhookFastPath, ok_headers=with_security_headers(webhooks.OK_HEADERS))
     return app
 
 
@@ -140,18 +142,23 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {k.lower() for k, _ in headers}
-                headers.extend((k, v) for k, v in _RAW_SECURITY_HEADERS if k not in present)
-                if b"content-security-policy" not in present:
-                    # Pages set their own policy (the inbox does); the rest get the strictest that works.
-                    ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                    csp = DOCS_CSP if ctype.startswith(b"text/html") else API_CSP
-                    headers.append((b"content-security-policy", csp.encode()))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": with_security_headers(message.get("headers", ()))}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def with_security_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``raw`` ASGI response headers plus the SECURITY_HEADERS they lack."""
+    headers = list(raw)
+    present = {k.lower() for k, _ in headers}
+    headers.extend((k, v) for k, v in _RAW_SECURITY_HEADERS if k not in present)
+    if b"content-security-policy" not in present:
+        # Pages set their own policy (the inbox does); the rest get the strictest that works.
+        ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+        csp = DOCS_CSP if ctype.startswith(b"text/html") else API_CSP
+        headers.append((b"content-security-policy", csp.encode()))
+    return headers
 
 
 def _mount_sandbox(app: FastAPI, rt: Runtime, *, loopback: bool) -> None:
