@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
-from carewindow.actions import outgoing
 from carewindow.actions.errors import SendRefused, ValidationFailed
 from carewindow.actions.events import Event
+from carewindow.actions.send_batch import SendJob, do_send_batch
 from carewindow.policy import (
     SESSION_MESSAGE_TYPES,
     Action,
@@ -41,6 +41,7 @@ from carewindow.storage import outbox as outbox_store
 from carewindow.storage import templates as template_store
 from carewindow.storage import usage as usage_store
 from carewindow.storage.engine import write_tx
+from carewindow.storage.group_commit import GroupCommitter
 from carewindow.storage.ids import new_id
 from carewindow.storage.tables import contacts, messages
 from carewindow.wire.messages import build_send_body, validate_outbound
@@ -134,35 +135,61 @@ def do_queue_send(
     settings: PolicySettings,
     now: datetime,
     hold_period: timedelta,
+    committer: GroupCommitter[SendJob, Any] | None = None,
 ) -> SendOutcome:
-    """Decide and, when allowed, store the message and its outbox row atomically."""
+    """Decide and, when allowed, store the message and its outbox row atomically.
+
+    With ``committer`` (the runtime's send group commit) the send shares a transaction and its
+    statements with concurrent ones; without, it runs in a transaction of its own."""
     check_send_request(cmd)
+    job = SendJob(
+        cmd=cmd, phone_number_id=phone_number_id, settings=settings, now=now, hold_period=hold_period
+    )
     try:
-        with write_tx(engine) as conn:
-            if cmd.idempotency_key:
-                earlier = message_store.get_by_idempotency_key(conn, cmd.idempotency_key)
-                if earlier is not None:
-                    return SendOutcome(message=earlier, decision=None)
-            contact = contact_store.get_or_create(
-                conn, phone_number_id=phone_number_id, wa_id=cmd.to, now=now, for_update=True
-            )
-            if cmd.send_at is not None and cmd.send_at > now:
-                message = _insert_scheduled(conn, cmd, contact, now)
-                return SendOutcome(message=message, decision=None)
-            decision = decide_command(conn, cmd, contact, settings=settings, now=now)
-            applied = apply_decision(
-                conn, cmd, contact, decision, settings=settings, now=now, hold=hold_period, existing_seq=None
-            )
-            outgoing.enqueue_events(conn, applied.events, now=now)
-            return applied
-    except IntegrityError:
-        # Two requests with one idempotency key raced; the loser answers with the winner's message.
-        if cmd.idempotency_key:
-            with engine.connect() as conn:
-                earlier = message_store.get_by_idempotency_key(conn, cmd.idempotency_key)
-            if earlier is not None:
-                return SendOutcome(message=earlier, decision=None)
-        raise
+        if committer is not None:
+            result = committer.submit_sync(job)
+        else:
+            with write_tx(engine) as conn:
+                result = do_send_batch(conn, [job])[0]
+    except IntegrityError as exc:
+        return _raced(engine, cmd, exc)
+    return send_result(result)
+
+
+async def queue_send(engine: Engine, committer: GroupCommitter[SendJob, Any], job: SendJob) -> SendOutcome:
+    """``do_queue_send`` through the send group commit, from the event loop."""
+    check_send_request(job.cmd)
+    try:
+        result = await committer.submit(job)
+    except IntegrityError as exc:
+        return _raced(engine, job.cmd, exc)
+    return send_result(result)
+
+
+def send_result(result: SendOutcome | SendRefused) -> SendOutcome:
+    if isinstance(result, SendRefused):
+        raise result
+    return result
+
+
+def _raced(engine: Engine, cmd: SendCommand, exc: IntegrityError) -> SendOutcome:
+    # Two requests with one idempotency key raced; the loser answers with the winner's message.
+    if cmd.idempotency_key:
+        with engine.connect() as conn:
+            earlier = message_store.get_by_idempotency_key(conn, cmd.idempotency_key)
+        if earlier is not None:
+            return SendOutcome(message=earlier, decision=None)
+    raise exc
+
+
+def send_committer(engine: Engine) -> GroupCommitter[SendJob, Any]:
+    """The group commit sends queue into (started by the app)."""
+
+    def work(conn: Connection, job: SendJob) -> SendOutcome | SendRefused:
+        result: SendOutcome | SendRefused = do_send_batch(conn, [job])[0]
+        return result
+
+    return GroupCommitter(engine, work, name="send", work_batch=do_send_batch)
 
 
 def decide_command(
@@ -319,29 +346,6 @@ def decide_due(
         )
         return "failed", [ev]
     return outcome.message.status, list(outcome.events)
-
-
-def _insert_scheduled(conn: Connection, cmd: SendCommand, contact: Row[Any], now: datetime) -> Row[Any]:
-    assert cmd.send_at is not None
-    values = _base_values(cmd, contact, now=now, ticket_id=cmd.ticket_id or contact.open_ticket_id)
-    values.update(
-        status="scheduled",
-        type=cmd.message_type,
-        kind=None,
-        content=None,
-        text=_preview(cmd),
-        request=cmd.to_json(),
-        send_at=cmd.send_at,
-        idempotency_key=cmd.idempotency_key,
-    )
-    seq = message_store.insert_outbound(conn, values)
-    message_store.add_event(conn, message_seq=seq, status="scheduled", at=now)
-    outbox_store.enqueue(
-        conn, message_seq=seq, phone_number_id=contact.phone_number_id, available_at=cmd.send_at
-    )
-    row = message_store.get_by_seq(conn, seq)
-    assert row is not None
-    return row
 
 
 def _lookup(conn: Connection, ref: TemplateRef | None) -> Template | None:

@@ -10,8 +10,10 @@ from sqlalchemy import Connection, Engine, Row, select
 
 from carewindow.actions.errors import NotFound
 from carewindow.actions.send import SendCommand, SendOutcome, do_queue_send
+from carewindow.actions.send_batch import SendJob
 from carewindow.policy import OnClosed, PolicySettings, TemplateRef, parse_placeholders
 from carewindow.storage import templates as template_store
+from carewindow.storage.group_commit import GroupCommitter
 from carewindow.storage.tables import contacts, messages
 
 DEFAULT_TEMPLATE = "ticket_update"
@@ -51,6 +53,7 @@ def do_notify(
     settings: PolicySettings,
     now: datetime,
     hold_period: timedelta,
+    committer: GroupCommitter[SendJob, Any] | None = None,
 ) -> SendOutcome:
     """Inside the window the text goes now, free; outside it, with consent, the ticket-update template
     goes and the text waits for the customer's reply; without consent, ``no_consent``."""
@@ -70,5 +73,11 @@ def do_notify(
         ticket_id=ticket_id,
     )
     return do_queue_send(
-        engine, cmd, phone_number_id=phone_number_id, settings=settings, now=now, hold_period=hold_period
+        engine,
+        cmd,
+        phone_number_id=phone_number_id,
+        settings=settings,
+        now=now,
+        hold_period=hold_period,
+        committer=committer,
     )

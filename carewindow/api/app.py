@@ -77,6 +77,7 @@ def create_app(
         if migrate:
             upgrade(rt.engine)
         rt.ingest.start()
+        rt.sends.start()
         start_event_bridge(rt, listen=True)
         rt.provider = make_provider(rt)
         if want_worker:
@@ -88,6 +89,7 @@ def create_app(
             if rt.sandbox is not None:
                 await rt.sandbox.aclose()
             await rt.provider.aclose()
+            rt.sends.stop()
             rt.ingest.stop()
             if rt.bridge is not None:
                 rt.bridge.stop()

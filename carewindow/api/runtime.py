@@ -18,6 +18,8 @@ from sqlalchemy import Connection, Engine
 from carewindow.actions.events import EventBus, from_wire, to_wire
 from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_webhook
 from carewindow.actions.ingest_batch import do_ingest_batch
+from carewindow.actions.send import send_committer
+from carewindow.actions.send_batch import SendJob
 from carewindow.api.auth import KeyRing
 from carewindow.policy import EXAMPLE_RATE_CARD, PolicySettings, RateCard
 from carewindow.providers.base import Provider
@@ -75,6 +77,7 @@ class Runtime:
     bus: EventBus
     keys: KeyRing
     ingest: GroupCommitter[IngestJob, IngestResult]
+    sends: GroupCommitter[SendJob, Any]
     app_secret: str
     phone_number_id: str
     waba_id: str
@@ -125,6 +128,7 @@ def build_runtime(
         bus=EventBus(),
         keys=KeyRing(engine, settings.api_key_pairs),
         ingest=GroupCommitter(engine, work, name="ingest", work_batch=work_batch),
+        sends=send_committer(engine),
         app_secret=app_secret,
         phone_number_id=settings.phone_number_id or (SANDBOX_PHONE_NUMBER_ID if sandbox_mode else ""),
         waba_id=settings.waba_id or (SANDBOX_WABA_ID if sandbox_mode else ""),
@@ -212,3 +216,8 @@ def sandbox_client_factory(rt: Runtime) -> Callable[[], httpx.AsyncClient] | Non
     if rt.http_transport is None:
         return None
     return partial(httpx.AsyncClient, transport=rt.http_transport)
+
+
+def send_queue(rt: Runtime) -> GroupCommitter[SendJob, Any] | None:
+    """The send group commit while the app runs (None outside its lifespan: sends commit alone)."""
+    return rt.sends if rt.sends.running else None

@@ -52,6 +52,10 @@ class GroupCommitter(Generic[T, R]):
         self.batches = 0
         self.items = 0
 
+    @property
+    def running(self) -> bool:
+        return self._started
+
     def start(self) -> None:
         if not self._started:
             self._started = True

@@ -18,12 +18,21 @@ import pytest
 from service_support import Clock, Service
 from sqlalchemy import Engine, event, insert
 
+from carewindow.actions.errors import SendRefused
 from carewindow.actions.ingest import IngestJob
 from carewindow.actions.ingest_batch import do_ingest_batch
 from carewindow.actions.send import SendCommand, do_queue_send
-from carewindow.policy import ConsentStatus, PolicySettings, apply_inbound_message
+from carewindow.actions.send_batch import SendJob, do_send_batch
+from carewindow.policy import (
+    ConsentStatus,
+    OnClosed,
+    PolicySettings,
+    TemplateRef,
+    apply_inbound_message,
+)
 from carewindow.providers.fake import FakeProvider
 from carewindow.storage import contacts as contact_store
+from carewindow.storage import templates as template_store
 from carewindow.storage.engine import make_engine, write_tx
 from carewindow.storage.tables import contacts, messages
 from carewindow.wire import signature
@@ -36,9 +45,10 @@ POLICY = PolicySettings()
 # Upper bounds per request; each counts BEGIN/COMMIT issued as SQL too.
 WEBHOOK_MESSAGE_BUDGET = 10
 WEBHOOK_STATUSES_BUDGET = 12
-SEND_BUDGET = 16
+SEND_BUDGET = 8
 WORKER_BATCH_BUDGET = 24
 INGEST_BATCH_BUDGET = 14
+SEND_BATCH_BUDGET = 14
 
 
 class Counter:
@@ -231,6 +241,61 @@ async def test_group_commit_statements_do_not_grow_with_batch_size(engine: Engin
     _, eight, sixty_four = counts
     assert eight <= INGEST_BATCH_BUDGET, c.statements
     assert sixty_four == eight, (eight, sixty_four)
+
+
+def send_jobs(n: int, now: datetime, tag: str) -> list[SendJob]:
+    """n sends of a group commit: texts to open windows of contacts seen before, texts to new contacts
+    (a template in their place, refused without consent), idempotency keys (repeated in the batch)."""
+    jobs = []
+    for i in range(n):
+        wa_id = f"346005{i % 5:05d}" if i % 2 == 0 else f"34600{tag}{i:05d}"
+        if i % 4 == 1:
+            cmd = SendCommand(
+                to=wa_id,
+                message_type="text",
+                content={"body": f"m{i}"},
+                on_closed=OnClosed.TEMPLATE,
+                fallback=TemplateRef(name="greet", language="es"),
+            )
+        else:
+            key = f"{tag}-{i % 6}" if i % 3 == 0 else None
+            cmd = SendCommand(to=wa_id, message_type="text", content={"body": f"m{i}"}, idempotency_key=key)
+        jobs.append(
+            SendJob(cmd=cmd, phone_number_id=NUMBER, settings=POLICY, now=now, hold_period=timedelta(days=7))
+        )
+    return jobs
+
+
+async def test_send_group_commit_statements_do_not_grow_with_batch_size(engine: Engine) -> None:
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    with write_tx(engine) as conn:
+        template_store.upsert(
+            conn,
+            {
+                "name": "greet",
+                "language": "es",
+                "category": "utility",
+                "status": "APPROVED",
+                "body": "Hola",
+                "updated_at": now,
+            },
+        )
+        for i in range(5):  # contacts seen before, window open, opted in
+            row = contact_store.get_or_create(conn, phone_number_id=NUMBER, wa_id=f"346005{i:05d}", now=now)
+            state = apply_inbound_message(contact_store.state_from_row(row), at=now, settings=POLICY)
+            values = contact_store.state_values(state, window_length=POLICY.window)
+            values["consent_status"] = ConsentStatus.OPTED_IN.value
+            contact_store.update_values(conn, row.id, values)
+    counts = []
+    for tag, n in (("1", 8), ("2", 8), ("3", 64)):  # the first batch warms caches
+        with counting(engine) as c, write_tx(engine) as conn:
+            results = do_send_batch(conn, send_jobs(n, now, tag))
+        refused = [r for r in results if isinstance(r, SendRefused)]
+        assert len(refused) == n // 2, results  # new contacts: no window, no consent for a template
+        counts.append(c.n)
+    _, eight, sixty_four = counts
+    assert eight <= SEND_BATCH_BUDGET, c.statements
+    assert sixty_four == eight, (eight, sixty_four, c.statements)
 
 
 # --------------------------------------------------------------------------------- delivery worker

@@ -9,12 +9,14 @@ import anyio
 from fastapi import APIRouter, Header
 
 from carewindow.actions.errors import NotFound
-from carewindow.actions.send import SendCommand, do_cancel, do_queue_send
+from carewindow.actions.send import SendCommand, do_cancel, do_queue_send, queue_send
+from carewindow.actions.send_batch import SendJob
 from carewindow.api import schemas
 from carewindow.api.auth import READ_CONVERSATIONS, SEND, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
 from carewindow.api.present import message_public, window_from_decision, window_public
+from carewindow.api.runtime import send_queue
 from carewindow.policy import OnClosed, TemplateRef
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
@@ -62,17 +64,21 @@ async def send_message(
         context_wamid=body.context.message_id if body.context else None,
         send_at=body.send_at,
     )
-    now = rt.now()
-    outcome = await anyio.to_thread.run_sync(
-        lambda: do_queue_send(
-            rt.engine,
-            cmd,
-            phone_number_id=number,
-            settings=rt.policy,
-            now=now,
-            hold_period=_hold(rt),
+    job = SendJob(cmd=cmd, phone_number_id=number, settings=rt.policy, now=rt.now(), hold_period=_hold(rt))
+    committer = send_queue(rt)
+    if committer is not None:
+        outcome = await queue_send(rt.engine, committer, job)
+    else:
+        outcome = await anyio.to_thread.run_sync(
+            lambda: do_queue_send(
+                rt.engine,
+                cmd,
+                phone_number_id=number,
+                settings=rt.policy,
+                now=job.now,
+                hold_period=job.hold_period,
+            )
         )
-    )
     rt.bus.publish(outcome.events)
     if rt.worker is not None:
         rt.worker.wake()

@@ -15,6 +15,7 @@ from carewindow.api.auth import READ_CONVERSATIONS, SEND, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.present import message_public, window_public
 from carewindow.api.routes.messages import _ref
+from carewindow.api.runtime import send_queue
 from carewindow.storage import contacts as contact_store
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
@@ -64,6 +65,7 @@ async def notify(
             settings=rt.policy,
             now=now,
             hold_period=timedelta(hours=rt.settings.hold_period_hours),
+            committer=send_queue(rt),
         )
     )
     rt.bus.publish(outcome.events)
