@@ -27,7 +27,6 @@ from carewindow.actions.consent import do_record_consent
 from carewindow.actions.contacts import do_mark_read
 from carewindow.actions.errors import ActionError
 from carewindow.actions.send import SendCommand, do_queue_send
-from carewindow.api.runtime import send_queue
 from carewindow.policy import ConsentStatus, ParameterFormat, TemplateDefinitionError, TemplateRef, window_at
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import templates as template_store
@@ -333,7 +332,7 @@ def build_router(inbox: Inbox) -> APIRouter:
                 settings=rt.policy,
                 now=now,
                 hold_period=timedelta(hours=rt.settings.hold_period_hours),
-                committer=send_queue(rt),
+                committer=rt.sends if rt.sends.running else None,
             )
 
         try:
