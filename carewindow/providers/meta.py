@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Final
 from urllib.parse import urlsplit
@@ -20,6 +21,8 @@ from carewindow.providers.base import (
 from carewindow.wire.errors import SendResponseFormatError
 from carewindow.wire.graph_errors import GraphError
 from carewindow.wire.messages import parse_send_response
+
+_CONNECTIONS_PER_POOL = 16
 
 __all__ = ["MetaProvider"]
 
@@ -51,13 +54,23 @@ class MetaProvider:
         self.phone_number_id = phone_number_id
         self.waba_id = waba_id
         self._root = f"{self.base_url}/{self.graph_version}"
-        self._client = httpx.AsyncClient(
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
-            follow_redirects=False,
-        )
+        # Several small pools instead of one big one: httpcore scans every connection of a pool (a
+        # getpeername and a poll each) whenever a request starts or ends, so with 64 calls in flight one
+        # pool of 100 cost the worker about half its CPU (docs/performance.md). Calls go round robin.
+        shards = 1 if transport is not None else max(1, max_connections // _CONNECTIONS_PER_POOL)
+        per_pool = max(1, max_connections // shards)
+        self._clients = [
+            httpx.AsyncClient(
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                timeout=httpx.Timeout(timeout),
+                limits=httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool),
+                transport=transport,
+                follow_redirects=False,
+            )
+            for _ in range(shards)
+        ]
+        self._client = self._clients[0]
+        self._next = itertools.cycle(self._clients)
 
     def __repr__(self) -> str:
         return (
@@ -109,7 +122,8 @@ class MetaProvider:
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     def _same_origin(self, url: str) -> bool:
         a, b = urlsplit(url), urlsplit(self.base_url)
@@ -124,7 +138,7 @@ class MetaProvider:
         params: Mapping[str, str] | None = None,
     ) -> Mapping[str, object]:
         try:
-            response = await self._client.request(
+            response = await next(self._next).request(
                 method, url, content=content, params=params, headers=_JSON if content is not None else None
             )
         except httpx.TimeoutException as exc:
