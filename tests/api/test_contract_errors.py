@@ -62,6 +62,8 @@ async def test_template_not_found_and_not_approved(service: Service) -> None:
     tpl = {"type": "template", "template": {"name": "nope", "language": "en"}}
     _err(await _send(service, tpl), 404, "template_not_found")
     await _template(service, "promo", "Big sale", category="marketing")
+    # The sandbox's own approval webhook must land before our manual PAUSED, not after it.
+    await service.drain()
     r = await service.http.put("/v1/templates/promo/en", headers=service.auth(), json={"status": "PAUSED"})
     assert r.status_code == 200 and r.json()["status"] == "PAUSED"
     _err(
