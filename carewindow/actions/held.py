@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Connection, select, update
 
 from carewindow.actions.events import Event
-from carewindow.actions.send import charge_values
+from carewindow.actions.outbound import charge_values
 from carewindow.policy import ContactState, PolicySettings, PricingUsage, SendRequest, decide
 from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import messages as message_store

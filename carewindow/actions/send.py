@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from carewindow.actions.errors import SendRefused, ValidationFailed
 from carewindow.actions.events import Event
+from carewindow.actions.outbound import base_values, message_values
 from carewindow.actions.send_batch import SendJob, do_send_batch
 from carewindow.policy import (
     SESSION_MESSAGE_TYPES,
@@ -42,9 +43,8 @@ from carewindow.storage import templates as template_store
 from carewindow.storage import usage as usage_store
 from carewindow.storage.engine import write_tx
 from carewindow.storage.group_commit import GroupCommitter
-from carewindow.storage.ids import new_id
 from carewindow.storage.tables import contacts, messages
-from carewindow.wire.messages import build_send_body, validate_outbound
+from carewindow.wire.messages import validate_outbound
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -355,21 +355,6 @@ def _lookup(conn: Connection, ref: TemplateRef | None) -> Template | None:
     return template_store.template_from_row(row) if row is not None else None
 
 
-def _base_values(
-    cmd: SendCommand, contact: Row[Any], *, now: datetime, ticket_id: str | None
-) -> dict[str, Any]:
-    return {
-        "id": new_id("msg"),
-        "contact_id": contact.id,
-        "direction": "out",
-        "ticket_id": ticket_id,
-        "on_closed": cmd.on_closed.value,
-        "ts": now,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
 def _write_outbound(
     conn: Connection,
     cmd: SendCommand,
@@ -386,34 +371,20 @@ def _write_outbound(
     hold_until: datetime | None = None,
     knock_message_id: str | None = None,
 ) -> Row[Any]:
-    is_template = as_template or cmd.message_type == "template"
-    message_type = "template" if is_template else cmd.message_type
-    body = build_send_body(
-        to=cmd.to,
-        message_type=message_type,
-        content=None if is_template else cmd.content,
-        template=template if is_template else None,
-        context_wamid=cmd.context_wamid,
+    values = message_values(
+        cmd,
+        decision,
+        template=template,
+        now=now,
+        status=status,
+        as_template=as_template,
+        hold_until=hold_until,
+        knock_message_id=knock_message_id,
     )
-    text = template.body_text if (is_template and template is not None) else _preview(cmd)
-    c = decision.charge if decision is not None and status != "held" else None
-    values: dict[str, Any] = {
-        "type": message_type,
-        "kind": (MessageKind.TEMPLATE if is_template else MessageKind.SESSION).value,
-        "status": status,
-        "content": body,
-        "text": text,
-        "template_name": template.name if (is_template and template) else None,
-        "template_language": template.language if (is_template and template) else None,
-        "knock_message_id": knock_message_id,
-        "hold_until": hold_until,
-        "updated_at": now,
-        **charge_values(c),
-        "charged_at": now if c else None,
-    }
+    body = values["content"]
     if existing_seq is None:
         values.update(
-            _base_values(cmd, contact, now=now, ticket_id=ticket_id), idempotency_key=idempotency_key
+            base_values(cmd, contact.id, now=now, ticket_id=ticket_id), idempotency_key=idempotency_key
         )
         body["biz_opaque_callback_data"] = values["id"]  # echoed in statuses: see actions/statuses.py
         row = message_store.insert_outbound_row(conn, values)
@@ -435,31 +406,6 @@ def _write_outbound(
     updated = message_store.get_by_seq(conn, seq)
     assert updated is not None
     return updated
-
-
-def charge_values(c: Any) -> dict[str, Any]:
-    return {
-        "charge_billable": c.billable if c else None,
-        "charge_category": c.category if c else None,
-        "charge_amount": c.amount if c else None,
-        "charge_currency": c.currency if c else None,
-        "charge_model": c.pricing_model if c else None,
-        "charge_market": c.market if c else None,
-        "charge_reason": c.reason if c else None,
-    }
-
-
-def _preview(cmd: SendCommand) -> str | None:
-    if cmd.message_type == "template":
-        return f"[template {cmd.template.name}]" if cmd.template else "[template]"
-    content = cmd.content if isinstance(cmd.content, Mapping) else {}
-    if cmd.message_type == "text":
-        body = content.get("body")
-        return body if isinstance(body, str) else None
-    caption = content.get("caption")
-    if isinstance(caption, str):
-        return caption
-    return f"[{cmd.message_type}]"
 
 
 def do_cancel(engine: Engine, message_id: str, *, now: datetime) -> tuple[Row[Any] | None, list[Event]]:

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, delete, or_, select, up
 from carewindow.actions import outgoing
 from carewindow.actions.errors import SendRefused
 from carewindow.actions.events import Event
+from carewindow.actions.outbound import base_values, message_values, preview
 from carewindow.policy import (
     SESSION_MESSAGE_TYPES,
     Action,
@@ -51,9 +52,7 @@ from carewindow.storage import contacts as contact_store
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage import templates as template_store
 from carewindow.storage.engine import dialect_insert, is_sqlite
-from carewindow.storage.ids import new_id
 from carewindow.storage.tables import contacts, message_events, messages, outbox, service_usage, templates
-from carewindow.wire.messages import build_send_body
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -353,21 +352,6 @@ def _plan_send(
     )
 
 
-def _base_values(
-    cmd: Any, contact: Mapping[str, Any], *, now: datetime, ticket_id: str | None
-) -> dict[str, Any]:
-    return {
-        "id": new_id("msg"),
-        "contact_id": contact["id"],
-        "direction": "out",
-        "ticket_id": ticket_id,
-        "on_closed": cmd.on_closed.value,
-        "ts": now,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
 def _plan_outbound(
     plan: _Plan,
     cmd: Any,
@@ -383,35 +367,22 @@ def _plan_outbound(
     hold_until: datetime | None = None,
     knock_message_id: str | None = None,
 ) -> str:
-    from carewindow.actions.send import _preview, charge_values
-
-    is_template = as_template or cmd.message_type == "template"
-    message_type = "template" if is_template else cmd.message_type
-    body = build_send_body(
-        to=cmd.to,
-        message_type=message_type,
-        content=None if is_template else cmd.content,
-        template=template if is_template else None,
-        context_wamid=cmd.context_wamid,
+    values = message_values(
+        cmd,
+        decision,
+        template=template,
+        now=now,
+        status=status,
+        as_template=as_template,
+        hold_until=hold_until,
+        knock_message_id=knock_message_id,
     )
-    text = template.body_text if (is_template and template is not None) else _preview(cmd)
-    c = decision.charge if decision is not None and status != "held" else None
-    values: dict[str, Any] = {
-        "type": message_type,
-        "kind": (MessageKind.TEMPLATE if is_template else MessageKind.SESSION).value,
-        "status": status,
-        "content": body,
-        "text": text,
-        "template_name": template.name if (is_template and template) else None,
-        "template_language": template.language if (is_template and template) else None,
-        "knock_message_id": knock_message_id,
-        "hold_until": hold_until,
-        "updated_at": now,
-        **charge_values(c),
-        "charged_at": now if c else None,
-    }
-    values.update(_base_values(cmd, contact, now=now, ticket_id=ticket_id), idempotency_key=idempotency_key)
-    body["biz_opaque_callback_data"] = values["id"]  # echoed in statuses: see actions/statuses.py
+    values.update(
+        base_values(cmd, contact["id"], now=now, ticket_id=ticket_id), idempotency_key=idempotency_key
+    )
+    values["content"]["biz_opaque_callback_data"] = values[
+        "id"
+    ]  # echoed in statuses: see actions/statuses.py
     plan.messages.append((False, values))
     if status == "queued":
         plan.outbox.append((values["id"], contact["phone_number_id"], now))
@@ -420,16 +391,14 @@ def _plan_outbound(
 
 
 def _plan_scheduled(plan: _Plan, cmd: Any, contact: Mapping[str, Any], now: datetime) -> str:
-    from carewindow.actions.send import _preview
-
     assert cmd.send_at is not None
-    values = _base_values(cmd, contact, now=now, ticket_id=cmd.ticket_id or contact["open_ticket_id"])
+    values = base_values(cmd, contact["id"], now=now, ticket_id=cmd.ticket_id or contact["open_ticket_id"])
     values.update(
         status="scheduled",
         type=cmd.message_type,
         kind=None,
         content=None,
-        text=_preview(cmd),
+        text=preview(cmd),
         request=cmd.to_json(),
         send_at=cmd.send_at,
         idempotency_key=cmd.idempotency_key,
