@@ -28,19 +28,16 @@ def totals(
     if group_by == "category":
         key = func.coalesce(messages.c.charge_category, literal_column("'none'"))
     elif group_by == "day":
-        key = (
-            func.date(messages.c.created_at)
-            if is_sqlite(conn)
-            else func.to_char(messages.c.created_at, "YYYY-MM-DD")
-        )
+        key = _day(conn, messages.c.created_at)
     elif group_by == "contact":
         key = contacts.c.wa_id
     else:
         key = func.coalesce(messages.c.ticket_id, literal_column("'none'"))
+    currency = func.coalesce(messages.c.charge_currency, literal_column("''"))
     stmt = (
         select(
             key.label("key"),
-            func.coalesce(messages.c.charge_currency, literal_column("''")).label("currency"),
+            currency.label("currency"),
             func.count().label("messages"),
             func.sum(case((messages.c.charge_billable.is_(True), 1), else_=0)).label("billable"),
             func.sum(case((messages.c.charge_billable.is_(True), 0), else_=1)).label("free"),
@@ -49,16 +46,10 @@ def totals(
         )
         .select_from(messages.join(contacts, contacts.c.id == messages.c.contact_id))
         .where(messages.c.direction == "out", messages.c.charge_model.is_not(None))
-        .group_by(key, func.coalesce(messages.c.charge_currency, literal_column("''")))
+        .group_by(key, currency)
         .order_by(key)
     )
-    if since is not None:
-        stmt = stmt.where(messages.c.created_at >= since)
-    if until is not None:
-        stmt = stmt.where(messages.c.created_at < until)
-    if phone_number_ids is not None:
-        stmt = stmt.where(contacts.c.phone_number_id.in_(phone_number_ids))
-    return conn.execute(stmt).all()
+    return conn.execute(_scoped(stmt, since, until, phone_number_ids)).all()
 
 
 def _day(conn: Connection, column: Any) -> Any:
