@@ -223,31 +223,10 @@ async def test_verification_handshake(service: Service) -> None:
 async def test_status_names_a_send_we_never_recorded_through_its_tracker(service: Service) -> None:
     """A worker died (or timed out) after the provider accepted the send: the message ends
     ``uncertain``; the platform's status, carrying our id in biz_opaque_callback_data, settles it."""
-    from datetime import timedelta
-
-    from carewindow.actions import delivery
-
     svc = service
-    await svc.http.post("/sandbox/customers/34600111444/messages", json={"text": "hi"})
-    r = await svc.http.post(
-        "/v1/messages",
-        headers=svc.auth("agent"),
-        json={"to": "34600111444", "type": "text", "text": {"body": "x"}},
-    )
-    mid = r.json()["id"]
     rt = svc.rt
-    claimed, _ = delivery.claim(
-        rt.engine,
-        worker_id="dies",
-        now=svc.clock.now,
-        lease=timedelta(seconds=10),
-        limit=5,
-        rate=80,
-        burst=80,
-        settings=rt.policy,
-    )
+    mid, claimed = await _queued_and_in_flight(svc, lease_seconds=10)
     assert claimed[0].body["biz_opaque_callback_data"] == mid
-    delivery.mark_in_flight(rt.engine, claimed, worker_id="dies", now=svc.clock.now)
     svc.clock.advance(seconds=11)
     await rt.worker.run_once()
     assert (await get_message(svc, mid))["status"] == "uncertain"
@@ -263,36 +242,44 @@ async def test_status_names_a_send_we_never_recorded_through_its_tracker(service
     assert (await get_message(svc, mid))["wamid"] == "wamid.accepted-but-unrecorded"
 
 
-async def get_message(svc: Service, mid: str) -> dict[str, Any]:
-    r = await svc.http.get(f"/v1/messages/{mid}", headers=svc.auth("agent"))
-    return r.json()  # type: ignore[no-any-return]
-
-
-async def test_statuses_that_beat_the_workers_commit_are_not_undone_by_it(service: Service) -> None:
+async def _queued_and_in_flight(svc: Service, *, lease_seconds: float) -> tuple[str, list[Any]]:
+    """A text queued to an open window, claimed by a worker and stamped in flight (no answer yet)."""
     from datetime import timedelta
 
     from carewindow.actions import delivery
 
-    svc = service
     await svc.http.post("/sandbox/customers/34600111444/messages", json={"text": "hi"})
     r = await svc.http.post(
         "/v1/messages",
         headers=svc.auth("agent"),
         json={"to": "34600111444", "type": "text", "text": {"body": "x"}},
     )
-    mid = r.json()["id"]
     rt = svc.rt
     claimed, _ = delivery.claim(
         rt.engine,
         worker_id="w",
         now=svc.clock.now,
-        lease=timedelta(seconds=30),
+        lease=timedelta(seconds=lease_seconds),
         limit=5,
         rate=80,
         burst=80,
         settings=rt.policy,
     )
     delivery.mark_in_flight(rt.engine, claimed, worker_id="w", now=svc.clock.now)
+    return r.json()["id"], claimed
+
+
+async def get_message(svc: Service, mid: str) -> dict[str, Any]:
+    r = await svc.http.get(f"/v1/messages/{mid}", headers=svc.auth("agent"))
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def test_statuses_that_beat_the_workers_commit_are_not_undone_by_it(service: Service) -> None:
+    from carewindow.actions import delivery
+
+    svc = service
+    rt = svc.rt
+    mid, claimed = await _queued_and_in_flight(svc, lease_seconds=30)
     # The provider accepted it and its "delivered" webhook arrives before the worker records the answer.
     ts = int(svc.clock.now.timestamp())
     body = status_body(svc, "wamid.fast", "delivered", ts, biz_opaque_callback_data=mid)
