@@ -107,3 +107,28 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes] | None = None, *, timeout
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{url} did not become ready in {timeout} s")
+
+
+@contextmanager
+def carewindow_server(tmp: Path, *, api_keys: str, **env: str) -> Iterator[str]:
+    """``carewindow serve`` with the sandbox on a fresh SQLite file in ``tmp``; yields its base URL
+    once /healthz answers, and stops it (SIGTERM, then SIGKILL) afterwards."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    values = {
+        "CAREWINDOW_DATABASE_URL": f"sqlite:///{tmp}/cw.db",
+        "CAREWINDOW_API_KEYS": api_keys,
+        "CAREWINDOW_PUBLIC_URL": base,
+        "CAREWINDOW_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    proc = spawn(
+        ["serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=carewindow_env(**values),
+        log=tmp / "server.log",
+    )
+    try:
+        wait_ready(base, proc)
+        yield base
+    finally:
+        stop(proc, grace=10)

@@ -4,17 +4,13 @@ after a free reply and a billed template, the SVG charts show bars and labels.""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from liveserver import carewindow_server
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
@@ -32,86 +28,48 @@ ADMIN_KEY = "costs-admin-key"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real server with a free reply and a billed utility template in its ledger."""
     tmp = tmp_path_factory.mktemp("costs-server")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "CAREWINDOW_DATABASE_URL": f"sqlite:///{tmp}/cw.db",
-        "CAREWINDOW_API_KEYS": f"{AGENT_KEY}:agent,{ADMIN_KEY}:admin",
-        "CAREWINDOW_PUBLIC_URL": base,
-        "CAREWINDOW_LOG_LEVEL": "WARNING",
-    }
-    exe = Path(sys.executable).with_name("carewindow")
-    log = (tmp / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    http = httpx.Client(base_url=base, timeout=10)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if http.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"carewindow serve did not start: {(tmp / 'server.log').read_text()}")
-            time.sleep(0.1)
-        spec = {
-            "name": "order_update",
-            "language": "en",
-            "category": "utility",
-            "body": "Order {{1}} shipped.",
-        }
-        assert http.post("/v1/templates", headers=ADMIN, json=spec).status_code == 201
-        # A customer writes and gets a free reply.
-        r = http.post("/sandbox/customers/34611000009/messages", json={"text": "Hi", "profile_name": "Eva"})
-        assert r.status_code == 200, r.text
-        r = http.post(
-            "/v1/messages",
-            headers=ADMIN,
-            json={"to": "34611000009", "type": "text", "text": {"body": "Hello!"}},
-        )
-        assert r.status_code == 202, r.text
-        # Another, opted-in customer who never wrote gets a template: billed.
-        r = http.put(
-            "/v1/contacts/447700900555/consent",
-            headers=ADMIN,
-            json={"status": "opted_in", "source": "web_form", "proof": "checkbox"},
-        )
-        assert r.status_code == 200, r.text
-        body = {
-            "to": "447700900555",
-            "type": "template",
-            "template": {"name": "order_update", "language": "en", "parameters": ["A-1"]},
-        }
-        r = http.post("/v1/messages", headers=ADMIN, json=body)
-        assert r.status_code == 202 and r.json()["charge"]["billable"] is True, r.text
-        yield base
-    finally:
-        http.close()
-        proc.send_signal(signal.SIGTERM)
+    with carewindow_server(tmp, api_keys=f"{AGENT_KEY}:agent,{ADMIN_KEY}:admin") as base:
+        http = httpx.Client(base_url=base, timeout=10)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            spec = {
+                "name": "order_update",
+                "language": "en",
+                "category": "utility",
+                "body": "Order {{1}} shipped.",
+            }
+            assert http.post("/v1/templates", headers=ADMIN, json=spec).status_code == 201
+            # A customer writes and gets a free reply.
+            r = http.post(
+                "/sandbox/customers/34611000009/messages", json={"text": "Hi", "profile_name": "Eva"}
+            )
+            assert r.status_code == 200, r.text
+            r = http.post(
+                "/v1/messages",
+                headers=ADMIN,
+                json={"to": "34611000009", "type": "text", "text": {"body": "Hello!"}},
+            )
+            assert r.status_code == 202, r.text
+            # Another, opted-in customer who never wrote gets a template: billed.
+            r = http.put(
+                "/v1/contacts/447700900555/consent",
+                headers=ADMIN,
+                json={"status": "opted_in", "source": "web_form", "proof": "checkbox"},
+            )
+            assert r.status_code == 200, r.text
+            body = {
+                "to": "447700900555",
+                "type": "template",
+                "template": {"name": "order_update", "language": "en", "parameters": ["A-1"]},
+            }
+            r = http.post("/v1/messages", headers=ADMIN, json=body)
+            assert r.status_code == 202 and r.json()["charge"]["billable"] is True, r.text
+            yield base
+        finally:
+            http.close()
 
 
 @pytest.fixture

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from liveserver import carewindow_server
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
@@ -70,73 +67,33 @@ class Server:
         assert r.status_code == 200, r.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("inbox-server")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "CAREWINDOW_DATABASE_URL": f"sqlite:///{tmp}/cw.db",
-        "CAREWINDOW_API_KEYS": f"{AGENT_KEY}:agent,{ADMIN_KEY}:admin",
-        "CAREWINDOW_PUBLIC_URL": base,
-        "CAREWINDOW_LOG_LEVEL": "WARNING",
-    }
-    exe = Path(sys.executable).with_name("carewindow")
-    log = (tmp / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    http = httpx.Client(base_url=base, timeout=10)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if http.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"carewindow serve did not start: {(tmp / 'server.log').read_text()}")
-            time.sleep(0.1)
-        admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-        for spec in (
-            {
-                "name": "order_update",
-                "language": "en",
-                "category": "utility",
-                "body": "Hi {{name}}, your order {{order_id}} has shipped.",
-                "footer": "Reply STOP to opt out",
-            },
-            {
-                "name": "appointment_reminder",
-                "language": "es",
-                "category": "utility",
-                "body": "Hola {{1}}, le recordamos su cita el {{2}}.",
-            },
-        ):
-            r = http.post("/v1/templates", headers=admin, json=spec)
-            assert r.status_code == 201, r.text
-        yield Server(base=base, http=http)
-    finally:
-        http.close()
-        proc.send_signal(signal.SIGTERM)
+    with carewindow_server(tmp, api_keys=f"{AGENT_KEY}:agent,{ADMIN_KEY}:admin") as base:
+        http = httpx.Client(base_url=base, timeout=10)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+            for spec in (
+                {
+                    "name": "order_update",
+                    "language": "en",
+                    "category": "utility",
+                    "body": "Hi {{name}}, your order {{order_id}} has shipped.",
+                    "footer": "Reply STOP to opt out",
+                },
+                {
+                    "name": "appointment_reminder",
+                    "language": "es",
+                    "category": "utility",
+                    "body": "Hola {{1}}, le recordamos su cita el {{2}}.",
+                },
+            ):
+                r = http.post("/v1/templates", headers=admin, json=spec)
+                assert r.status_code == 201, r.text
+            yield Server(base=base, http=http)
+        finally:
+            http.close()
 
 
 @pytest.fixture(scope="module")
