@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -111,6 +112,7 @@ def new_wamid(to: str) -> str:
     return "wamid." + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+@functools.lru_cache(maxsize=65536)  # parsing the number is most of the sandbox's work per send
 def user_id_for(wa_id: str) -> str:
     """A stable business-scoped user id (BSUID, ``CC.digits``) for a wa_id."""
     try:
