@@ -122,7 +122,8 @@ def create_app(
     _mount_inbox(app, rt)
 
     app.add_middleware(SecurityHeaders)
-    # Outermost: the hot webhook POST skips the framework's routing (docs/performance.md).
+    # Outermost: the hot POSTs skip the framework's routing (api/fastpath.py, docs/performance.md).
+    app.add_middleware(messages.SendFastPath, secure=with_security_headers)
     app.add_middleware(webhooks.WebhookFastPath, ok_headers=with_security_headers(webhooks.OK_HEADERS))
     return app
 

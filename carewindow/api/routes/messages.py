@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
+import orjson
 from fastapi import APIRouter, Header
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carewindow.actions.errors import NotFound
 from carewindow.actions.send import SendCommand, do_cancel, do_queue_send, queue_send
 from carewindow.actions.send_batch import SendJob
 from carewindow.api import schemas
-from carewindow.api.auth import READ_CONVERSATIONS, SEND, require
+from carewindow.api.auth import READ_CONVERSATIONS, SEND, Principal, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
+from carewindow.api.fastpath import FastPath, header, respond
 from carewindow.api.present import message_public, window_from_decision, window_public
-from carewindow.api.runtime import send_queue
+from carewindow.api.runtime import Runtime, send_queue
 from carewindow.policy import OnClosed, TemplateRef
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
@@ -41,6 +47,13 @@ async def send_message(
     idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
 ) -> schemas.MessagePublic:
     """Decide with the window rules; on acceptance store the message and queue it (202)."""
+    return await accept_send(rt, principal, body, idempotency_key)
+
+
+async def accept_send(
+    rt: Runtime, principal: Principal, body: schemas.MessageCreate, idempotency_key: str | None
+) -> schemas.MessagePublic:
+    """The send route's work, shared with ``SendFastPath``."""
     require(principal, SEND, "send messages")
     number = body.phone_number_id or rt.phone_number_id
     if not principal.may_use(number):
@@ -91,11 +104,102 @@ async def send_message(
     )
 
 
-def _hold(rt: RuntimeDep) -> timedelta:
+class SendFastPath(FastPath):
+    """``POST /v1/messages`` as plain ASGI (api/fastpath.py): with a JSON body that validates and a key
+    that may send, ``accept_send`` runs here and its answer, or its error through the app's own
+    exception handlers, goes out as the route would send it. Anything else goes to the route before
+    anything is written (a bad key, a malformed header, a body that does not validate)."""
+
+    path = "/v1/messages"
+
+    def __init__(
+        self, app: ASGIApp, *, secure: Callable[[Iterable[tuple[bytes, bytes]]], list[tuple[bytes, bytes]]]
+    ) -> None:
+        super().__init__(app)
+        self._secure = secure
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt: Runtime = scope["app"].state.runtime
+        body = await self.read_body(scope, receive, send, _MAX_BODY)
+        if body is None:
+            return
+        idempotency_key = header(scope, b"idempotency-key")
+        principal = await _principal(rt, header(scope, b"authorization"))
+        model = _model(body) if _is_json(header(scope, b"content-type")) else None
+        if (
+            principal is None
+            or model is None
+            or (idempotency_key is not None and len(idempotency_key) > _MAX_IDEMPOTENCY_KEY)
+        ):
+            await self.hand_over(scope, receive, send, body)
+            return
+        try:
+            public = await accept_send(
+                rt, principal, model, idempotency_key.decode("latin-1") if idempotency_key else None
+            )
+        except Exception as exc:
+            handler = _handler(scope["app"].exception_handlers, exc)
+            if handler is None:
+                raise  # the framework's server error answer, as from the route
+            self.answered += 1
+            response = await handler(Request(scope), exc)
+            await response(scope, receive, self._secured(send))
+            return
+        self.answered += 1
+        answer = public.model_dump_json(by_alias=True, exclude_none=True).encode()
+        headers = [(b"content-length", str(len(answer)).encode()), (b"content-type", b"application/json")]
+        await respond(send, 202, answer, self._secure(headers))
+
+    def _secured(self, send: Send) -> Send:
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": self._secure(message.get("headers", ()))}
+            await send(message)
+
+        return secured
+
+
+_MAX_BODY = 1 << 20  # larger bodies (far over any valid message) get the route's own answer
+_MAX_IDEMPOTENCY_KEY = 256  # as the route's Header(max_length=256)
+
+
+async def _principal(rt: Runtime, authorization: bytes | None) -> Principal | None:
+    if authorization is None:
+        return None
+    scheme, _, key = authorization.decode("latin-1").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        return None
+    principal = rt.keys.resolve_env(key)
+    if principal is None:  # a key from the database: read as the route does, off the event loop
+        principal = await anyio.to_thread.run_sync(rt.keys.resolve, key)
+    return principal if principal is not None and principal.role in SEND else None
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    return content_type is not None and content_type.split(b";", 1)[0].strip().lower() == b"application/json"
+
+
+def _model(body: bytes) -> schemas.MessageCreate | None:
+    try:
+        return schemas.MessageCreate.model_validate(orjson.loads(body))
+    except (orjson.JSONDecodeError, ValidationError):
+        return None
+
+
+def _handler(handlers: Mapping[Any, Any], exc: Exception) -> Any:
+    """The app's handler for ``exc``, looked up along its class hierarchy as the framework does."""
+    for cls in type(exc).__mro__:
+        if cls in handlers:
+            return handlers[cls]
+    return None
+
+
+def _hold(rt: Runtime) -> timedelta:
     return timedelta(hours=rt.settings.hold_period_hours)
 
 
-def _window(rt: RuntimeDep, number: str, wa_id: str) -> schemas.WindowPublic:
+def _window(rt: Runtime, number: str, wa_id: str) -> schemas.WindowPublic:
     with rt.engine.connect() as conn:
         contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
     return window_public(contact, wa_id=wa_id, now=rt.now(), policy=rt.policy)

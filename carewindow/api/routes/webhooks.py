@@ -10,11 +10,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from carewindow.actions.ingest import IngestJob
 from carewindow.api.deps import RuntimeDep
 from carewindow.api.errors import ApiError
+from carewindow.api.fastpath import FastPath, header, respond
 from carewindow.wire import signature
 from carewindow.wire.errors import WebhookFormatError
 from carewindow.wire.webhook import parse_webhook
@@ -68,9 +69,8 @@ async def receive_webhook(request: Request, rt: RuntimeDep) -> Response:
     return _OK
 
 
-class WebhookFastPath:
-    """``POST /webhooks/whatsapp`` as plain ASGI: the hot path of every deployment, skipping routing,
-    dependency solving and the exception layers (about half the server's CPU per webhook under load).
+class WebhookFastPath(FastPath):
+    """``POST /webhooks/whatsapp`` as plain ASGI: the hot path of every deployment (api/fastpath.py).
 
     Only the success path is handled here, with the same checks as ``receive_webhook`` in the same
     order. Anything else (a declared or actual body over the limit, a bad signature, a body that is not
@@ -79,60 +79,29 @@ class WebhookFastPath:
     safe. The 200 still waits for the commit that holds the body.
     """
 
-    def __init__(self, app: ASGIApp, *, ok_headers: list[tuple[bytes, bytes]]) -> None:
-        self.app = app
-        self._start: Message = {"type": "http.response.start", "status": 200, "headers": ok_headers}
-        self._body: Message = {"type": "http.response.body", "body": _OK_BODY, "more_body": False}
+    path = PATH
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
+    def __init__(self, app: ASGIApp, *, ok_headers: list[tuple[bytes, bytes]]) -> None:
+        super().__init__(app)
+        self._headers = ok_headers
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = scope["app"].state.runtime
-        limit = rt.settings.max_webhook_bytes
-        declared = sig = None
-        for k, v in scope["headers"]:
-            if k == b"content-length" and declared is None:
-                declared = v
-            elif k == b"x-hub-signature-256" and sig is None:
-                sig = v
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self.app(scope, receive, send)
+        body = await self.read_body(scope, receive, send, rt.settings.max_webhook_bytes)
+        if body is None:
             return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left: let the framework deal with it
-                await self.app(scope, _replay(body, receive, more=True, last=message), send)
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > limit:
-                await self.app(scope, _replay(body, receive, more=more), send)
-                return
-        header = sig.decode("latin-1") if sig is not None else None
-        if rt.app_secret and not signature.verify(body, header, rt.app_secret):
-            await self.app(scope, _replay(body, receive, more=False), send)
+        sig = header(scope, b"x-hub-signature-256")
+        if rt.app_secret and not signature.verify(
+            body, sig.decode("latin-1") if sig is not None else None, rt.app_secret
+        ):
+            await self.hand_over(scope, receive, send, body)
             return
         try:
             batch = parse_webhook(body)
             result = await rt.ingest.submit(IngestJob(body=body, batch=batch, received_at=rt.now()))
         except Exception:
-            await self.app(scope, _replay(body, receive, more=False), send)
+            await self.hand_over(scope, receive, send, body)
             return
         rt.bus.publish(result.events)
-        await send(self._start)
-        await send(self._body)
-
-
-def _replay(body: bytes, receive: Receive, *, more: bool, last: Message | None = None) -> Receive:
-    """A ``receive`` that gives ``body`` (already read) first, then continues with the real one."""
-    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": more}]
-    if last is not None:
-        pending.append(last)
-
-    async def replayed() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed
+        self.answered += 1
+        await respond(send, 200, _OK_BODY, self._headers)
