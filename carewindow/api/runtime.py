@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -103,6 +104,12 @@ class Runtime:
         return card
 
 
+def commit_threads(engine: Engine) -> int:
+    """Transactions a group commit keeps in flight: SQLite has one writer; on PostgreSQL a second
+    batch is written while the first waits for the server."""
+    return 1 if engine.dialect.name == "sqlite" else int(os.environ.get("CAREWINDOW_COMMIT_THREADS", "2"))
+
+
 def build_runtime(
     settings: Settings, *, clock: Callable[[], datetime] = utc_now, engine: Engine | None = None
 ) -> Runtime:
@@ -127,8 +134,10 @@ def build_runtime(
         clock=clock,
         bus=EventBus(),
         keys=KeyRing(engine, settings.api_key_pairs),
-        ingest=GroupCommitter(engine, work, name="ingest", work_batch=work_batch),
-        sends=send_committer(engine),
+        ingest=GroupCommitter(
+            engine, work, name="ingest", work_batch=work_batch, threads=commit_threads(engine)
+        ),
+        sends=send_committer(engine, threads=commit_threads(engine)),
         app_secret=app_secret,
         phone_number_id=settings.phone_number_id or (SANDBOX_PHONE_NUMBER_ID if sandbox_mode else ""),
         waba_id=settings.waba_id or (SANDBOX_WABA_ID if sandbox_mode else ""),

@@ -39,6 +39,7 @@ class GroupCommitter(Generic[T, R]):
         max_batch: int = 256,
         name: str = "commit",
         work_batch: Callable[[Connection, list[T]], list[R]] | None = None,
+        threads: int = 1,
     ) -> None:
         self._engine = engine
         self._work = work
@@ -47,7 +48,12 @@ class GroupCommitter(Generic[T, R]):
         self._work_batch = work_batch
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[T, _Waiter[R]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=f"group-{name}", daemon=True)
+        # More than one committer keeps a transaction in flight while another waits on the database
+        # (PostgreSQL only: concurrent writers there lock rows in one order, docs/performance.md).
+        self._threads = [
+            threading.Thread(target=self._run, name=f"group-{name}-{i}", daemon=True) for i in range(threads)
+        ]
+        self._count_lock = threading.Lock()
         self._started = False
         self.batches = 0
         self.items = 0
@@ -59,12 +65,15 @@ class GroupCommitter(Generic[T, R]):
     def start(self) -> None:
         if not self._started:
             self._started = True
-            self._thread.start()
+            for t in self._threads:
+                t.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._started:
-            self._queue.put(None)
-            self._thread.join(timeout)
+            for _ in self._threads:
+                self._queue.put(None)
+            for t in self._threads:
+                t.join(timeout)
             self._started = False
 
     async def submit(self, item: T) -> R:
@@ -115,8 +124,9 @@ class GroupCommitter(Generic[T, R]):
             for entry in batch:
                 self._commit([entry])
             return
-        self.batches += 1
-        self.items += len(batch)
+        with self._count_lock:
+            self.batches += 1
+            self.items += len(batch)
         for (_, waiter), result in zip(batch, results, strict=True):
             _resolve(waiter, result)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, case, or_, select, update
 
-from carewindow.storage.engine import dialect_insert
+from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
 
 # Statuses only move forward; a late "delivered" after "read" is history, not the current status.
@@ -195,8 +195,12 @@ def status_rows(conn: Connection, wamids: Sequence[str] | set[str]) -> dict[str,
     """The messages with these wamids (seq, status and the columns a status may change), by wamid."""
     if not wamids:
         return {}
-    rows = conn.execute(_STATUS_ROW.where(messages.c.wamid.in_(sorted(wamids))))
-    return {r.wamid: r for r in rows}
+    stmt = _STATUS_ROW.where(messages.c.wamid.in_(sorted(wamids)))
+    if not is_sqlite(conn):
+        # Concurrent status batches (several committers or processes) must not both start from the
+        # same old status: the later one would write its stale result over the earlier one's.
+        stmt = stmt.order_by(messages.c.seq).with_for_update()
+    return {r.wamid: r for r in conn.execute(stmt)}
 
 
 def recorded_statuses(conn: Connection, seqs: Sequence[int]) -> set[tuple[int, str]]:
