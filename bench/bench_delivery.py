@@ -97,6 +97,8 @@ def delivery(*, workers: int, messages: int, max_seconds: float) -> dict[str, An
             **{f"worker{i + 1}": w for i, w in enumerate(worker_procs)},
         }
         cpu0 = {name: common.cpu_seconds(p.pid) for name, p in measured.items()}
+        cpu0["postgresql"] = common.postgres_cpu_seconds()
+        busy0, wall0 = common.machine_busy_seconds(), time.monotonic()
         headers = {"Authorization": f"Bearer {common.API_KEY}", "Content-Type": "application/json"}
         reqs = [
             common.http_request(
@@ -116,6 +118,9 @@ def delivery(*, workers: int, messages: int, max_seconds: float) -> dict[str, An
             time.sleep(0.5)
             total, done = _progress(url)
         cpu = {name: common.cpu_seconds(p.pid) - cpu0[name] for name, p in measured.items()}
+        cpu["postgresql"] = common.postgres_cpu_seconds() - cpu0["postgresql"]
+        cpu["machine"] = common.machine_busy_seconds() - busy0
+        cores_busy = cpu["machine"] / (time.monotonic() - wall0)
         seconds, lat = _timings(url)
         lat.sort()
         rss = common.rss_mb(serve.pid)
@@ -133,6 +138,7 @@ def delivery(*, workers: int, messages: int, max_seconds: float) -> dict[str, An
         "accept_to_sent_p99_ms": round(lat[int(len(lat) * 0.99)], 1) if lat else None,
         "server_rss_mb": round(rss, 1),
         "cpu_ms_per_message": cpu_per_message,
+        "machine_cores_busy": round(cores_busy, 2),
         "target": ">= 1,000",
     }
 
