@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     sandbox_status_batch_seconds: float = Field(default=0.02, ge=0)
     expiring_lead_minutes: str = "60,15"
     max_webhook_bytes: int = Field(default=1_000_000, ge=1024)
+    # Transactions each group commit (webhooks, sends) keeps in flight on PostgreSQL; SQLite uses one.
+    commit_threads: int = Field(default=2, ge=1, le=16)
     run_worker: bool = True  # serve runs a delivery worker in-process
     worker_batch_size: int = Field(default=100, ge=1)
     worker_poll_seconds: float = Field(default=0.05, gt=0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -104,10 +103,10 @@ class Runtime:
         return card
 
 
-def commit_threads(engine: Engine) -> int:
+def commit_threads(settings: Settings, engine: Engine) -> int:
     """Transactions a group commit keeps in flight: SQLite has one writer; on PostgreSQL a second
     batch is written while the first waits for the server."""
-    return 1 if engine.dialect.name == "sqlite" else int(os.environ.get("CAREWINDOW_COMMIT_THREADS", "2"))
+    return 1 if engine.dialect.name == "sqlite" else settings.commit_threads
 
 
 def build_runtime(
@@ -135,9 +134,9 @@ def build_runtime(
         bus=EventBus(),
         keys=KeyRing(engine, settings.api_key_pairs),
         ingest=GroupCommitter(
-            engine, work, name="ingest", work_batch=work_batch, threads=commit_threads(engine)
+            engine, work, name="ingest", work_batch=work_batch, threads=commit_threads(settings, engine)
         ),
-        sends=send_committer(engine, threads=commit_threads(engine)),
+        sends=send_committer(engine, threads=commit_threads(settings, engine)),
         app_secret=app_secret,
         phone_number_id=settings.phone_number_id or (SANDBOX_PHONE_NUMBER_ID if sandbox_mode else ""),
         waba_id=settings.waba_id or (SANDBOX_WABA_ID if sandbox_mode else ""),
