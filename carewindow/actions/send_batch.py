@@ -51,6 +51,7 @@ from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage import templates as template_store
+from carewindow.storage.bulk import insert_returning
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, outbox, service_usage, templates
 
@@ -90,6 +91,7 @@ _UPDATE_CONTACT = (
     .where(contacts.c.id == bindparam("_id"))
     .values({c: bindparam(c) for c in _CONTACT_COLUMNS})
 )
+_ALL_MESSAGE_COLUMNS = tuple(messages.c.keys())
 _SELECT_BY_KEYS = select(messages, contacts.c.wa_id, contacts.c.phone_number_id).join(
     contacts, contacts.c.id == messages.c.contact_id
 )
@@ -414,8 +416,7 @@ def _write(conn: Connection, plan: _Plan, created: set[int]) -> dict[str, Row[An
     # One insert per run of rows with one column set (one in all when nothing is scheduled), so the
     # messages take their seq in arrival order as one-by-one sends give them.
     for _, run in itertools.groupby(plan.messages, key=lambda m: m[0]):
-        stmt = messages.insert().returning(*messages.c)
-        for row in conn.execute(stmt, [values for _, values in run]):
+        for row in insert_returning(conn, messages, [values for _, values in run], _ALL_MESSAGE_COLUMNS):
             rows[row.id] = row
     if plan.history:
         conn.execute(

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, case, or_, select, update
 
+from carewindow.storage.bulk import insert_returning
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
 
@@ -82,13 +83,9 @@ def insert_inbound_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> 
     returns the seq of each wamid that was new. Already-stored wamids (replays) are skipped."""
     if not rows:
         return {}
-    stmt = (
-        dialect_insert(conn, messages)
-        .on_conflict_do_nothing(index_elements=["wamid"])
-        .returning(messages.c.wamid, messages.c.seq)
-    )
-    # RETURNING gives only the inserted rows, in no promised order: match them by wamid.
-    return {r.wamid: r.seq for r in conn.execute(stmt, list(rows))}
+    # RETURNING gives only the inserted rows: match them by wamid.
+    inserted = insert_returning(conn, messages, rows, ("wamid", "seq"), skip_conflicts_on=("wamid",))
+    return {r.wamid: r.seq for r in inserted}
 
 
 def insert_outbound(conn: Connection, values: Mapping[str, Any]) -> int:

@@ -54,7 +54,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrem
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),
-        dict[str, Any]: JSON(),
+        dict[str, Any]: JSON(none_as_null=True),  # None is SQL NULL, also through storage/bulk.py
         Decimal: Numeric(18, 6),
     }
 

@@ -1,0 +1,102 @@
+"""Many rows in one ``INSERT … RETURNING`` whose SQL text does not depend on how many rows there are.
+
+A multi-row ``VALUES`` list (SQLAlchemy's "insertmanyvalues") changes its text with the batch size:
+psycopg then converts every such statement's placeholders anew (its cache stops at 4 KB of SQL) and
+PostgreSQL plans it anew; for the send batch's message insert that was a third of the server's CPU
+(docs/performance.md). On PostgreSQL the rows travel instead as one JSON array, unpacked by
+``json_populate_recordset`` into the table's own column types: one statement text per column set.
+SQLite keeps SQLAlchemy's own path (its placeholders are cheap and it has no such function).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, CursorResult, Table, TypeDecorator, text
+from sqlalchemy.dialects import postgresql
+
+from carewindow.storage.engine import dialect_insert, is_sqlite
+
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def insert_returning(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    returning: Sequence[str],
+    *,
+    skip_conflicts_on: Sequence[str] = (),
+) -> CursorResult[Any]:
+    """Insert ``rows`` (same keys in each, in this order of ids) and return ``returning`` of each new
+    row; with ``skip_conflicts_on``, rows that clash on that unique key are skipped (not returned)."""
+    if is_sqlite(conn):
+        stmt = dialect_insert(conn, table)
+        if skip_conflicts_on:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+        return conn.execute(stmt.returning(*(table.c[c] for c in returning)), list(rows))
+    given = tuple(rows[0])
+    defaults = _scalar_defaults(table, given)
+    sql = _statement(table, given + tuple(defaults), tuple(returning), tuple(skip_conflicts_on))
+    binders = _binders(table, given)
+    doc = orjson.dumps(
+        [
+            {
+                **{k: bind(row[k]) if bind else row[k] for k, bind in zip(given, binders, strict=True)},
+                **defaults,
+            }
+            for row in rows
+        ],
+        default=_json_default,
+    )
+    return conn.execute(sql, {"rows": doc.decode()})
+
+
+@functools.lru_cache(maxsize=64)
+def _statement(
+    table: Table, keys: tuple[str, ...], returning: tuple[str, ...], conflict: tuple[str, ...]
+) -> Any:
+    quote = _PG.identifier_preparer.quote
+    name = quote(table.name)
+    cols = ", ".join(quote(table.c[k].name) for k in keys)  # KeyError for anything not a column
+    ret = ", ".join(quote(table.c[k].name) for k in returning)
+    skip = f" ON CONFLICT ({', '.join(quote(table.c[k].name) for k in conflict)}) DO NOTHING"
+    # WITH ORDINALITY + ORDER BY: ids from the table's sequence follow the rows' order.
+    sql = (
+        f"INSERT INTO {name} ({cols}) SELECT {cols} "  # noqa: S608 - our own identifiers, quoted
+        f"FROM json_populate_recordset(NULL::{name}, CAST(:rows AS json)) WITH ORDINALITY AS r "
+        f"ORDER BY r.ordinality{skip if conflict else ''} RETURNING {ret}"
+    )
+    return text(sql).columns(*(table.c[c] for c in returning))
+
+
+@functools.lru_cache(maxsize=64)
+def _binders(table: Table, keys: tuple[str, ...]) -> tuple[Any, ...]:
+    """Each column's own conversion of a Python value before it is stored (e.g. times to UTC)."""
+    return tuple(
+        functools.partial(t.process_bind_param, dialect=_PG) if isinstance(t, TypeDecorator) else None
+        for t in (table.c[k].type for k in keys)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_defaults(table: Table, given: tuple[str, ...]) -> dict[str, Any]:
+    """Python-side scalar defaults of the columns ``given`` leaves out (what SQLAlchemy would add)."""
+    out: dict[str, Any] = {}
+    for col in table.c:
+        if col.key in given or col.default is None:
+            continue
+        if not getattr(col.default, "is_scalar", False):
+            raise ValueError(f"{table.name}.{col.key}: only scalar column defaults are supported here")
+        out[col.key] = col.default.arg  # type: ignore[attr-defined]
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # exact: PostgreSQL reads the digits as numeric
+    raise TypeError(f"cannot store {type(value).__name__} through JSON")
