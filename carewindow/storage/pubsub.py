@@ -58,10 +58,22 @@ class PgEventBridge:
 
     def _send_loop(self) -> None:
         conn: psycopg.Connection[Any] | None = None
-        while True:
+        stopping = False
+        while not stopping:
             batch = self._outbox.get()
             if batch is None:
                 break
+            # Everything queued meanwhile goes out together: one NOTIFY per few kilobytes of events
+            # instead of one per request (each wakes every listening process).
+            while True:
+                try:
+                    more = self._outbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                batch.extend(more)
             payloads = _chunks(self._origin, batch)
             try:
                 if conn is None or conn.closed:
@@ -92,17 +104,20 @@ class PgEventBridge:
 
 def _chunks(origin: str, events: list[dict[str, Any]]) -> list[str]:
     """Payloads under PostgreSQL's size limit; an event too large on its own is dropped (it is a hint)."""
+    head = b'{"origin":' + orjson.dumps(origin) + b',"events":['
+    room = _MAX_PAYLOAD - len(head) - 2  # the closing "]}"
     out: list[str] = []
-    current: list[dict[str, Any]] = []
+    current: list[bytes] = []
+    size = 0
     for event in events:
-        trial = orjson.dumps({"origin": origin, "events": [*current, event]}, default=str)
-        if len(trial) <= _MAX_PAYLOAD:
-            current.append(event)
+        item = orjson.dumps(event, default=str)
+        if len(item) > room:
             continue
-        if current:
-            out.append(orjson.dumps({"origin": origin, "events": current}, default=str).decode())
-        single = orjson.dumps({"origin": origin, "events": [event]}, default=str)
-        current = [event] if len(single) <= _MAX_PAYLOAD else []
+        if current and size + 1 + len(item) > room:
+            out.append((head + b",".join(current) + b"]}").decode())
+            current, size = [], 0
+        size += len(item) + (1 if current else 0)
+        current.append(item)
     if current:
-        out.append(orjson.dumps({"origin": origin, "events": current}, default=str).decode())
+        out.append((head + b",".join(current) + b"]}").decode())
     return out

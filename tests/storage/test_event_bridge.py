@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 from service_support import Clock, make_settings
 
@@ -49,3 +50,13 @@ def test_payloads_stay_under_the_notify_limit() -> None:
     assert len(chunks) >= 3 and all(len(c.encode()) <= _MAX_PAYLOAD for c in chunks)
     huge = {**big, "data": {"text": "x" * 10_000}}
     assert _chunks("origin", [huge]) == []  # a hint too large to send is dropped, not sent broken
+
+
+def test_small_events_share_payloads_and_none_is_lost() -> None:
+    events = [{"type": "message.status", "n": i, "data": {"status": "read"}} for i in range(500)]
+    chunks = _chunks("origin", events)
+    assert len(chunks) <= 6  # ~50 bytes each: about 140 to a payload, not one NOTIFY per event
+    assert all(len(c.encode()) <= _MAX_PAYLOAD for c in chunks)
+    docs = [orjson.loads(c) for c in chunks]
+    assert all(d["origin"] == "origin" for d in docs)
+    assert [e for d in docs for e in d["events"]] == events
