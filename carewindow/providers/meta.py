@@ -1,8 +1,10 @@
-"""Meta's WhatsApp Cloud API (Graph API) over one pooled ``httpx.AsyncClient``.
+"""Meta's WhatsApp Cloud API (Graph API) over one pooled aiohttp session.
 
-The client API is httpx; on the network the bytes go through aiohttp (``httpx-aiohttp``'s transport):
-with 64 sends in flight httpx's own connection pool cost about 1 ms of CPU per request here, the
-aiohttp transport about 0.3 ms (docs/performance.md). Tests hand in an httpx transport instead.
+On the network requests go through aiohttp: with 64 sends in flight, httpx (client and pool) cost
+about 1 ms of CPU per request on this project's benchmark machine, aiohttp about 0.1 ms, and sending
+is the delivery worker's hot path (docs/performance.md). Given an httpx transport (tests, and the
+in-process loopback), the same requests go through ``httpx.AsyncClient`` instead; everything above
+the exchange of bytes (URLs, headers, answers, errors) is shared.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from urllib.parse import urlsplit
 import aiohttp
 import httpx
 import orjson
-from httpx_aiohttp import AiohttpTransport
 
 from carewindow.providers.base import (
     ProviderError,
@@ -58,13 +59,20 @@ class MetaProvider:
         self.phone_number_id = phone_number_id
         self.waba_id = waba_id
         self._root = f"{self.base_url}/{self.graph_version}"
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._client = httpx.AsyncClient(
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=httpx.Timeout(timeout),
-            transport=transport or AiohttpTransport(limits=limits, trust_env=False),
-            follow_redirects=False,
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._timeout = timeout
+        self._max_connections = max_connections
+        self._client = (
+            httpx.AsyncClient(
+                headers=self._headers,
+                timeout=httpx.Timeout(timeout),
+                transport=transport,
+                follow_redirects=False,
+            )
+            if transport is not None
+            else None
         )
+        self._session: aiohttp.ClientSession | None = None  # made in the event loop that first uses it
 
     def __repr__(self) -> str:
         return (
@@ -116,7 +124,10 @@ class MetaProvider:
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     def _same_origin(self, url: str) -> bool:
         a, b = urlsplit(url), urlsplit(self.base_url)
@@ -131,24 +142,42 @@ class MetaProvider:
         params: Mapping[str, str] | None = None,
     ) -> Mapping[str, object]:
         try:
-            response = await self._client.request(
-                method, url, content=content, params=params, headers=_JSON if content is not None else None
-            )
+            status, answer = await self._exchange(method, url, content, params)
         except (httpx.TransportError, aiohttp.ClientError) as exc:
             raise _transport_error(f"{method} {_path(url)}", exc) from None
         except httpx.HTTPError as exc:  # e.g. an invalid URL built from settings
             raise ProviderError(f"{method} {_path(url)} failed: {type(exc).__name__}") from None
-        if not response.is_success:
-            raise ProviderGraphError(GraphError.from_response(response.status_code, response.content))
+        if not 200 <= status < 300:
+            raise ProviderGraphError(GraphError.from_response(status, answer))
         try:
-            data = orjson.loads(response.content)
+            data = orjson.loads(answer)
         except orjson.JSONDecodeError:
-            raise ProviderProtocolError(
-                f"{method} {_path(url)}: {response.status_code} answer is not JSON"
-            ) from None
+            raise ProviderProtocolError(f"{method} {_path(url)}: {status} answer is not JSON") from None
         if not isinstance(data, dict):
             raise ProviderProtocolError(f"{method} {_path(url)}: answer is not a JSON object")
         return data
+
+    async def _exchange(
+        self, method: str, url: str, content: bytes | None, params: Mapping[str, str] | None
+    ) -> tuple[int, bytes]:
+        """One request: (status, body)."""
+        headers = _JSON if content is not None else None
+        if self._client is not None:
+            reply = await self._client.request(method, url, content=content, params=params, headers=headers)
+            return reply.status_code, reply.content
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=self._timeout, sock_connect=self._timeout, sock_read=self._timeout
+                ),
+                auto_decompress=True,
+            )
+        async with self._session.request(
+            method, url, data=content, params=params, headers=headers, allow_redirects=False
+        ) as response:
+            return response.status, await response.read()
 
 
 def _path(url: str) -> str:
@@ -157,15 +186,11 @@ def _path(url: str) -> str:
 
 
 def _transport_error(what: str, exc: Exception) -> ProviderError:
-    """The provider error for a failed exchange, judged on aiohttp's own error when the transport
-    wrapped one: it maps e.g. "server disconnected" (after the request went out) and "connection
-    refused" alike to httpx.ConnectTimeout."""
-    cause: BaseException = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
-    name = type(cause).__name__
-    maybe_sent = _maybe_sent(cause)
-    if isinstance(cause, httpx.TimeoutException | aiohttp.ServerTimeoutError):
-        return ProviderTimeout(f"{what} timed out ({name})", maybe_sent=maybe_sent)
-    return ProviderUnavailable(f"{what} failed: {name}", maybe_sent=maybe_sent)
+    """The provider error for a failed exchange (httpx's or aiohttp's)."""
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException | aiohttp.ServerTimeoutError):
+        return ProviderTimeout(f"{what} timed out ({name})", maybe_sent=_maybe_sent(exc))
+    return ProviderUnavailable(f"{what} failed: {name}", maybe_sent=_maybe_sent(exc))
 
 
 def _maybe_sent(exc: BaseException) -> bool:
