@@ -12,13 +12,13 @@ import dataclasses
 import functools
 import hashlib
 import itertools
-import json
 import secrets
 from collections import Counter
 from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import phonenumbers
 
 from carewindow.policy import (
@@ -124,8 +124,8 @@ def user_id_for(wa_id: str) -> str:
 
 
 def _body_key(to: str, body: JSON) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(f"{to}\n{canonical}".encode()).hexdigest()
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(to.encode() + b"\n" + canonical).hexdigest()
 
 
 class Sandbox:
