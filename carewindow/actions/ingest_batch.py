@@ -40,6 +40,7 @@ from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage import templates as template_store
+from carewindow.storage.bulk import insert_rows
 from carewindow.storage.tables import contacts, webhook_raw
 
 
@@ -48,8 +49,7 @@ def do_ingest_batch(
 ) -> list[IngestResult]:
     """Write ``jobs`` (one group commit) and return one result per job, in order."""
     raw = [{"received_at": j.received_at, "body": j.body} for j in jobs if j.store_raw]
-    if raw:
-        conn.execute(webhook_raw.insert(), raw)
+    insert_rows(conn, webhook_raw, raw)
     results = [IngestResult() for _ in jobs]
     if any(j.batch.messages for j in jobs):
         _ingest_messages(conn, jobs, results, settings)

@@ -1,4 +1,4 @@
-"""Many rows in one ``INSERT … RETURNING`` whose SQL text does not depend on how many rows there are.
+"""Many rows in one ``INSERT`` or ``UPDATE`` whose SQL text does not depend on how many rows there are.
 
 A multi-row ``VALUES`` list (SQLAlchemy's "insertmanyvalues") changes its text with the batch size:
 psycopg then converts every such statement's placeholders anew (its cache stops at 4 KB of SQL) and
@@ -42,18 +42,73 @@ def insert_returning(
     given = tuple(rows[0])
     defaults = _scalar_defaults(table, given)
     sql = _statement(table, given + tuple(defaults), tuple(returning), tuple(skip_conflicts_on))
+    return conn.execute(sql, {"rows": _json_rows(table, rows, given, defaults)})
+
+
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    skip_conflicts_on: Sequence[str] = (),
+) -> None:
+    """``insert_returning`` without the answer (the pipelined executemany it replaces costs psycopg
+    Python work per row)."""
+    if not rows:
+        return
+    if is_sqlite(conn):
+        stmt = dialect_insert(conn, table)
+        if skip_conflicts_on:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+        conn.execute(stmt, list(rows))
+        return
+    given = tuple(rows[0])
+    defaults = _scalar_defaults(table, given)
+    sql = _statement(table, given + tuple(defaults), (), tuple(skip_conflicts_on))
+    conn.execute(sql, {"rows": _json_rows(table, rows, given, defaults)})
+
+
+def update_rows(
+    conn: Connection, sqlite_stmt: Any, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Set each row's columns where ``key`` equals its ``b_<key>`` (``sqlite_stmt``: the same as an
+    executemany UPDATE, used on SQLite). On PostgreSQL the caller must hold the rows' locks already
+    (taken in key order), since one UPDATE … FROM locks in no promised order."""
+    if not rows:
+        return
+    ordered = sorted(rows, key=lambda r: r[f"b_{key}"])
+    if is_sqlite(conn):
+        conn.execute(sqlite_stmt, ordered)
+        return
+    given = tuple(k for k in ordered[0] if k != f"b_{key}")
+    keyed = [{**{k: r[k] for k in given}, key: r[f"b_{key}"]} for r in ordered]
+    conn.execute(_update_statement(table, key, given), {"rows": _json_rows(table, keyed, (*given, key), {})})
+
+
+def _json_rows(
+    table: Table, rows: Sequence[Mapping[str, Any]], given: tuple[str, ...], extra: Mapping[str, Any]
+) -> str:
     binders = _binders(table, given)
     doc = orjson.dumps(
         [
-            {
-                **{k: bind(row[k]) if bind else row[k] for k, bind in zip(given, binders, strict=True)},
-                **defaults,
-            }
+            {**{k: bind(row[k]) if bind else row[k] for k, bind in zip(given, binders, strict=True)}, **extra}
             for row in rows
         ],
         default=_json_default,
     )
-    return conn.execute(sql, {"rows": doc.decode()})
+    return doc.decode()
+
+
+@functools.lru_cache(maxsize=64)
+def _update_statement(table: Table, key: str, columns: tuple[str, ...]) -> Any:
+    quote = _PG.identifier_preparer.quote
+    name = quote(table.name)
+    sets = ", ".join(f"{quote(table.c[c].name)} = r.{quote(table.c[c].name)}" for c in columns)
+    k = quote(table.c[key].name)
+    return text(
+        f"UPDATE {name} SET {sets} "  # noqa: S608 - our own identifiers, quoted
+        f"FROM json_populate_recordset(NULL::{name}, CAST(:rows AS json)) AS r WHERE {name}.{k} = r.{k}"
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -69,9 +124,9 @@ def _statement(
     sql = (
         f"INSERT INTO {name} ({cols}) SELECT {cols} "  # noqa: S608 - our own identifiers, quoted
         f"FROM json_populate_recordset(NULL::{name}, CAST(:rows AS json)) WITH ORDINALITY AS r "
-        f"ORDER BY r.ordinality{skip if conflict else ''} RETURNING {ret}"
+        f"ORDER BY r.ordinality{skip if conflict else ''}{' RETURNING ' + ret if returning else ''}"
     )
-    return text(sql).columns(*(table.c[c] for c in returning))
+    return text(sql).columns(*(table.c[c] for c in returning)) if returning else text(sql)
 
 
 @functools.lru_cache(maxsize=64)
@@ -99,4 +154,6 @@ def _scalar_defaults(table: Table, given: tuple[str, ...]) -> dict[str, Any]:
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)  # exact: PostgreSQL reads the digits as numeric
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()  # bytea's hex input format
     raise TypeError(f"cannot store {type(value).__name__} through JSON")

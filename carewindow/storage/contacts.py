@@ -16,6 +16,7 @@ from carewindow.policy import (
     Conversation,
     Reengagement,
 )
+from carewindow.storage.bulk import insert_rows, update_rows
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import consent_events, contacts
 
@@ -191,13 +192,11 @@ _SET_INBOUND = (
 
 def set_inbound_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """One executemany UPDATE of ``INBOUND_COLUMNS`` (plus ``b_id``) per row, in id order."""
-    if rows:
-        conn.execute(_SET_INBOUND, sorted(rows, key=lambda r: r["b_id"]))
+    update_rows(conn, _SET_INBOUND, contacts, "id", rows)  # locked by get_many(for_update=True)
 
 
 def record_consent_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        conn.execute(consent_events.insert(), list(rows))
+    insert_rows(conn, consent_events, rows)
 
 
 def update_values(conn: Connection, contact_id: int, values: Mapping[str, Any]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, case, or_, select, update
 
-from carewindow.storage.bulk import insert_returning
+from carewindow.storage.bulk import insert_returning, insert_rows, update_rows
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
 
@@ -214,19 +214,12 @@ def recorded_statuses(conn: Connection, seqs: Sequence[int]) -> set[tuple[int, s
 
 def add_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert status-history rows in one executemany; pairs recorded meanwhile are skipped."""
-    if rows:
-        conn.execute(
-            dialect_insert(conn, message_events).on_conflict_do_nothing(
-                index_elements=["message_seq", "status"]
-            ),
-            list(rows),
-        )
+    insert_rows(conn, message_events, rows, skip_conflicts_on=("message_seq", "status"))
 
 
 def set_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """One executemany UPDATE; each row gives ``b_seq`` and every status column (written in seq order)."""
-    if rows:
-        conn.execute(_SET_STATUSES, sorted(rows, key=lambda r: r["b_seq"]))
+    update_rows(conn, _SET_STATUSES, messages, "seq", rows)  # locked by status_rows
 
 
 def add_orphan_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
