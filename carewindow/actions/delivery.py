@@ -28,6 +28,7 @@ from carewindow.policy import CareWindow, PolicySettings, window_at
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import outbox as outbox_store
+from carewindow.storage.bulk import one_of
 from carewindow.storage.engine import write_tx
 from carewindow.storage.tables import contacts, messages
 
@@ -284,7 +285,7 @@ def _message_info(conn: Connection, seqs: Sequence[int]) -> dict[int, Any]:
                 contacts.c.id.label("contact_id"),
             )
             .join(contacts, contacts.c.id == messages.c.contact_id)
-            .where(messages.c.seq.in_(seqs))
+            .where(one_of(conn, messages.c.seq, seqs))
         )
     }
 

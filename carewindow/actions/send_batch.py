@@ -51,7 +51,7 @@ from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage import templates as template_store
-from carewindow.storage.bulk import insert_returning
+from carewindow.storage.bulk import insert_returning, one_of
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, outbox, service_usage, templates
 
@@ -128,7 +128,7 @@ def do_send_batch(conn: Connection, jobs: list[SendJob]) -> list[Any]:
     keys = sorted({j.cmd.idempotency_key for j in jobs if j.cmd.idempotency_key})
     earlier: dict[str, Row[Any]] = {}
     if keys:
-        for row in conn.execute(_SELECT_BY_KEYS.where(messages.c.idempotency_key.in_(keys))):
+        for row in conn.execute(_SELECT_BY_KEYS.where(one_of(conn, messages.c.idempotency_key, keys))):
             earlier[row.idempotency_key] = row
     wanted = {(j.phone_number_id, j.cmd.to) for j in jobs if j.cmd.idempotency_key not in earlier}
     people = contact_store.get_many(conn, wanted, for_update=True)

@@ -11,17 +11,36 @@ SQLite keeps SQLAlchemy's own path (its placeholders are cheap and it has no suc
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, CursorResult, Table, TypeDecorator, text
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Table,
+    TypeDecorator,
+    any_,
+    bindparam,
+    text,
+)
 from sqlalchemy.dialects import postgresql
 
 from carewindow.storage.engine import dialect_insert, is_sqlite
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def one_of(conn: Connection, column: Column[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one SQL text whatever the number
+    of values, so psycopg prepares it after a few uses and PostgreSQL stops planning it anew."""
+    items = sorted(set(values))
+    if is_sqlite(conn):
+        return column.in_(items)
+    return column == any_(bindparam(None, items, type_=postgresql.ARRAY(column.type)))
 
 
 def insert_returning(

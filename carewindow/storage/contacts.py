@@ -16,7 +16,7 @@ from carewindow.policy import (
     Conversation,
     Reengagement,
 )
-from carewindow.storage.bulk import insert_rows, update_rows
+from carewindow.storage.bulk import insert_rows, one_of, update_rows
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import consent_events, contacts
 
@@ -125,7 +125,7 @@ def get_many(
     wa_ids = sorted({k[1] for k in wanted})
     stmt = (
         select(contacts)
-        .where(contacts.c.phone_number_id.in_(numbers), contacts.c.wa_id.in_(wa_ids))
+        .where(one_of(conn, contacts.c.phone_number_id, numbers), one_of(conn, contacts.c.wa_id, wa_ids))
         .order_by(contacts.c.id)
     )
     if for_update and not is_sqlite(conn):

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, case, or_, select, update
 
-from carewindow.storage.bulk import insert_returning, insert_rows, update_rows
+from carewindow.storage.bulk import insert_returning, insert_rows, one_of, update_rows
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
 
@@ -192,7 +192,7 @@ def status_rows(conn: Connection, wamids: Sequence[str] | set[str]) -> dict[str,
     """The messages with these wamids (seq, status and the columns a status may change), by wamid."""
     if not wamids:
         return {}
-    stmt = _STATUS_ROW.where(messages.c.wamid.in_(sorted(wamids)))
+    stmt = _STATUS_ROW.where(one_of(conn, messages.c.wamid, wamids))
     if not is_sqlite(conn):
         # Concurrent status batches (several committers or processes) must not both start from the
         # same old status: the later one would write its stale result over the earlier one's.
@@ -206,7 +206,7 @@ def recorded_statuses(conn: Connection, seqs: Sequence[int]) -> set[tuple[int, s
         return set()
     rows = conn.execute(
         select(message_events.c.message_seq, message_events.c.status).where(
-            message_events.c.message_seq.in_(sorted(set(seqs)))
+            one_of(conn, message_events.c.message_seq, seqs)
         )
     )
     return {(r.message_seq, r.status) for r in rows}
@@ -235,7 +235,7 @@ def orphan_wamids(conn: Connection, wamids: Sequence[str]) -> set[str]:
     if not wamids:
         return set()
     rows = conn.execute(
-        select(orphan_statuses.c.wamid).where(orphan_statuses.c.wamid.in_(sorted(set(wamids)))).distinct()
+        select(orphan_statuses.c.wamid).where(one_of(conn, orphan_statuses.c.wamid, wamids)).distinct()
     )
     return {r.wamid for r in rows}
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, or_, select, update
 
+from carewindow.storage.bulk import one_of
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import outbox, rate_limits
 
@@ -49,7 +50,7 @@ def mark_in_flight(conn: Connection, *, outbox_ids: Sequence[int], worker_id: st
     """Stamp rows just before the provider call; returns the ids whose lease we still hold."""
     res = conn.execute(
         update(outbox)
-        .where(outbox.c.id.in_(outbox_ids), outbox.c.leased_by == worker_id)
+        .where(one_of(conn, outbox.c.id, outbox_ids), outbox.c.leased_by == worker_id)
         .values(in_flight_since=now)
         .returning(outbox.c.id)
     )
@@ -62,7 +63,7 @@ def complete(conn: Connection, outbox_id: int) -> None:
 
 def complete_many(conn: Connection, outbox_ids: Sequence[int]) -> None:
     if outbox_ids:
-        conn.execute(delete(outbox).where(outbox.c.id.in_(outbox_ids)))
+        conn.execute(delete(outbox).where(one_of(conn, outbox.c.id, outbox_ids)))
 
 
 def retry_later(conn: Connection, *, outbox_id: int, available_at: datetime, error: str) -> None:
