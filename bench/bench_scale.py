@@ -1,11 +1,13 @@
 """Cost per request as contacts grow: send-decision and window-lookup latency at 10 k and 1 M contacts.
 
 Contacts are seeded fast with bulk inserts (COPY on PostgreSQL, executemany on SQLite), all with an
-open window, then a real ``carewindow serve`` answers sequential requests to random contacts.
+open window, then a real ``carewindow serve`` per size answers sequential requests to random contacts,
+the sizes in interleaved rounds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
 import time
@@ -53,8 +55,9 @@ def seed(url: str, n: int) -> float:
     return time.perf_counter() - start
 
 
-def _timed(client: httpx.Client, method: str, path: str, n: int, contacts: int, **kw: Any) -> float:
-    rng = random.Random(1)
+def _timed(
+    client: httpx.Client, method: str, path: str, n: int, contacts: int, rng: random.Random, **kw: Any
+) -> list[float]:
     times = []
     for _ in range(n):
         wa_id = common.wa_id_for(rng.randrange(contacts))
@@ -65,30 +68,55 @@ def _timed(client: httpx.Client, method: str, path: str, n: int, contacts: int, 
         times.append(time.perf_counter() - t)
         if r.status_code >= 300:
             raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
-    return statistics.median(times) * 1000
+    return times
 
 
-def scale(kind: str, contacts: int, *, requests: int) -> dict[str, Any]:
-    with common.database(kind) as url, common.processes() as procs:
-        common.migrate(url)
-        seconds = seed(url, contacts)
-        p = common.start_serve(procs, url, CAREWINDOW_RUN_WORKER="false")
-        headers = {"Authorization": f"Bearer {common.API_KEY}"}
-        with httpx.Client(base_url=p.url, headers=headers, timeout=30) as c:
-            _timed(c, "GET", "/v1/contacts/{wa_id}/window", 50, contacts)  # warm up
-            window = _timed(c, "GET", "/v1/contacts/{wa_id}/window", requests, contacts)
-            body = {"type": "text", "text": {"body": "hola"}}
-            send = _timed(c, "POST", "/v1/messages", requests, contacts, json=body)
-        rss = common.rss_mb(p.pid)
-    return {
-        "benchmark": f"scale {kind}: {contacts:,} contacts",
-        "value": round(send, 2),
-        "unit": "ms p50 send decision",
-        "window_lookup_p50_ms": round(window, 2),
-        "seed_seconds": round(seconds, 1),
-        "server_rss_mb": round(rss, 1),
-        "target": "1 M within 1.2x of 10 k; RSS < 300 MB",
-    }
+def scale(kind: str, sizes: tuple[int, ...], *, requests: int, rounds: int = 6) -> list[dict[str, Any]]:
+    """Every size gets its own database and server, all up at once; requests go to them in interleaved
+    rounds, so a change in the shared machine's speed during the run weighs on every size alike."""
+    with contextlib.ExitStack() as stack:
+        procs = stack.enter_context(common.processes())
+        setups = []
+        for n in sizes:
+            url = stack.enter_context(common.database(kind))
+            common.migrate(url)
+            seconds = seed(url, n)
+            p = common.start_serve(procs, url, CAREWINDOW_RUN_WORKER="false")
+            client = stack.enter_context(
+                httpx.Client(
+                    base_url=p.url, headers={"Authorization": f"Bearer {common.API_KEY}"}, timeout=30
+                )
+            )
+            _timed(client, "GET", "/v1/contacts/{wa_id}/window", 50, n, random.Random(0))  # warm up
+            setups.append((n, seconds, p, client, random.Random(1), [], []))
+        body = {"type": "text", "text": {"body": "hola"}}
+        per_round = max(1, requests // rounds)
+        for _ in range(rounds):
+            for n, _s, _p, client, rng, window, send in setups:
+                window += _timed(client, "GET", "/v1/contacts/{wa_id}/window", per_round, n, rng)
+                send += _timed(client, "POST", "/v1/messages", per_round, n, rng, json=body)
+        rows = []
+        base_send = base_window = 0.0
+        for i, (n, seconds, p, _c, _r, window, send) in enumerate(setups):
+            send_ms, window_ms = statistics.median(send) * 1000, statistics.median(window) * 1000
+            if i == 0:
+                base_send, base_window = send_ms, window_ms
+            rows.append(
+                {
+                    "benchmark": f"scale {kind}: {n:,} contacts",
+                    "value": round(send_ms, 2),
+                    "unit": "ms p50 send decision",
+                    "window_lookup_p50_ms": round(window_ms, 2),
+                    "ratio_to_smallest": {
+                        "send": round(send_ms / base_send, 2),
+                        "window": round(window_ms / base_window, 2),
+                    },
+                    "seed_seconds": round(seconds, 1),
+                    "server_rss_mb": round(common.rss_mb(p.pid), 1),
+                    "target": "1 M within 1.2x of 10 k; RSS < 300 MB",
+                }
+            )
+    return rows
 
 
 def run(
@@ -101,5 +129,5 @@ def run(
     for kind in databases:
         if kind == "postgresql" and not common.pg_available():
             continue
-        rows.extend(scale(kind, n, requests=requests) for n in sizes)
+        rows.extend(scale(kind, sizes, requests=requests))
     return rows
