@@ -111,7 +111,9 @@ def delivery(*, workers: int, messages: int, max_seconds: float) -> dict[str, An
             )
             for i in range(messages)
         ]
+        load_cpu = time.process_time()
         lr = common.load(serve.port, reqs, connections=32, max_seconds=max_seconds)
+        load_cpu = time.process_time() - load_cpu
         deadline = time.monotonic() + max_seconds
         total, done = _progress(url)
         while done < total and time.monotonic() < deadline:
@@ -119,6 +121,7 @@ def delivery(*, workers: int, messages: int, max_seconds: float) -> dict[str, An
             total, done = _progress(url)
         cpu = {name: common.cpu_seconds(p.pid) - cpu0[name] for name, p in measured.items()}
         cpu["postgresql"] = common.postgres_cpu_seconds() - cpu0["postgresql"]
+        cpu["load generator"] = load_cpu
         cpu["machine"] = common.machine_busy_seconds() - busy0
         cores_busy = cpu["machine"] / (time.monotonic() - wall0)
         seconds, lat = _timings(url)

@@ -62,9 +62,7 @@ def _timed(
     for _ in range(n):
         wa_id = common.wa_id_for(rng.randrange(contacts))
         t = time.perf_counter()
-        r = client.request(
-            method, path.format(wa_id=wa_id), **({"json": {**kw["json"], "to": wa_id}} if kw else {})
-        )
+        r = client.request(method, path.format(wa_id=wa_id), json={**kw["json"], "to": wa_id} if kw else None)
         times.append(time.perf_counter() - t)
         if r.status_code >= 300:
             raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
@@ -76,7 +74,7 @@ def scale(kind: str, sizes: tuple[int, ...], *, requests: int, rounds: int = 6) 
     rounds, so a change in the shared machine's speed during the run weighs on every size alike."""
     with contextlib.ExitStack() as stack:
         procs = stack.enter_context(common.processes())
-        setups = []
+        setups: list[tuple[Any, ...]] = []
         for n in sizes:
             url = stack.enter_context(common.database(kind))
             common.migrate(url)
