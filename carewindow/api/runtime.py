@@ -178,7 +178,11 @@ def start_event_bridge(rt: Runtime, *, listen: bool) -> None:
         def on_remote(items: list[dict[str, Any]]) -> None:
             loop.call_soon_threadsafe(rt.bus.publish_local, [from_wire(i) for i in items])
 
-    bridge = PgEventBridge(rt.engine.url.render_as_string(hide_password=False), on_remote=on_remote)
+    bridge = PgEventBridge(
+        rt.engine.url.render_as_string(hide_password=False),
+        on_remote=on_remote,
+        wanted=lambda: rt.bus.subscriber_count > 0,
+    )
     bridge.start()
     rt.bridge = bridge
     rt.bus.forward = lambda events: bridge.send([to_wire(e) for e in events])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -28,11 +27,28 @@ class PgEventBridge:
     """Sends events with NOTIFY from a background thread and, when ``on_remote`` is given, listens for
     other processes' events on another (both with their own autocommit connections)."""
 
-    def __init__(self, url: str, *, on_remote: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        on_remote: Callable[[list[dict[str, Any]]], None] | None = None,
+        wanted: Callable[[], bool] = lambda: True,
+        linger: float = 0.02,
+    ) -> None:
         self._url = url.replace("postgresql+psycopg://", "postgresql://")
         self._on_remote = on_remote
+        # Whether anyone here wants other processes' events now (an open inbox stream); when not,
+        # notifications are read off the connection and dropped unparsed.
+        self._wanted = wanted
+        # How long events wait for company before going out: a NOTIFY per request cost every process
+        # on the database measurable CPU, and these are hints for a page to refresh.
+        self._linger = linger
         self._origin = f"{os.getpid()}:{id(self):x}"
-        self._outbox: queue.SimpleQueue[list[dict[str, Any]] | None] = queue.SimpleQueue()
+        # Events wait here; the sender is woken once per linger at most, not once per event (each
+        # wake-up of another thread costs the event loop a GIL hand-over).
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -47,44 +63,51 @@ class PgEventBridge:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._outbox.put(None)
+        self._ready.set()
         for t in self._threads:
             t.join(timeout)
 
     def send(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Queue events for NOTIFY; never blocks the caller (an event loop)."""
-        if events:
-            self._outbox.put([dict(e) for e in events])
+        if not events:
+            return
+        with self._lock:
+            wake = not self._pending
+            self._pending.extend(dict(e) for e in events)
+        if wake:
+            self._ready.set()
 
     def _send_loop(self) -> None:
         conn: psycopg.Connection[Any] | None = None
-        stopping = False
-        while not stopping:
-            batch = self._outbox.get()
-            if batch is None:
+        while True:
+            self._ready.wait()
+            if not self._stop.is_set():
+                # Whatever arrives within the linger goes out with it: one NOTIFY per few kilobytes
+                # of events instead of one per request (each wakes every listening process).
+                self._stop.wait(self._linger)
+            with self._lock:
+                batch, self._pending = self._pending, []
+                self._ready.clear()
+            if batch:
+                conn = self._notify(conn, batch)
+            if self._stop.is_set():
                 break
-            # Everything queued meanwhile goes out together: one NOTIFY per few kilobytes of events
-            # instead of one per request (each wakes every listening process).
-            while True:
-                try:
-                    more = self._outbox.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                batch.extend(more)
-            payloads = _chunks(self._origin, batch)
-            try:
-                if conn is None or conn.closed:
-                    conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
-                for payload in payloads:
-                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
-            except psycopg.Error as exc:
-                log.warning("live events not forwarded to other processes (%s)", type(exc).__name__)
-                conn = None
         if conn is not None:
             conn.close()
+
+    def _notify(
+        self, conn: psycopg.Connection[Any] | None, batch: list[dict[str, Any]]
+    ) -> psycopg.Connection[Any] | None:
+        """NOTIFY ``batch``; returns the connection to use next time (None after an error)."""
+        try:
+            if conn is None or conn.closed:
+                conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+            for payload in _chunks(self._origin, batch):
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+        except psycopg.Error as exc:
+            log.warning("live events not forwarded to other processes (%s)", type(exc).__name__)
+            return None
+        return conn
 
     def _listen_loop(self) -> None:
         assert self._on_remote is not None
@@ -94,6 +117,8 @@ class PgEventBridge:
                     conn.execute(f"LISTEN {CHANNEL}")
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):
+                            if not self._wanted():
+                                continue
                             message = orjson.loads(note.payload)
                             if message.get("origin") != self._origin:
                                 self._on_remote(message["events"])

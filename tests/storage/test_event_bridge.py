@@ -4,6 +4,8 @@ hears about what another process committed."""
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 import orjson
 import pytest
@@ -11,7 +13,7 @@ from service_support import Clock, make_settings
 
 from carewindow.actions.events import Event
 from carewindow.api.app import create_app
-from carewindow.storage.pubsub import _MAX_PAYLOAD, _chunks
+from carewindow.storage.pubsub import _MAX_PAYLOAD, PgEventBridge, _chunks
 
 pytestmark = pytest.mark.anyio
 
@@ -60,3 +62,24 @@ def test_small_events_share_payloads_and_none_is_lost() -> None:
     docs = [orjson.loads(c) for c in chunks]
     assert all(d["origin"] == "origin" for d in docs)
     assert [e for d in docs for e in d["events"]] == events
+
+
+def test_sends_within_the_linger_share_one_notify_and_stop_flushes() -> None:
+    batches: list[list[dict[str, Any]]] = []
+    bridge = PgEventBridge("postgresql://unused", linger=0.2)
+
+    def notify(conn: Any, batch: list[dict[str, Any]]) -> Any:
+        batches.append(batch)
+        return conn
+
+    bridge._notify = notify  # type: ignore[method-assign]  # no database: record what would go out
+    bridge.start()
+    for i in range(200):
+        bridge.send([{"n": i}])
+    deadline = time.monotonic() + 5
+    while not batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bridge.send([{"n": 200}])  # queued, then flushed by stop before the linger ends
+    bridge.stop()
+    assert [e["n"] for b in batches for e in b] == list(range(201))
+    assert len(batches) <= 3
