@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from carewindow.cli.costs import analytics, costs_app, rates_app
+from carewindow.gc_tuning import tune_for_serving
 from carewindow.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -144,6 +145,7 @@ def worker(
             "/sandbox/graph URL), or run the worker inside `carewindow serve`"
         )
     logging.basicConfig(level=s.log_level)
+    tune_for_serving()
     rt = build_runtime(s)
 
     async def main() -> None:
@@ -325,6 +327,7 @@ def sandbox_serve(
         await sandbox.state.sandbox.aclose()
 
     console.print(f"sandbox Graph API: [bold]{public}/sandbox/graph[/bold]; webhooks to {callback_url}")
+    tune_for_serving()
     uvicorn.run(
         Starlette(routes=[Mount("/sandbox", sandbox)], lifespan=lifespan),
         host=host,
