@@ -106,6 +106,17 @@ def serve(
     )
 
 
+def _run_fast(coro: Any) -> None:
+    """Run on uvloop (as uvicorn does for serve) when it is installed: the worker's event loop carries
+    every provider call, and the standard loop's Python parts were a visible share of its CPU."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows: the standard loop works, only slower
+        asyncio.run(coro)
+        return
+    uvloop.run(coro)
+
+
 def _ensure_dev_key(engine: Any) -> str:
     """Reuse the development key kept in ./var so the printed key stays the same across restarts."""
     from datetime import UTC, datetime
@@ -181,7 +192,7 @@ def worker(
                 rt.bridge.stop()
         console.print(f"worker stopped: {w.sent} sent, {w.failed} failed")
 
-    asyncio.run(main())
+    _run_fast(main())
 
 
 @app.command()
