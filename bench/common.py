@@ -490,8 +490,9 @@ def run_wrk(
         raise RuntimeError(f"cannot read wrk output:\n{text}\n{out.stderr}")
     requests = int(m.group(1))
     secs = float(m.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[m.group(3)]
-    p50 = re.search(r"50%\s+(\S+)", text)
-    p99 = re.search(r"99%\s+(\S+)", text)
+    # Anchored: "+/- Stdev" columns such as "91.99%" would otherwise match first.
+    p50 = re.search(r"^\s*50%\s+(\S+)", text, re.M)
+    p99 = re.search(r"^\s*99%\s+(\S+)", text, re.M)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     return WrkResult(
