@@ -18,9 +18,21 @@ ALLOWED: dict[str, set[str]] = {
     "providers": {"policy", "wire"},
     "actions": {"policy", "wire", "storage", "providers", "settings"},
     "worker": {"policy", "wire", "storage", "providers", "actions", "settings"},
-    "api": {"policy", "wire", "storage", "providers", "actions", "settings", "worker", "web"},
+    # gc_tuning: process settings for the long-running entry points (serve, worker, sandbox).
+    "api": {"policy", "wire", "storage", "providers", "actions", "settings", "worker", "web", "gc_tuning"},
     "web": {"policy", "wire", "storage", "providers", "actions", "settings"},
-    "cli": {"policy", "wire", "storage", "providers", "actions", "settings", "worker", "api", "web"},
+    "cli": {
+        "policy",
+        "wire",
+        "storage",
+        "providers",
+        "actions",
+        "settings",
+        "worker",
+        "api",
+        "web",
+        "gc_tuning",
+    },
 }
 POLICY_THIRD_PARTY = {"phonenumbers"}
 
