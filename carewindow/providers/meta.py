@@ -169,6 +169,7 @@ class MetaProvider:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
+                trust_env=True,  # HTTPS_PROXY and friends, as httpx honoured them
                 timeout=aiohttp.ClientTimeout(
                     total=None, connect=self._timeout, sock_connect=self._timeout, sock_read=self._timeout
                 ),
@@ -182,7 +183,10 @@ class MetaProvider:
 
 def _path(url: str) -> str:
     # Paths only: a paging.next query may carry an access token.
-    return urlsplit(url).path
+    try:
+        return urlsplit(url).path
+    except ValueError:  # a base URL from settings that is not a URL
+        return "(invalid URL)"
 
 
 def _transport_error(what: str, exc: Exception) -> ProviderError:
@@ -203,5 +207,6 @@ def _maybe_sent(exc: BaseException) -> bool:
         | httpx.ConnectTimeout
         | httpx.PoolTimeout
         | aiohttp.ClientConnectorError
-        | aiohttp.ConnectionTimeoutError,
+        | aiohttp.ConnectionTimeoutError
+        | aiohttp.InvalidURL,
     )

@@ -149,3 +149,18 @@ def test_no_answer_in_time_is_a_timeout_that_may_have_been_sent() -> None:
     err = asyncio.run(_with_server(handler, test))
     assert isinstance(err, ProviderTimeout)
     assert err.maybe_sent is True
+
+
+def test_a_url_that_cannot_be_requested_was_not_sent() -> None:
+    async def go() -> ProviderError:
+        provider = MetaProvider(
+            base_url="http://[::1", graph_version="v23.0", token="t", phone_number_id="1", waba_id="2"
+        )
+        try:
+            with pytest.raises(ProviderError) as info:
+                await provider.send(BODY)
+            return info.value
+        finally:
+            await provider.aclose()
+
+    assert asyncio.run(go()).maybe_sent is False
