@@ -11,27 +11,37 @@ SQLite keeps SQLAlchemy's own path (its placeholders are cheap and it has no suc
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from sqlalchemy import (
+    JSON,
+    Boolean,
     Column,
     ColumnElement,
     Connection,
     CursorResult,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    Numeric,
     Table,
     TypeDecorator,
     any_,
     bindparam,
     text,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 
 from carewindow.storage.engine import dialect_insert, is_sqlite
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+_SQLITE = sqlite.dialect()
 
 
 def one_of(conn: Connection, column: Column[Any], values: Iterable[Any]) -> ColumnElement[bool]:
@@ -75,32 +85,29 @@ def insert_rows(
     Python work per row)."""
     if not rows:
         return
-    if is_sqlite(conn):
-        stmt = dialect_insert(conn, table)
-        if skip_conflicts_on:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
-        conn.execute(stmt, list(rows))
-        return
     given = tuple(rows[0])
     defaults = _scalar_defaults(table, given)
+    if is_sqlite(conn):
+        keys = given + tuple(defaults)
+        sql_text = _sqlite_insert(table, keys, tuple(skip_conflicts_on))
+        conn.exec_driver_sql(sql_text, _sqlite_params(table, [{**r, **defaults} for r in rows], keys))
+        return
     sql = _statement(table, given + tuple(defaults), (), tuple(skip_conflicts_on))
     conn.execute(sql, {"rows": _json_rows(table, rows, given, defaults)})
 
 
-def update_rows(
-    conn: Connection, sqlite_stmt: Any, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
-) -> None:
-    """Set each row's columns where ``key`` equals its ``b_<key>`` (``sqlite_stmt``: the same as an
-    executemany UPDATE, used on SQLite). On PostgreSQL the caller must hold the rows' locks already
-    (taken in key order), since one UPDATE … FROM locks in no promised order."""
+def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set each row's columns where ``key`` equals its ``b_<key>``, in key order. On PostgreSQL the
+    caller must hold the rows' locks already (taken in key order), since one UPDATE … FROM locks in no
+    promised order."""
     if not rows:
         return
     ordered = sorted(rows, key=lambda r: r[f"b_{key}"])
-    if is_sqlite(conn):
-        conn.execute(sqlite_stmt, ordered)
-        return
     given = tuple(k for k in ordered[0] if k != f"b_{key}")
     keyed = [{**{k: r[k] for k in given}, key: r[f"b_{key}"]} for r in ordered]
+    if is_sqlite(conn):
+        conn.exec_driver_sql(_sqlite_update(table, key, given), _sqlite_params(table, keyed, (*given, key)))
+        return
     conn.execute(_update_statement(table, key, given), {"rows": _json_rows(table, keyed, (*given, key), {})})
 
 
@@ -168,6 +175,67 @@ def _scalar_defaults(table: Table, given: tuple[str, ...]) -> dict[str, Any]:
             raise ValueError(f"{table.name}.{col.key}: only scalar column defaults are supported here")
         out[col.key] = col.default.arg  # type: ignore[attr-defined]
     return out
+
+
+# SQLite: executemany straight to the driver (its loop over rows is C); the values are converted here
+# exactly as SQLAlchemy stores them (tests/storage/test_bulk.py compares the stored bytes).
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_insert(table: Table, keys: tuple[str, ...], conflict: tuple[str, ...]) -> str:
+    quote = _SQLITE.identifier_preparer.quote
+    cols = ", ".join(quote(table.c[k].name) for k in keys)
+    marks = ", ".join("?" for _ in keys)
+    skip = (
+        f" ON CONFLICT ({', '.join(quote(table.c[k].name) for k in conflict)}) DO NOTHING" if conflict else ""
+    )
+    return f"INSERT INTO {quote(table.name)} ({cols}) VALUES ({marks}){skip}"  # noqa: S608 - our identifiers
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_update(table: Table, key: str, columns: tuple[str, ...]) -> str:
+    quote = _SQLITE.identifier_preparer.quote
+    sets = ", ".join(f"{quote(table.c[c].name)} = ?" for c in columns)
+    return f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(table.c[key].name)} = ?"  # noqa: S608
+
+
+def _sqlite_params(
+    table: Table, rows: Sequence[Mapping[str, Any]], keys: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
+    converters = _sqlite_converters(table, keys)
+    return [
+        tuple(conv(row[k]) if conv else row[k] for k, conv in zip(keys, converters, strict=True))
+        for row in rows
+    ]
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_converters(table: Table, keys: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(_sqlite_converter(table.c[k].type) for k in keys)
+
+
+def _sqlite_converter(col_type: Any) -> Any:
+    if isinstance(col_type, TypeDecorator):
+        bind = functools.partial(col_type.process_bind_param, dialect=_SQLITE)
+        inner = _sqlite_converter(col_type.impl)
+
+        def decorated(value: Any) -> Any:
+            value = bind(value)
+            return inner(value) if inner and value is not None else value
+
+        return decorated
+    if isinstance(col_type, DateTime):
+        return lambda v: None if v is None else v.astimezone(UTC).strftime(_SQLITE_DATETIME)
+    if isinstance(col_type, JSON):
+        return lambda v: None if v is None else json.dumps(v)  # SQLAlchemy's default serializer
+    if isinstance(col_type, Numeric) and not isinstance(col_type, Integer | Float):
+        return lambda v: None if v is None else float(v)
+    if isinstance(col_type, Boolean):
+        return lambda v: None if v is None else int(v)
+    if isinstance(col_type, Date):
+        return lambda v: None if v is None else v.isoformat()
+    return None
 
 
 def _json_default(value: Any) -> Any:

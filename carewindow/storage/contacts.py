@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, select, update
+from sqlalchemy import Connection, Row, and_, func, select, update
 
 from carewindow.policy import (
     CareWindow,
@@ -183,16 +183,11 @@ INBOUND_COLUMNS = (
     "user_id",
     "updated_at",
 )
-_SET_INBOUND = (
-    update(contacts)
-    .where(contacts.c.id == bindparam("b_id"))
-    .values({c: bindparam(c) for c in INBOUND_COLUMNS})
-)
 
 
 def set_inbound_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """One executemany UPDATE of ``INBOUND_COLUMNS`` (plus ``b_id``) per row, in id order."""
-    update_rows(conn, _SET_INBOUND, contacts, "id", rows)  # locked by get_many(for_update=True)
+    """One UPDATE of ``INBOUND_COLUMNS`` per row (keyed by ``b_id``), in id order (storage/bulk.py)."""
+    update_rows(conn, contacts, "id", rows)  # locked by get_many(for_update=True)
 
 
 def record_consent_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

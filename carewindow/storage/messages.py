@@ -27,28 +27,6 @@ STATUS_RANK = {
     "uncertain": 6,
     "received": 0,
 }
-# Built once: batch writes bind per-row values to these (``b_`` names avoid column-name clashes).
-_SET_STATUSES = (
-    update(messages)
-    .where(messages.c.seq == bindparam("b_seq"))
-    .values(
-        {
-            c: bindparam(c)
-            for c in (
-                "status",
-                "actual_billable",
-                "actual_category",
-                "actual_model",
-                "actual_type",
-                "charge_mismatch",
-                "error_code",
-                "error_title",
-                "error_message",
-                "updated_at",
-            )
-        }
-    )
-)
 _STATUS_ROW = select(
     messages.c.seq,
     messages.c.wamid,
@@ -219,7 +197,7 @@ def add_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
 
 def set_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """One executemany UPDATE; each row gives ``b_seq`` and every status column (written in seq order)."""
-    update_rows(conn, _SET_STATUSES, messages, "seq", rows)  # locked by status_rows
+    update_rows(conn, messages, "seq", rows)  # locked by status_rows
 
 
 def add_orphan_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

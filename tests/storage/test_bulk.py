@@ -1,0 +1,136 @@
+"""storage/bulk.py writes exactly what SQLAlchemy's own statements write (both databases): the same
+stored values, down to the text kept for times (so comparisons and ordering in SQL do not depend on
+which path wrote a row). JSON columns hold the same JSON; on PostgreSQL its spacing may differ."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import JSON, Engine, insert, select, text, update
+
+from carewindow.storage.bulk import insert_returning, insert_rows, one_of, update_rows
+from carewindow.storage.engine import make_engine, write_tx
+from carewindow.storage.tables import contacts, message_events, messages, webhook_raw
+
+AT = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    with write_tx(eng) as conn:
+        conn.execute(
+            insert(contacts).values(
+                id=1,
+                phone_number_id="1",
+                wa_id="34600111222",
+                consent_status="unknown",
+                reengagement_count=0,
+                unread_count=0,
+                held_count=0,
+                created_at=AT,
+                updated_at=AT,
+            )
+        )
+    yield eng
+    eng.dispose()
+
+
+def _message(message_id: str, **over: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "id": message_id,
+        "contact_id": 1,
+        "direction": "out",
+        "type": "text",
+        "status": "queued",
+        "content": {"b": 1, "a": [1, "ñ", None]},
+        "request": None,
+        "ts": AT,
+        "created_at": AT.replace(microsecond=0),
+        "updated_at": AT,
+        "charge_amount": Decimal("0.008500"),
+        "charge_billable": True,
+    }
+    values.update(over)
+    return values
+
+
+def _raw(engine: Engine, table: str, where: str) -> tuple[Any, ...]:
+    """The row as the database keeps it: text on PostgreSQL, SQLite's own values; JSON parsed."""
+    t = {"messages": messages, "message_events": message_events}[table]
+    with engine.connect() as conn:
+        casts = ", ".join(
+            f"CAST({c.name} AS TEXT)" if engine.dialect.name == "postgresql" else c.name for c in t.c
+        )
+        row = conn.execute(text(f"SELECT {casts} FROM {table} WHERE {where}")).one()
+    return tuple(
+        json.loads(v) if isinstance(c.type, JSON) and v is not None else v
+        for c, v in zip(t.c, row, strict=True)
+    )
+
+
+def test_inserted_and_returned_rows_match_sqlalchemys(engine: Engine) -> None:
+    with write_tx(engine) as conn:
+        conn.execute(insert(messages), [_message("m_sqla")])
+        (returned,) = insert_returning(conn, messages, [_message("m_bulk")], tuple(messages.c.keys())).all()
+        (expected,) = conn.execute(select(messages).where(messages.c.id == "m_sqla")).all()
+    by_sqla = _raw(engine, "messages", "id = 'm_sqla'")
+    by_bulk = _raw(engine, "messages", "id = 'm_bulk'")
+    skip = {messages.c.keys().index(c) for c in ("seq", "id")}
+    assert [v for i, v in enumerate(by_bulk) if i not in skip] == [
+        v for i, v in enumerate(by_sqla) if i not in skip
+    ]
+    assert {k: v for k, v in returned._mapping.items() if k not in ("seq", "id")} == {
+        k: v for k, v in expected._mapping.items() if k not in ("seq", "id")
+    }
+    assert returned.ts == AT and returned.ts.tzinfo is not None
+
+
+def test_rows_written_without_answer_and_updates_match_sqlalchemys(engine: Engine) -> None:
+    with write_tx(engine) as conn:
+        seqs = [r.seq for r in insert_returning(conn, messages, [_message("a"), _message("b")], ("seq",))]
+        history = {"status": "sent", "at": AT, "error": {"code": 131047, "why": "ñ"}}
+        conn.execute(insert(message_events).values(message_seq=seqs[0], **history))
+        insert_rows(conn, message_events, [{"message_seq": seqs[1], **history}])
+        # A repeat is skipped, not an error, when asked to.
+        insert_rows(
+            conn,
+            message_events,
+            [{"message_seq": seqs[1], **history}],
+            skip_conflicts_on=("message_seq", "status"),
+        )
+        changed = {
+            "status": "read",
+            "updated_at": AT + timedelta(seconds=5),
+            "charge_mismatch": True,
+            "error_code": None,
+        }
+        conn.execute(update(messages).where(messages.c.seq == seqs[0]).values(**changed))
+        update_rows(conn, messages, "seq", [{"b_seq": seqs[1], **changed}])
+        insert_rows(conn, webhook_raw, [{"received_at": AT, "body": b'{"x": "\\u00f1"}'}])
+        stored_body = conn.execute(select(webhook_raw.c.body)).scalar_one()
+        found = conn.execute(
+            select(messages.c.id).where(one_of(conn, messages.c.seq, [seqs[1], seqs[0], seqs[1]]))
+        )
+        assert sorted(r.id for r in found) == ["a", "b"]
+    assert stored_body == b'{"x": "\\u00f1"}'
+    events_a = _raw(engine, "message_events", f"message_seq = {seqs[0]}")
+    events_b = _raw(engine, "message_events", f"message_seq = {seqs[1]}")
+    assert events_a[2:] == events_b[2:]  # all but id and message_seq
+    a, b = _raw(engine, "messages", "id = 'a'"), _raw(engine, "messages", "id = 'b'")
+    skip = {messages.c.keys().index(c) for c in ("seq", "id")}
+    assert [v for i, v in enumerate(a) if i not in skip] == [v for i, v in enumerate(b) if i not in skip]
+
+
+def test_naive_times_are_refused_on_every_path(engine: Engine) -> None:
+    with pytest.raises(Exception, match="naive datetime"), write_tx(engine) as conn:
+        insert_rows(
+            conn,
+            message_events,
+            [{"message_seq": 1, "status": "sent", "at": datetime(2026, 1, 1), "error": None}],
+        )
