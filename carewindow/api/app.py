@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carewindow import __version__
 from carewindow.api import errors
+from carewindow.api.fastpath import CareWindowAPI
 from carewindow.api.routes import (
     contacts,
     conversations,
@@ -65,7 +66,7 @@ def create_app(
     loopback: bool = False,
     migrate: bool = False,
     run_worker: bool | None = None,
-) -> FastAPI:
+) -> CareWindowAPI:
     """Build the app. ``loopback`` routes our own HTTP calls (provider -> sandbox -> webhooks) through
     an in-process ASGI transport instead of the network: the same code paths, for tests."""
     settings = settings or load_settings()
@@ -94,7 +95,7 @@ def create_app(
             if rt.bridge is not None:
                 rt.bridge.stop()
 
-    app = FastAPI(
+    app = CareWindowAPI(
         title="carewindow",
         version=__version__,
         description="WhatsApp customer care that keeps to the customer care window rules.",
@@ -122,9 +123,9 @@ def create_app(
     _mount_inbox(app, rt)
 
     app.add_middleware(SecurityHeaders)
-    # Outermost: the hot POSTs skip the framework's routing (api/fastpath.py, docs/performance.md).
-    app.add_middleware(messages.SendFastPath, secure=with_security_headers)
-    app.add_middleware(webhooks.WebhookFastPath, ok_headers=with_security_headers(webhooks.OK_HEADERS))
+    # Before all of that: the hot POSTs skip the framework's layers (api/fastpath.py, docs/performance.md).
+    app.add_fast_path(messages.SendFastPath, secure=with_security_headers)
+    app.add_fast_path(webhooks.WebhookFastPath, ok_headers=with_security_headers(webhooks.OK_HEADERS))
     return app
 
 

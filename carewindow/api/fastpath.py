@@ -1,33 +1,31 @@
 """Plain-ASGI fast paths for the two hottest endpoints (``POST /webhooks/whatsapp``, ``POST /v1/messages``).
 
 Under load most of the server's CPU per request went to the framework around a handler that itself
-took a tenth of it: routing, dependency solving, exception layers (docs/performance.md). A fast path
-handles the common case itself and hands anything else to the framework route with the body replayed,
-so every error answer stays the route's own. It may hand over only before it has written anything.
+took a tenth of it: its outer layers, routing, dependency solving, exception layers
+(docs/performance.md). ``CareWindowAPI`` sends these two POSTs to their fast path before any of that;
+a fast path handles the common case itself and hands anything else to the framework with the body
+replayed, so every error answer stays the route's own. It may hand over only before it has written
+anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class FastPath:
-    """Base: matches one method and path; subclasses implement ``handle``."""
+    """One hot endpoint. ``app`` is the whole framework app, which gets whatever this does not answer;
+    ``CareWindowAPI`` calls ``handle`` before any of the framework's own layers run."""
 
-    method = "POST"
     path = ""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.answered = 0  # requests answered here (the rest went to the framework route)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != self.method:
-            await self.app(scope, receive, send)
-            return
-        await self.handle(scope, receive, send)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         raise NotImplementedError
@@ -82,3 +80,28 @@ def replay(body: bytes, receive: Receive, *, more: bool, last: Message | None = 
         return pending.pop(0) if pending else await receive()
 
     return replayed
+
+
+class CareWindowAPI(FastAPI):
+    """FastAPI, with the hot POSTs answered by their fast paths first (registered in ``fast_paths``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fast_paths: dict[str, FastPath] = {}
+
+    def add_fast_path(self, factory: Callable[..., FastPath], **kwargs: Any) -> None:
+        fast = factory(self.framework, **kwargs)
+        self.fast_paths[fast.path] = fast
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app without its fast paths: every layer, every route."""
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            fast = self.fast_paths.get(scope["path"])
+            if fast is not None:
+                scope["app"] = self  # as the framework sets it: handlers find the runtime there
+                await fast.handle(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
