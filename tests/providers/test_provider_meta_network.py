@@ -164,3 +164,16 @@ def test_a_url_that_cannot_be_requested_was_not_sent() -> None:
             await provider.aclose()
 
     assert asyncio.run(go()).maybe_sent is False
+
+
+def test_proxy_settings_from_the_environment_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "graph.internal")
+    assert _provider_at("https://graph.facebook.com")._proxy == "http://proxy.example:3128"
+    assert _provider_at("https://graph.internal")._proxy is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert _provider_at("https://graph.facebook.com")._proxy is None
+
+
+def _provider_at(base_url: str) -> MetaProvider:
+    return MetaProvider(base_url=base_url, graph_version="v23.0", token="t", phone_number_id="1", waba_id="2")
