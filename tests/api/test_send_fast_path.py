@@ -188,3 +188,24 @@ async def test_everything_else_gets_the_routes_own_answer(service: Service, case
         # the app's handler); everything else is handed to the route untouched.
         assert fast.extensions["answered_by_fast_path"] == (case == "missing_content")
         assert isinstance(body["error"]["message"], str)
+
+
+async def test_a_key_that_cannot_be_read_gets_the_routes_503(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def down(_key: str) -> None:
+        raise OperationalError("SELECT", {}, Exception("database is down"))
+
+    monkeypatch.setattr(service.rt.keys, "resolve", down)
+    before = _fast_path(service).answered
+    r = await service.http.post(
+        "/v1/messages",
+        headers={"Authorization": "Bearer stored-key-not-in-the-environment"},
+        json={"to": "34600200999", "type": "text", "text": {"body": "hi"}},
+    )
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "unavailable"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert _fast_path(service).answered == before  # handed to the route
