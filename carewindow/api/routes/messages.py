@@ -17,7 +17,7 @@ from carewindow.actions.errors import NotFound
 from carewindow.actions.send import SendCommand, do_cancel, do_queue_send, queue_send
 from carewindow.actions.send_batch import SendJob
 from carewindow.api import schemas
-from carewindow.api.auth import READ_CONVERSATIONS, SEND, Principal, require
+from carewindow.api.auth import READ_CONVERSATIONS, SEND, Principal, bearer_key, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
 from carewindow.api.fastpath import FastPath, header, respond
@@ -167,12 +167,10 @@ _MAX_IDEMPOTENCY_KEY = 256  # as the route's Header(max_length=256)
 
 
 async def _principal(rt: Runtime, authorization: bytes | None) -> Principal | None:
-    if authorization is None:
-        return None
-    scheme, _, key = authorization.decode("latin-1").partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
-        return None
+    try:
+        key = bearer_key(authorization.decode("latin-1") if authorization is not None else None)
+    except ApiError:
+        return None  # the route gives the 401
     principal = rt.keys.resolve_env(key)
     if principal is None:  # a key from the database: read as the route does, off the event loop
         principal = await anyio.to_thread.run_sync(rt.keys.resolve, key)
