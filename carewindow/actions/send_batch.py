@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, or_, select, update
+from sqlalchemy import Connection, Row, and_, delete, or_, select
 
 from carewindow.actions import outgoing
 from carewindow.actions.errors import SendRefused
@@ -51,7 +51,7 @@ from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage import templates as template_store
-from carewindow.storage.bulk import insert_returning, one_of
+from carewindow.storage.bulk import insert_returning, insert_rows, one_of, update_rows
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, outbox, service_usage, templates
 
@@ -85,11 +85,6 @@ _CONTACT_COLUMNS = (
     "held_count",
     "open_ticket_id",
     "created_at",
-)
-_UPDATE_CONTACT = (
-    update(contacts)
-    .where(contacts.c.id == bindparam("_id"))
-    .values({c: bindparam(c) for c in _CONTACT_COLUMNS})
 )
 _ALL_MESSAGE_COLUMNS = tuple(messages.c.keys())
 _SELECT_BY_KEYS = select(messages, contacts.c.wa_id, contacts.c.phone_number_id).join(
@@ -418,29 +413,27 @@ def _write(conn: Connection, plan: _Plan, created: set[int]) -> dict[str, Row[An
     for _, run in itertools.groupby(plan.messages, key=lambda m: m[0]):
         for row in insert_returning(conn, messages, [values for _, values in run], _ALL_MESSAGE_COLUMNS):
             rows[row.id] = row
-    if plan.history:
-        conn.execute(
-            dialect_insert(conn, message_events).on_conflict_do_nothing(
-                index_elements=["message_seq", "status"]
-            ),
-            [{"message_seq": rows[m].seq, "status": s, "at": at, "error": None} for m, s, at in plan.history],
-        )
-    if plan.outbox:
-        conn.execute(
-            outbox.insert(),
-            [
-                {"message_seq": rows[m].seq, "phone_number_id": n, "available_at": at, "attempts": 0}
-                for m, n, at in plan.outbox
-            ],
-        )
-    if plan.contacts:
-        conn.execute(
-            _UPDATE_CONTACT,
-            [
-                {"_id": cid, **{c: plan.contacts[cid][c] for c in _CONTACT_COLUMNS}}
-                for cid in sorted(plan.contacts)
-            ],
-        )
+    insert_rows(
+        conn,
+        message_events,
+        [{"message_seq": rows[m].seq, "status": s, "at": at, "error": None} for m, s, at in plan.history],
+        skip_conflicts_on=("message_seq", "status"),
+    )
+    insert_rows(
+        conn,
+        outbox,
+        [
+            {"message_seq": rows[m].seq, "phone_number_id": n, "available_at": at, "attempts": 0}
+            for m, n, at in plan.outbox
+        ],
+    )
+    # Locked by get_many(for_update=True) above, in id order.
+    update_rows(
+        conn,
+        contacts,
+        "id",
+        [{"b_id": cid, **{c: plan.contacts[cid][c] for c in _CONTACT_COLUMNS}} for cid in plan.contacts],
+    )
     unused = created - plan.used_contacts
     if unused:
         conn.execute(delete(contacts).where(contacts.c.id.in_(sorted(unused))))

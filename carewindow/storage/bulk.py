@@ -68,10 +68,7 @@ def insert_returning(
         if skip_conflicts_on:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
         return conn.execute(stmt.returning(*(table.c[c] for c in returning)), list(rows))
-    given = tuple(rows[0])
-    defaults = _scalar_defaults(table, given)
-    sql = _statement(table, given + tuple(defaults), tuple(returning), tuple(skip_conflicts_on))
-    return conn.execute(sql, {"rows": _json_rows(table, rows, given, defaults)})
+    return _pg_insert(conn, table, rows, tuple(returning), tuple(skip_conflicts_on))
 
 
 def insert_rows(
@@ -92,8 +89,7 @@ def insert_rows(
         sql_text = _sqlite_insert(table, keys, tuple(skip_conflicts_on))
         conn.exec_driver_sql(sql_text, _sqlite_params(table, [{**r, **defaults} for r in rows], keys))
         return
-    sql = _statement(table, given + tuple(defaults), (), tuple(skip_conflicts_on))
-    conn.execute(sql, {"rows": _json_rows(table, rows, given, defaults)})
+    _pg_insert(conn, table, rows, (), tuple(skip_conflicts_on))
 
 
 def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -109,6 +105,19 @@ def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[Mapping
         conn.exec_driver_sql(_sqlite_update(table, key, given), _sqlite_params(table, keyed, (*given, key)))
         return
     conn.execute(_update_statement(table, key, given), {"rows": _json_rows(table, keyed, (*given, key), {})})
+
+
+def _pg_insert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    returning: tuple[str, ...],
+    conflict: tuple[str, ...],
+) -> CursorResult[Any]:
+    given = tuple(rows[0])
+    defaults = _scalar_defaults(table, given)
+    sql = _statement(table, given + tuple(defaults), returning, conflict)
+    return conn.execute(sql, {"rows": _json_rows(table, rows, given, defaults)})
 
 
 def _json_rows(
