@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, select, update
+from sqlalchemy import Connection, Row, String, and_, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql
 
 from carewindow.policy import (
     CareWindow,
@@ -16,7 +17,7 @@ from carewindow.policy import (
     Conversation,
     Reengagement,
 )
-from carewindow.storage.bulk import insert_rows, one_of, update_rows
+from carewindow.storage.bulk import insert_rows, update_rows
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import consent_events, contacts
 
@@ -112,6 +113,20 @@ def get_or_create(
     return row
 
 
+# PostgreSQL: the exact (number, wa_id) pairs joined to the unique index. Two ``= ANY`` lists planned
+# without statistics (a new or fast-growing table) scanned every contact of the number for the second
+# column; this plan is an index lookup per pair whatever the statistics say.
+_KEYS = func.unnest(
+    bindparam("numbers", type_=postgresql.ARRAY(String)), bindparam("wa_ids", type_=postgresql.ARRAY(String))
+).table_valued("number", "wa_id").render_derived(name="k")
+_BY_KEYS = (
+    select(contacts)
+    .join(_KEYS, and_(contacts.c.phone_number_id == _KEYS.c.number, contacts.c.wa_id == _KEYS.c.wa_id))
+    .order_by(contacts.c.id)
+)
+_BY_KEYS_LOCKED = _BY_KEYS.with_for_update(of=contacts)
+
+
 def get_many(
     conn: Connection, keys: Iterable[tuple[str, str]], *, for_update: bool = False
 ) -> dict[tuple[str, str], dict[str, Any]]:
@@ -121,20 +136,24 @@ def get_many(
     wanted = set(keys)
     if not wanted:
         return {}
-    numbers = sorted({k[0] for k in wanted})
-    wa_ids = sorted({k[1] for k in wanted})
-    stmt = (
-        select(contacts)
-        .where(one_of(conn, contacts.c.phone_number_id, numbers), one_of(conn, contacts.c.wa_id, wa_ids))
-        .order_by(contacts.c.id)
-    )
-    if for_update and not is_sqlite(conn):
-        stmt = stmt.with_for_update()
+    if is_sqlite(conn):
+        numbers = sorted({k[0] for k in wanted})
+        wa_ids = sorted({k[1] for k in wanted})
+        stmt = (
+            select(contacts)
+            .where(contacts.c.phone_number_id.in_(numbers), contacts.c.wa_id.in_(wa_ids))
+            .order_by(contacts.c.id)
+        )
+        params: dict[str, Any] = {}
+    else:
+        stmt = _BY_KEYS_LOCKED if for_update else _BY_KEYS
+        pairs = sorted(wanted)
+        params = {"numbers": [k[0] for k in pairs], "wa_ids": [k[1] for k in pairs]}
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in conn.execute(stmt):
+    for row in conn.execute(stmt, params):
         m = row._mapping
         key = (m["phone_number_id"], m["wa_id"])
-        if key in wanted:  # the IN pair can over-select across numbers; those rows are not ours
+        if key in wanted:  # SQLite's two IN lists can over-select across numbers
             out[key] = dict(m)
     return out
 
