@@ -15,33 +15,30 @@ from typing import Any
 
 import orjson
 import pytest
+from hot_paths import (
+    NUMBER,
+    POLICY,
+    ingest_jobs,
+    message_webhook,
+    queue_texts,
+    seed_send_targets,
+    seed_sent_messages,
+    send_jobs,
+    statuses_webhook,
+)
 from service_support import Clock, Service
 from sqlalchemy import Engine, event, insert
 
 from carewindow.actions.errors import SendRefused
-from carewindow.actions.ingest import IngestJob
 from carewindow.actions.ingest_batch import do_ingest_batch
-from carewindow.actions.send import SendCommand, do_queue_send
-from carewindow.actions.send_batch import SendJob, do_send_batch
-from carewindow.policy import (
-    ConsentStatus,
-    OnClosed,
-    PolicySettings,
-    TemplateRef,
-    apply_inbound_message,
-)
+from carewindow.actions.send_batch import do_send_batch
 from carewindow.providers.fake import FakeProvider
-from carewindow.storage import contacts as contact_store
-from carewindow.storage import templates as template_store
 from carewindow.storage.engine import make_engine, write_tx
-from carewindow.storage.tables import contacts, messages
+from carewindow.storage.tables import contacts
 from carewindow.wire import signature
-from carewindow.wire.webhook import build_message_webhook, build_status_webhook, parse_webhook
 from carewindow.worker.delivery import DeliveryWorker
 
 pytestmark = pytest.mark.anyio
-NUMBER = "100000000000001"
-POLICY = PolicySettings()
 # Upper bounds per request; each counts BEGIN/COMMIT issued as SQL too.
 WEBHOOK_MESSAGE_BUDGET = 10
 WEBHOOK_STATUSES_BUDGET = 12
@@ -79,63 +76,6 @@ async def post_webhook(svc: Service, payload: dict[str, Any]) -> None:
     headers = {signature.HEADER: signature.sign(body, svc.rt.app_secret), "Content-Type": "application/json"}
     r = await svc.http.post("/webhooks/whatsapp", content=body, headers=headers)
     assert r.status_code == 200, r.text
-
-
-def message_webhook(wa_id: str, wamid: str, now: datetime) -> dict[str, Any]:
-    return build_message_webhook(
-        waba_id="200000000000001",
-        phone_number_id=NUMBER,
-        display_phone_number="15550000001",
-        wa_id=wa_id,
-        profile_name="Ana",
-        wamid=wamid,
-        timestamp=int(now.timestamp()),
-        content={"body": "hola"},
-    )
-
-
-def statuses_webhook(wamids: list[str], now: datetime) -> dict[str, Any]:
-    payload = build_status_webhook(
-        waba_id="200000000000001",
-        phone_number_id=NUMBER,
-        display_phone_number="15550000001",
-        wamid=wamids[0],
-        status="delivered",
-        timestamp=int(now.timestamp()),
-        recipient_id="34600111222",
-        pricing={"billable": False, "pricing_model": "PMP", "category": "service", "type": "free"},
-    )
-    value: Any = payload["entry"][0]["changes"][0]["value"]  # type: ignore[index]
-    first = value["statuses"][0]
-    value["statuses"] = [{**first, "id": w} for w in wamids]
-    return payload
-
-
-def seed_sent_messages(engine: Engine, n: int, now: datetime, tag: str) -> list[str]:
-    wamids = [f"wamid.qc-{tag}-{i}" for i in range(n)]
-    with write_tx(engine) as conn:
-        row = contact_store.get_or_create(conn, phone_number_id=NUMBER, wa_id="34600111222", now=now)
-        conn.execute(
-            insert(messages),
-            [
-                {
-                    "id": f"msg_qc_{tag}_{i}",
-                    "contact_id": row.id,
-                    "direction": "out",
-                    "wamid": w,
-                    "type": "text",
-                    "kind": "session",
-                    "status": "sent",
-                    "ts": now,
-                    "created_at": now,
-                    "updated_at": now,
-                    "charge_billable": False,
-                    "charge_mismatch": False,
-                }
-                for i, w in enumerate(wamids)
-            ],
-        )
-    return wamids
 
 
 async def test_webhook_with_one_message(service: Service) -> None:
@@ -213,21 +153,6 @@ async def test_conversation_list_does_not_grow_with_contacts(service: Service) -
 # --------------------------------------------------------------------------------- group commit
 
 
-def ingest_jobs(n: int, now: datetime, tag: str, wamids: list[str]) -> list[IngestJob]:
-    """n webhooks of a group commit, in the bench's mix: 1 customer message to 3 statuses."""
-    jobs = []
-    for i in range(n):
-        if i % 4 == 0:
-            # Half the senders are new contacts, half write again (contact 0..4 exist after warm-up).
-            wa_id = f"346004{i % 5:05d}" if i % 8 == 0 else f"34600{tag}{i:05d}"
-            payload = message_webhook(wa_id, f"wamid.qc-in-{tag}-{i}", now)
-        else:
-            payload = statuses_webhook([wamids[i]], now)
-        body = orjson.dumps(payload)
-        jobs.append(IngestJob(body=body, batch=parse_webhook(body), received_at=now))
-    return jobs
-
-
 async def test_group_commit_statements_do_not_grow_with_batch_size(engine: Engine) -> None:
     now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     wamids = seed_sent_messages(engine, 200, now, "g")
@@ -243,49 +168,9 @@ async def test_group_commit_statements_do_not_grow_with_batch_size(engine: Engin
     assert sixty_four == eight, (eight, sixty_four)
 
 
-def send_jobs(n: int, now: datetime, tag: str) -> list[SendJob]:
-    """n sends of a group commit: texts to open windows of contacts seen before, texts to new contacts
-    (a template in their place, refused without consent), idempotency keys (repeated in the batch)."""
-    jobs = []
-    for i in range(n):
-        wa_id = f"346005{i % 5:05d}" if i % 2 == 0 else f"34600{tag}{i:05d}"
-        if i % 4 == 1:
-            cmd = SendCommand(
-                to=wa_id,
-                message_type="text",
-                content={"body": f"m{i}"},
-                on_closed=OnClosed.TEMPLATE,
-                fallback=TemplateRef(name="greet", language="es"),
-            )
-        else:
-            key = f"{tag}-{i % 6}" if i % 3 == 0 else None
-            cmd = SendCommand(to=wa_id, message_type="text", content={"body": f"m{i}"}, idempotency_key=key)
-        jobs.append(
-            SendJob(cmd=cmd, phone_number_id=NUMBER, settings=POLICY, now=now, hold_period=timedelta(days=7))
-        )
-    return jobs
-
-
 async def test_send_group_commit_statements_do_not_grow_with_batch_size(engine: Engine) -> None:
     now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-    with write_tx(engine) as conn:
-        template_store.upsert(
-            conn,
-            {
-                "name": "greet",
-                "language": "es",
-                "category": "utility",
-                "status": "APPROVED",
-                "body": "Hola",
-                "updated_at": now,
-            },
-        )
-        for i in range(5):  # contacts seen before, window open, opted in
-            row = contact_store.get_or_create(conn, phone_number_id=NUMBER, wa_id=f"346005{i:05d}", now=now)
-            state = apply_inbound_message(contact_store.state_from_row(row), at=now, settings=POLICY)
-            values = contact_store.state_values(state, window_length=POLICY.window)
-            values["consent_status"] = ConsentStatus.OPTED_IN.value
-            contact_store.update_values(conn, row.id, values)
+    seed_send_targets(engine, now)
     counts = []
     for tag, n in (("1", 8), ("2", 8), ("3", 64)):  # the first batch warms caches
         with counting(engine) as c, write_tx(engine) as conn:
@@ -306,24 +191,6 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
-
-
-def queue_texts(engine: Engine, n: int, now: datetime, wa_id: str) -> None:
-    with write_tx(engine) as conn:
-        row = contact_store.get_or_create(conn, phone_number_id=NUMBER, wa_id=wa_id, now=now)
-        state = apply_inbound_message(contact_store.state_from_row(row), at=now, settings=POLICY)
-        values = contact_store.state_values(state, window_length=POLICY.window)
-        values["consent_status"] = ConsentStatus.OPTED_IN.value
-        contact_store.update_values(conn, row.id, values)
-    for i in range(n):
-        do_queue_send(
-            engine,
-            SendCommand(to=wa_id, message_type="text", content={"body": f"m{i}"}),
-            phone_number_id=NUMBER,
-            settings=POLICY,
-            now=now,
-            hold_period=timedelta(days=7),
-        )
 
 
 async def test_worker_batch_statements_do_not_grow_with_batch_size(engine: Engine) -> None:

@@ -4,39 +4,67 @@ A plan that finds the rows of one business number by index and then filters the 
 costs time per contact of that number: flat on a small table, linear at a million contacts. Fresh or
 fast-growing tables have no statistics yet, which is when PostgreSQL picked such a plan for the
 contact lookup of every ingest and send batch. Each test captures the statement the code runs and
-asks the database for its plan, on a table nobody has analyzed.
+asks the database for its plan, on tables nobody has analyzed.
 """
 
 from __future__ import annotations
 
+import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, event, insert
+import pytest
+from hot_paths import POLICY, ingest_jobs, queue_texts, seed_send_targets, seed_sent_messages, send_jobs
+from service_support import Clock
+from sqlalchemy import Connection, Engine, event, insert, select
 
+from carewindow.actions.ingest_batch import do_ingest_batch
+from carewindow.actions.send_batch import do_send_batch
+from carewindow.providers.fake import FakeProvider
 from carewindow.storage import contacts as contact_store
 from carewindow.storage.engine import make_engine, write_tx
-from carewindow.storage.tables import contacts
+from carewindow.storage.tables import contacts, message_events, messages
+from carewindow.worker.delivery import DeliveryWorker
 
 NUMBER = "100000000000001"
 OTHER_NUMBER = "100000000000002"
 CONTACTS = 3000
 
 
+# Tables that grow with traffic or with the customer base; a full scan of any of them per batch is a
+# cost that grows with the data (the small ones, templates or rate buckets, may be scanned).
+BIG_TABLES = ("contacts", "messages", "message_events")
+
+
 @contextmanager
-def captured(conn: Connection) -> Iterator[list[tuple[str, Any]]]:
+def captured(target: Connection | Engine) -> Iterator[list[tuple[str, Any]]]:
+    """(statement, parameters) of everything run; for an executemany, its first parameter set."""
     seen: list[tuple[str, Any]] = []
 
-    def grab(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
-        seen.append((statement, params))
+    def grab(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+        # insertmanyvalues reports its multi-row VALUES as "many" with one flat parameter set
+        nested = many and params and isinstance(params[0], tuple | list | dict)
+        seen.append((statement, params[0] if nested else params))
 
-    event.listen(conn, "before_cursor_execute", grab)
+    event.listen(target, "before_cursor_execute", grab)
     try:
         yield seen
     finally:
-        event.remove(conn, "before_cursor_execute", grab)
+        event.remove(target, "before_cursor_execute", grab)
+
+
+def full_scans(conn: Connection, statement: str, params: Any) -> list[str]:
+    """The big tables the plan of ``statement`` reads in full."""
+    if conn.dialect.name == "sqlite":
+        plan = [str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+        pattern = re.compile(r"^SCAN (\w+)")
+    else:
+        plan = [str(r[0]) for r in conn.exec_driver_sql("EXPLAIN (COSTS OFF) " + statement, params)]
+        pattern = re.compile(r"Seq Scan on (\w+)")
+    return [m.group(1) for line in plan if (m := pattern.search(line.strip())) and m.group(1) in BIG_TABLES]
 
 
 def _seed(conn: Connection) -> None:
@@ -83,5 +111,53 @@ def test_contact_lookup_by_keys_uses_the_index_on_both_columns(db_url: str) -> N
                 conds = [ln for ln in lines if "Index Cond" in ln]
                 assert any("wa_id" in ln and "phone_number_id" in ln for ln in conds), plan
                 assert "Rows Removed by Filter" not in plan, plan
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.anyio
+async def test_hot_batches_read_no_big_table_in_full(db_url: str) -> None:
+    """Ingest, send and delivery batches on tables of thousands of rows: every statement they run
+    reaches the big tables through an index (a full scan would make cost per batch grow with data)."""
+    engine = make_engine(db_url)
+    clock = Clock(datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
+    try:
+        now = clock()
+        with write_tx(engine) as conn:
+            _seed(conn)
+        wamids = seed_sent_messages(engine, 20_000, now, "big")
+        with write_tx(engine) as conn:
+            seqs = conn.execute(select(messages.c.seq).order_by(messages.c.seq)).scalars().all()
+            conn.execute(
+                insert(message_events), [{"message_seq": q, "status": "sent", "at": now} for q in seqs]
+            )
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:  # as autovacuum would have by now on tables this size
+                conn.exec_driver_sql("ANALYZE contacts, messages, message_events")
+                conn.commit()
+        seed_send_targets(engine, now)
+        worker = DeliveryWorker(
+            engine=engine, provider=FakeProvider(), policy=POLICY, clock=clock, rng=random.Random(7)
+        )
+        with captured(engine) as seen:
+            with write_tx(engine) as conn:
+                do_ingest_batch(conn, ingest_jobs(32, now, "1", wamids[500:]), settings=POLICY)
+            with write_tx(engine) as conn:
+                do_send_batch(conn, send_jobs(16, now, "2"))
+            queue_texts(engine, 5, now, wa_id="34600300001")
+            assert await worker.run_once() >= 5  # these and the send batch's
+        statements = {
+            (st, repr(p)): (st, p)
+            for st, p in seen
+            if st.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"))
+        }
+        assert len(statements) >= 15, "the hot paths ran fewer statements than expected"
+        scans = []
+        with engine.connect() as conn:
+            for statement, params in statements.values():
+                scans += [
+                    (table, " ".join(statement.split())[-300:]) for table in full_scans(conn, statement, params)
+                ]
+        assert not scans, scans
     finally:
         engine.dispose()
