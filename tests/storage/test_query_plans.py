@@ -155,9 +155,8 @@ async def test_hot_batches_read_no_big_table_in_full(db_url: str) -> None:
         scans = []
         with engine.connect() as conn:
             for statement, params in statements.values():
-                scans += [
-                    (table, " ".join(statement.split())[-300:]) for table in full_scans(conn, statement, params)
-                ]
+                where = " ".join(statement.split())[-300:]
+                scans += [(table, where) for table in full_scans(conn, statement, params)]
         assert not scans, scans
     finally:
         engine.dispose()
