@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Select, select
 
 from carewindow.actions import outgoing
 from carewindow.actions.events import Event
@@ -28,7 +28,7 @@ from carewindow.policy import CareWindow, PolicySettings, window_at
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import outbox as outbox_store
-from carewindow.storage.bulk import one_of
+from carewindow.storage.bulk import PerDialect, keys, listed
 from carewindow.storage.engine import write_tx
 from carewindow.storage.tables import contacts, messages
 
@@ -266,28 +266,30 @@ def _settle(
     outbox_store.complete(conn, outbox_id)
 
 
-def _message_info(conn: Connection, seqs: Sequence[int]) -> dict[int, Any]:
-    return {
-        r.seq: r
-        for r in conn.execute(
-            select(
-                messages.c.seq,
-                messages.c.id,
-                messages.c.status,
-                messages.c.kind,
-                messages.c.content,
-                messages.c.hold_until,
-                contacts.c.wa_id,
-                contacts.c.phone_number_id,
-                contacts.c.last_inbound_at,
-                contacts.c.window_opened_at,
-                contacts.c.entry_point_at,
-                contacts.c.id.label("contact_id"),
-            )
-            .join(contacts, contacts.c.id == messages.c.contact_id)
-            .where(one_of(conn, messages.c.seq, seqs))
+@PerDialect
+def _message_info_stmt(pg: bool) -> Select[Any]:
+    return (
+        select(
+            messages.c.seq,
+            messages.c.id,
+            messages.c.status,
+            messages.c.kind,
+            messages.c.content,
+            messages.c.hold_until,
+            contacts.c.wa_id,
+            contacts.c.phone_number_id,
+            contacts.c.last_inbound_at,
+            contacts.c.window_opened_at,
+            contacts.c.entry_point_at,
+            contacts.c.id.label("contact_id"),
         )
-    }
+        .join(contacts, contacts.c.id == messages.c.contact_id)
+        .where(listed(messages.c.seq, "seqs", pg))
+    )
+
+
+def _message_info(conn: Connection, seqs: Sequence[int]) -> dict[int, Any]:
+    return {r.seq: r for r in conn.execute(_message_info_stmt(conn), {"seqs": keys(seqs)})}
 
 
 def _release_next(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, or_, select
+from sqlalchemy import Connection, Row, Select, and_, delete, or_, select
 
 from carewindow.actions import outgoing
 from carewindow.actions.errors import SendRefused
@@ -51,7 +51,7 @@ from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage import templates as template_store
-from carewindow.storage.bulk import insert_returning, insert_rows, one_of, update_rows
+from carewindow.storage.bulk import PerDialect, insert_returning, insert_rows, keys, listed, update_rows
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, outbox, service_usage, templates
 
@@ -87,9 +87,15 @@ _CONTACT_COLUMNS = (
     "created_at",
 )
 _ALL_MESSAGE_COLUMNS = tuple(messages.c.keys())
-_SELECT_BY_KEYS = select(messages, contacts.c.wa_id, contacts.c.phone_number_id).join(
-    contacts, contacts.c.id == messages.c.contact_id
-)
+
+
+@PerDialect
+def _by_idempotency_keys(pg: bool) -> Select[Any]:
+    return (
+        select(messages, contacts.c.wa_id, contacts.c.phone_number_id)
+        .join(contacts, contacts.c.id == messages.c.contact_id)
+        .where(listed(messages.c.idempotency_key, "keys", pg))
+    )
 
 
 @dataclass(slots=True)
@@ -120,10 +126,10 @@ def do_send_batch(conn: Connection, jobs: list[SendJob]) -> list[Any]:
     """Write ``jobs`` in one transaction; each result is a ``SendOutcome`` or a ``SendRefused``."""
     from carewindow.actions.send import SendOutcome
 
-    keys = sorted({j.cmd.idempotency_key for j in jobs if j.cmd.idempotency_key})
+    given = keys(j.cmd.idempotency_key for j in jobs if j.cmd.idempotency_key)
     earlier: dict[str, Row[Any]] = {}
-    if keys:
-        for row in conn.execute(_SELECT_BY_KEYS.where(one_of(conn, messages.c.idempotency_key, keys))):
+    if given:
+        for row in conn.execute(_by_idempotency_keys(conn), {"keys": given}):
             earlier[row.idempotency_key] = row
     wanted = {(j.phone_number_id, j.cmd.to) for j in jobs if j.cmd.idempotency_key not in earlier}
     people = contact_store.get_many(conn, wanted, for_update=True)

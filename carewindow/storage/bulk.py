@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from sqlalchemy import (
@@ -30,6 +30,8 @@ from sqlalchemy import (
     Float,
     Integer,
     Numeric,
+    Row,
+    String,
     Table,
     TypeDecorator,
     any_,
@@ -40,17 +42,40 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from carewindow.storage.engine import dialect_insert, is_sqlite
 
+S = TypeVar("S")
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 _SQLITE = sqlite.dialect()
 
 
-def one_of(conn: Connection, column: Column[Any], values: Iterable[Any]) -> ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one SQL text whatever the number
-    of values, so psycopg prepares it after a few uses and PostgreSQL stops planning it anew."""
-    items = sorted(set(values))
-    if is_sqlite(conn):
-        return column.in_(items)
-    return column == any_(bindparam(None, items, type_=postgresql.ARRAY(column.type)))
+class PerDialect(Generic[S]):
+    """A statement built once for SQLite and once for PostgreSQL (they take a list of keys
+    differently), so a hot path neither rebuilds it nor recomputes its cache key on every call.
+    Use as a decorator on ``build(postgresql: bool)``."""
+
+    def __init__(self, build: Callable[[bool], S]) -> None:
+        self._build = build
+        self._built: dict[bool, S] = {}
+
+    def __call__(self, conn: Connection) -> S:
+        pg = not is_sqlite(conn)
+        stmt = self._built.get(pg)
+        if stmt is None:
+            stmt = self._built[pg] = self._build(pg)
+        return stmt
+
+
+def listed(column: Column[Any], name: str, postgresql_: bool) -> ColumnElement[bool]:
+    """``column IN (:name)``, the list expanded per call; on PostgreSQL ``column = ANY(:name)``, one SQL
+    text whatever the number of keys, so psycopg prepares it after a few uses and PostgreSQL stops
+    planning it anew. Pass the keys with ``keys()``."""
+    if postgresql_:
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def keys(values: Iterable[Any]) -> list[Any]:
+    """The distinct keys in order: locks and index walks in one order for every caller."""
+    return sorted(set(values))
 
 
 def insert_returning(
@@ -60,15 +85,20 @@ def insert_returning(
     returning: Sequence[str],
     *,
     skip_conflicts_on: Sequence[str] = (),
-) -> CursorResult[Any]:
+) -> Sequence[Row[Any]]:
     """Insert ``rows`` (same keys in each, in this order of ids) and return ``returning`` of each new
-    row; with ``skip_conflicts_on``, rows that clash on that unique key are skipped (not returned)."""
-    if is_sqlite(conn):
-        stmt = dialect_insert(conn, table)
-        if skip_conflicts_on:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
-        return conn.execute(stmt.returning(*(table.c[c] for c in returning)), list(rows))
-    return _pg_insert(conn, table, rows, tuple(returning), tuple(skip_conflicts_on))
+    row (in no promised order); with ``skip_conflicts_on``, rows that clash on that unique key are
+    skipped (not returned)."""
+    if not rows:
+        return []
+    if not is_sqlite(conn):
+        return _pg_insert(conn, table, rows, tuple(returning), tuple(skip_conflicts_on)).all()
+    if _plain(table, tuple(returning)):
+        return _sqlite_insert_returning(conn, table, rows, tuple(returning), tuple(skip_conflicts_on))
+    stmt = dialect_insert(conn, table)
+    if skip_conflicts_on:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+    return conn.execute(stmt.returning(*(table.c[c] for c in returning)), list(rows)).all()
 
 
 def insert_rows(
@@ -195,18 +225,25 @@ def _scalar_defaults(table: Table, given: tuple[str, ...]) -> dict[str, Any]:
 
 # SQLite: executemany straight to the driver (its loop over rows is C); the values are converted here
 # exactly as SQLAlchemy stores them (tests/storage/test_bulk.py compares the stored bytes).
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
-@functools.lru_cache(maxsize=64)
-def _sqlite_insert(table: Table, keys: tuple[str, ...], conflict: tuple[str, ...]) -> str:
+@functools.lru_cache(maxsize=256)
+def _sqlite_insert(
+    table: Table,
+    keys: tuple[str, ...],
+    conflict: tuple[str, ...],
+    *,
+    rows: int = 1,
+    returning: tuple[str, ...] = (),
+) -> str:
     quote = _SQLITE.identifier_preparer.quote
     cols = ", ".join(quote(table.c[k].name) for k in keys)
-    marks = ", ".join("?" for _ in keys)
+    marks = ", ".join([f"({', '.join('?' for _ in keys)})"] * rows)
     skip = (
         f" ON CONFLICT ({', '.join(quote(table.c[k].name) for k in conflict)}) DO NOTHING" if conflict else ""
     )
-    return f"INSERT INTO {quote(table.name)} ({cols}) VALUES ({marks}){skip}"  # noqa: S608 - our identifiers
+    ret = f" RETURNING {', '.join(quote(table.c[k].name) for k in returning)}" if returning else ""
+    return f"INSERT INTO {quote(table.name)} ({cols}) VALUES {marks}{skip}{ret}"  # noqa: S608 - our identifiers
 
 
 @functools.lru_cache(maxsize=64)
@@ -214,6 +251,41 @@ def _sqlite_update(table: Table, key: str, columns: tuple[str, ...]) -> str:
     quote = _SQLITE.identifier_preparer.quote
     sets = ", ".join(f"{quote(table.c[c].name)} = ?" for c in columns)
     return f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(table.c[key].name)} = ?"  # noqa: S608
+
+
+# Parameters per statement: SQLite's historical default limit, safe on every build.
+_SQLITE_MAX_PARAMS = 999
+
+
+def _sqlite_insert_returning(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    returning: tuple[str, ...],
+    conflict: tuple[str, ...],
+) -> list[Row[Any]]:
+    """One multi-row ``INSERT … RETURNING`` per chunk, straight to the driver: SQLAlchemy's own path
+    for this (insertmanyvalues) was the costliest statement of an ingest batch on SQLite."""
+    given = tuple(rows[0])
+    defaults = _scalar_defaults(table, given)
+    names = given + tuple(defaults)
+    params = _sqlite_params(table, [{**r, **defaults} for r in rows], names)
+    per_chunk = max(1, _SQLITE_MAX_PARAMS // len(names))
+    out: list[Row[Any]] = []
+    for start in range(0, len(params), per_chunk):
+        chunk = params[start : start + per_chunk]
+        sql_text = _sqlite_insert(table, names, conflict, rows=len(chunk), returning=returning)
+        out.extend(conn.exec_driver_sql(sql_text, tuple(v for row in chunk for v in row)).all())
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _plain(table: Table, columns: tuple[str, ...]) -> bool:
+    """Whether SQLite gives these columns back as Python wants them (no result conversion needed)."""
+    return all(
+        isinstance(table.c[c].type, Integer | String) and not isinstance(table.c[c].type, TypeDecorator)
+        for c in columns
+    )
 
 
 def _sqlite_params(
@@ -242,7 +314,7 @@ def _sqlite_converter(col_type: Any) -> Any:
 
         return decorated
     if isinstance(col_type, DateTime):
-        return lambda v: None if v is None else v.astimezone(UTC).strftime(_SQLITE_DATETIME)
+        return _sqlite_datetime
     if isinstance(col_type, JSON):
         return lambda v: None if v is None else json.dumps(v)  # SQLAlchemy's default serializer
     if isinstance(col_type, Numeric) and not isinstance(col_type, Integer | Float):
@@ -252,6 +324,16 @@ def _sqlite_converter(col_type: Any) -> Any:
     if isinstance(col_type, Date):
         return lambda v: None if v is None else v.isoformat()
     return None
+
+
+@functools.lru_cache(maxsize=4096)  # a batch repeats times (receipt, unchanged contact columns)
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite ``DATETIME`` text of the UTC time: ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # without the "+00:00"
 
 
 def _json_default(value: Any) -> Any:

@@ -17,6 +17,7 @@ from carewindow.policy import (
     Conversation,
     Reengagement,
 )
+from carewindow.storage import bulk
 from carewindow.storage.bulk import insert_rows, update_rows
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import consent_events, contacts
@@ -116,15 +117,29 @@ def get_or_create(
 # PostgreSQL: the exact (number, wa_id) pairs joined to the unique index. Two ``= ANY`` lists planned
 # without statistics (a new or fast-growing table) scanned every contact of the number for the second
 # column; this plan is an index lookup per pair whatever the statistics say.
-_KEYS = func.unnest(
-    bindparam("numbers", type_=postgresql.ARRAY(String)), bindparam("wa_ids", type_=postgresql.ARRAY(String))
-).table_valued("number", "wa_id").render_derived(name="k")
+_KEYS = (
+    func.unnest(
+        bindparam("numbers", type_=postgresql.ARRAY(String)),
+        bindparam("wa_ids", type_=postgresql.ARRAY(String)),
+    )
+    .table_valued("number", "wa_id")
+    .render_derived(name="k")
+)
 _BY_KEYS = (
     select(contacts)
     .join(_KEYS, and_(contacts.c.phone_number_id == _KEYS.c.number, contacts.c.wa_id == _KEYS.c.wa_id))
     .order_by(contacts.c.id)
 )
 _BY_KEYS_LOCKED = _BY_KEYS.with_for_update(of=contacts)
+# SQLite: both lists against the unique index (the pairs are then picked in Python).
+_BY_NUMBERS_AND_WA_IDS = (
+    select(contacts)
+    .where(
+        contacts.c.phone_number_id.in_(bindparam("numbers", expanding=True)),
+        contacts.c.wa_id.in_(bindparam("wa_ids", expanding=True)),
+    )
+    .order_by(contacts.c.id)
+)
 
 
 def get_many(
@@ -137,14 +152,11 @@ def get_many(
     if not wanted:
         return {}
     if is_sqlite(conn):
-        numbers = sorted({k[0] for k in wanted})
-        wa_ids = sorted({k[1] for k in wanted})
-        stmt = (
-            select(contacts)
-            .where(contacts.c.phone_number_id.in_(numbers), contacts.c.wa_id.in_(wa_ids))
-            .order_by(contacts.c.id)
-        )
-        params: dict[str, Any] = {}
+        stmt = _BY_NUMBERS_AND_WA_IDS
+        params: dict[str, Any] = {
+            "numbers": bulk.keys(k[0] for k in wanted),
+            "wa_ids": bulk.keys(k[1] for k in wanted),
+        }
     else:
         stmt = _BY_KEYS_LOCKED if for_update else _BY_KEYS
         pairs = sorted(wanted)

@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, case, or_, select, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, case, or_, select, update
 
-from carewindow.storage.bulk import insert_returning, insert_rows, one_of, update_rows
-from carewindow.storage.engine import dialect_insert, is_sqlite
+from carewindow.storage.bulk import PerDialect, insert_returning, insert_rows, keys, listed, update_rows
+from carewindow.storage.engine import dialect_insert
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
 
 # Statuses only move forward; a late "delivered" after "read" is history, not the current status.
@@ -166,27 +166,33 @@ def take_orphan_statuses(conn: Connection, wamid: str) -> Sequence[Row[Any]]:
     return rows
 
 
+@PerDialect
+def _status_rows(pg: bool) -> Select[Any]:
+    stmt = _STATUS_ROW.where(listed(messages.c.wamid, "wamids", pg))
+    # Concurrent status batches (several committers or processes) must not both start from the same
+    # old status: the later one would write its stale result over the earlier one's.
+    return stmt.order_by(messages.c.seq).with_for_update() if pg else stmt
+
+
 def status_rows(conn: Connection, wamids: Sequence[str] | set[str]) -> dict[str, Any]:
     """The messages with these wamids (seq, status and the columns a status may change), by wamid."""
     if not wamids:
         return {}
-    stmt = _STATUS_ROW.where(one_of(conn, messages.c.wamid, wamids))
-    if not is_sqlite(conn):
-        # Concurrent status batches (several committers or processes) must not both start from the
-        # same old status: the later one would write its stale result over the earlier one's.
-        stmt = stmt.order_by(messages.c.seq).with_for_update()
-    return {r.wamid: r for r in conn.execute(stmt)}
+    return {r.wamid: r for r in conn.execute(_status_rows(conn), {"wamids": keys(wamids)})}
+
+
+@PerDialect
+def _recorded(pg: bool) -> Select[Any]:
+    return select(message_events.c.message_seq, message_events.c.status).where(
+        listed(message_events.c.message_seq, "seqs", pg)
+    )
 
 
 def recorded_statuses(conn: Connection, seqs: Sequence[int]) -> set[tuple[int, str]]:
     """(message seq, status) pairs already in the history of these messages."""
     if not seqs:
         return set()
-    rows = conn.execute(
-        select(message_events.c.message_seq, message_events.c.status).where(
-            one_of(conn, message_events.c.message_seq, seqs)
-        )
-    )
+    rows = conn.execute(_recorded(conn), {"seqs": keys(seqs)})
     return {(r.message_seq, r.status) for r in rows}
 
 
@@ -208,14 +214,16 @@ def add_orphan_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> 
         )
 
 
+@PerDialect
+def _orphan_wamids(pg: bool) -> Select[Any]:
+    return select(orphan_statuses.c.wamid).where(listed(orphan_statuses.c.wamid, "wamids", pg)).distinct()
+
+
 def orphan_wamids(conn: Connection, wamids: Sequence[str]) -> set[str]:
     """Which of ``wamids`` have statuses waiting for them."""
     if not wamids:
         return set()
-    rows = conn.execute(
-        select(orphan_statuses.c.wamid).where(one_of(conn, orphan_statuses.c.wamid, wamids)).distinct()
-    )
-    return {r.wamid for r in rows}
+    return {r.wamid for r in conn.execute(_orphan_wamids(conn), {"wamids": keys(wamids)})}
 
 
 _MARK_SENT = (

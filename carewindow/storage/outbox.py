@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, or_, select, update
 
-from carewindow.storage.bulk import one_of
+from carewindow.storage.bulk import PerDialect, keys, listed
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import outbox, rate_limits
 
@@ -46,24 +46,34 @@ def claim_batch(
     return sorted(conn.execute(stmt).all(), key=lambda r: (r.available_at, r.id))
 
 
-def mark_in_flight(conn: Connection, *, outbox_ids: Sequence[int], worker_id: str, now: datetime) -> set[int]:
-    """Stamp rows just before the provider call; returns the ids whose lease we still hold."""
-    res = conn.execute(
+@PerDialect
+def _mark_in_flight(pg: bool) -> Any:
+    return (
         update(outbox)
-        .where(one_of(conn, outbox.c.id, outbox_ids), outbox.c.leased_by == worker_id)
-        .values(in_flight_since=now)
+        .where(listed(outbox.c.id, "ids", pg), outbox.c.leased_by == bindparam("worker_id"))
+        .values(in_flight_since=bindparam("now"))
         .returning(outbox.c.id)
     )
-    return {r.id for r in res}
+
+
+def mark_in_flight(conn: Connection, *, outbox_ids: Sequence[int], worker_id: str, now: datetime) -> set[int]:
+    """Stamp rows just before the provider call; returns the ids whose lease we still hold."""
+    params = {"ids": keys(outbox_ids), "worker_id": worker_id, "now": now}
+    return {r.id for r in conn.execute(_mark_in_flight(conn), params)}
 
 
 def complete(conn: Connection, outbox_id: int) -> None:
     conn.execute(delete(outbox).where(outbox.c.id == outbox_id))
 
 
+@PerDialect
+def _complete_many(pg: bool) -> Any:
+    return delete(outbox).where(listed(outbox.c.id, "ids", pg))
+
+
 def complete_many(conn: Connection, outbox_ids: Sequence[int]) -> None:
     if outbox_ids:
-        conn.execute(delete(outbox).where(one_of(conn, outbox.c.id, outbox_ids)))
+        conn.execute(_complete_many(conn), {"ids": keys(outbox_ids)})
 
 
 def retry_later(conn: Connection, *, outbox_id: int, available_at: datetime, error: str) -> None:

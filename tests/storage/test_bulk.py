@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import JSON, Engine, insert, select, text, update
 
-from carewindow.storage.bulk import insert_returning, insert_rows, one_of, update_rows
+from carewindow.storage.bulk import PerDialect, insert_returning, insert_rows, keys, listed, update_rows
 from carewindow.storage.engine import make_engine, write_tx
 from carewindow.storage.tables import contacts, message_events, messages, webhook_raw
 
@@ -77,7 +77,7 @@ def _raw(engine: Engine, table: str, where: str) -> tuple[Any, ...]:
 def test_inserted_and_returned_rows_match_sqlalchemys(engine: Engine) -> None:
     with write_tx(engine) as conn:
         conn.execute(insert(messages), [_message("m_sqla")])
-        (returned,) = insert_returning(conn, messages, [_message("m_bulk")], tuple(messages.c.keys())).all()
+        (returned,) = insert_returning(conn, messages, [_message("m_bulk")], tuple(messages.c.keys()))
         (expected,) = conn.execute(select(messages).where(messages.c.id == "m_sqla")).all()
     by_sqla = _raw(engine, "messages", "id = 'm_sqla'")
     by_bulk = _raw(engine, "messages", "id = 'm_bulk'")
@@ -114,9 +114,8 @@ def test_rows_written_without_answer_and_updates_match_sqlalchemys(engine: Engin
         update_rows(conn, messages, "seq", [{"b_seq": seqs[1], **changed}])
         insert_rows(conn, webhook_raw, [{"received_at": AT, "body": b'{"x": "\\u00f1"}'}])
         stored_body = conn.execute(select(webhook_raw.c.body)).scalar_one()
-        found = conn.execute(
-            select(messages.c.id).where(one_of(conn, messages.c.seq, [seqs[1], seqs[0], seqs[1]]))
-        )
+        by_seq = PerDialect(lambda pg: select(messages.c.id).where(listed(messages.c.seq, "seqs", pg)))
+        found = conn.execute(by_seq(conn), {"seqs": keys([seqs[1], seqs[0], seqs[1]])})
         assert sorted(r.id for r in found) == ["a", "b"]
     assert stored_body == b'{"x": "\\u00f1"}'
     events_a = _raw(engine, "message_events", f"message_seq = {seqs[0]}")
@@ -134,3 +133,22 @@ def test_naive_times_are_refused_on_every_path(engine: Engine) -> None:
             message_events,
             [{"message_seq": 1, "status": "sent", "at": datetime(2026, 1, 1), "error": None}],
         )
+
+
+def test_insert_returning_skips_conflicts_and_returns_each_new_row_across_chunks(engine: Engine) -> None:
+    """Many rows (SQLite splits them into several statements), some clashing with stored wamids and
+    with each other: each new row comes back once, with the key the database gave it."""
+    with write_tx(engine) as conn:
+        insert_rows(conn, messages, [_message("old-3", wamid="w3"), _message("old-50", wamid="w50")])
+    rows = [_message(f"n{i}", wamid=f"w{i}") for i in range(120)] + [_message("again-7", wamid="w7")]
+    with write_tx(engine) as conn:
+        returned = insert_returning(conn, messages, rows, ("wamid", "seq"), skip_conflicts_on=("wamid",))
+        stored = dict(conn.execute(select(messages.c.wamid, messages.c.seq)).all())
+        ids = dict(conn.execute(select(messages.c.wamid, messages.c.id)).all())
+    got = {r.wamid: r.seq for r in returned}
+    assert len(returned) == len(got) == 118  # 120 new wamids, 2 already stored, 1 repeated
+    assert set(got) == {f"w{i}" for i in range(120)} - {"w3", "w50"}
+    assert all(stored[w] == seq for w, seq in got.items())
+    assert ids["w3"] == "old-3" and ids["w7"] == "n7"
+    in_order = [stored[f"w{i}"] for i in range(120) if f"w{i}" in got]
+    assert in_order == sorted(in_order)  # keys given in the rows' order, as one-by-one inserts would
