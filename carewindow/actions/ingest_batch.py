@@ -40,7 +40,7 @@ from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage import templates as template_store
-from carewindow.storage.bulk import insert_rows
+from carewindow.storage.bulk import Writes, insert_rows
 from carewindow.storage.tables import contacts, webhook_raw
 
 
@@ -48,12 +48,14 @@ def do_ingest_batch(
     conn: Connection, jobs: list[IngestJob], *, settings: PolicySettings
 ) -> list[IngestResult]:
     """Write ``jobs`` (one group commit) and return one result per job, in order."""
+    writes = Writes(conn)  # what nobody reads back goes in one statement at the end
     raw = [{"received_at": j.received_at, "body": j.body} for j in jobs if j.store_raw]
-    insert_rows(conn, webhook_raw, raw)
+    insert_rows(conn, webhook_raw, raw, writes=writes)
     results = [IngestResult() for _ in jobs]
     if any(j.batch.messages for j in jobs):
-        _ingest_messages(conn, jobs, results, settings)
-    applied = apply_statuses(conn, [(st, j.received_at) for j in jobs for st in j.batch.statuses])
+        _ingest_messages(conn, jobs, results, settings, writes)
+    items = [(st, j.received_at) for j in jobs for st in j.batch.statuses]
+    applied = apply_statuses(conn, items, writes=writes)
     at = 0
     deliveries: list[dict[str, Any]] = []
     for job, result in zip(jobs, results, strict=True):
@@ -73,12 +75,17 @@ def do_ingest_batch(
             )
         if result.events:
             deliveries.extend(outgoing.delivery_rows(conn, result.events, now=job.received_at))
-    subscription_store.add_deliveries(conn, deliveries)
+    subscription_store.add_deliveries(conn, deliveries, writes=writes)
+    writes.flush()
     return results
 
 
 def _ingest_messages(
-    conn: Connection, jobs: list[IngestJob], results: list[IngestResult], settings: PolicySettings
+    conn: Connection,
+    jobs: list[IngestJob],
+    results: list[IngestResult],
+    settings: PolicySettings,
+    writes: Writes,
 ) -> None:
     # Contacts: created at the receipt time of their first message, as one-by-one ingestion would.
     first_seen: dict[tuple[str, str], datetime] = {}
@@ -149,5 +156,6 @@ def _ingest_messages(
     contact_store.set_inbound_many(
         conn,
         [{"b_id": cid, **{k: c[k] for k in contact_store.INBOUND_COLUMNS}} for cid, c in changed.items()],
+        writes=writes,
     )
-    contact_store.record_consent_events(conn, consent)
+    contact_store.record_consent_events(conn, consent, writes=writes)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row
 from carewindow.actions.events import Event
 from carewindow.policy.pricing.actual import billed_differently
 from carewindow.storage import messages as message_store
+from carewindow.storage.bulk import Writes
 from carewindow.wire.webhook import StatusUpdate
 
 # Message columns a status may change; a batch writes them all so one UPDATE serves every row.
@@ -44,7 +45,9 @@ def apply_status(conn: Connection, st: StatusUpdate, *, now: datetime) -> Event 
     return _apply(conn, row, facts, now=now, wa_id=st.recipient_id or "", phone_number_id=st.phone_number_id)
 
 
-def apply_statuses(conn: Connection, items: Sequence[tuple[StatusUpdate, datetime]]) -> list[Event | None]:
+def apply_statuses(
+    conn: Connection, items: Sequence[tuple[StatusUpdate, datetime]], *, writes: Writes | None = None
+) -> list[Event | None]:
     """``apply_status`` for many (status, received_at) pairs with a constant number of statements.
 
     Used by the group commit: the messages, their recorded statuses and the writes are each one
@@ -81,10 +84,11 @@ def apply_statuses(conn: Connection, items: Sequence[tuple[StatusUpdate, datetim
             row.update(values)
             changed[row["seq"]] = row
         out.append(_event(row["seq"], facts["status"], first_error, st) if added else None)
-    message_store.add_events(conn, new_events)
+    message_store.add_events(conn, new_events, writes=writes)
     message_store.set_statuses(
         conn,
         [{"b_seq": seq, **{c: r[c] for c in (*_STATUS_COLUMNS, "updated_at")}} for seq, r in changed.items()],
+        writes=writes,
     )
     message_store.add_orphan_statuses(
         conn, [{"wamid": w, "status": s, "payload": f} for (w, s), f in orphans.items()]

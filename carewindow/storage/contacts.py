@@ -216,13 +216,17 @@ INBOUND_COLUMNS = (
 )
 
 
-def set_inbound_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+def set_inbound_many(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: bulk.Writes | None = None
+) -> None:
     """One UPDATE of ``INBOUND_COLUMNS`` per row (keyed by ``b_id``), in id order (storage/bulk.py)."""
-    update_rows(conn, contacts, "id", rows)  # locked by get_many(for_update=True)
+    update_rows(conn, contacts, "id", rows, writes=writes)  # locked by get_many(for_update=True)
 
 
-def record_consent_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    insert_rows(conn, consent_events, rows)
+def record_consent_events(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: bulk.Writes | None = None
+) -> None:
+    insert_rows(conn, consent_events, rows, writes=writes)
 
 
 def update_values(conn: Connection, contact_id: int, values: Mapping[str, Any]) -> None:

@@ -8,7 +8,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, and_, bindparam, case, or_, select, update
 
-from carewindow.storage.bulk import PerDialect, insert_returning, insert_rows, keys, listed, update_rows
+from carewindow.storage.bulk import (
+    PerDialect,
+    Writes,
+    insert_returning,
+    insert_rows,
+    keys,
+    listed,
+    update_rows,
+)
 from carewindow.storage.engine import dialect_insert
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
 
@@ -196,14 +204,16 @@ def recorded_statuses(conn: Connection, seqs: Sequence[int]) -> set[tuple[int, s
     return {(r.message_seq, r.status) for r in rows}
 
 
-def add_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert status-history rows in one executemany; pairs recorded meanwhile are skipped."""
-    insert_rows(conn, message_events, rows, skip_conflicts_on=("message_seq", "status"))
+def add_events(conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: Writes | None = None) -> None:
+    """Insert status-history rows in one statement; pairs recorded meanwhile are skipped."""
+    insert_rows(conn, message_events, rows, skip_conflicts_on=("message_seq", "status"), writes=writes)
 
 
-def set_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """One executemany UPDATE; each row gives ``b_seq`` and every status column (written in seq order)."""
-    update_rows(conn, messages, "seq", rows)  # locked by status_rows
+def set_statuses(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: Writes | None = None
+) -> None:
+    """One UPDATE; each row gives ``b_seq`` and every status column (written in seq order)."""
+    update_rows(conn, messages, "seq", rows, writes=writes)  # locked by status_rows
 
 
 def add_orphan_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

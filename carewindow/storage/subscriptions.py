@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, or_, select, update
 
+from carewindow.storage.bulk import Writes, insert_rows
 from carewindow.storage.engine import is_sqlite
 from carewindow.storage.tables import subscriptions, webhook_deliveries
 
@@ -37,9 +38,10 @@ def delete(conn: Connection, public_id: str, now: datetime) -> bool:
     return res.rowcount == 1
 
 
-def add_deliveries(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        conn.execute(webhook_deliveries.insert(), list(rows))
+def add_deliveries(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: Writes | None = None
+) -> None:
+    insert_rows(conn, webhook_deliveries, rows, writes=writes)
 
 
 def claim_due(conn: Connection, *, now: datetime, lease: timedelta, limit: int) -> Sequence[Row[Any]]:

@@ -11,9 +11,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Engine, insert, select, text, update
+from sqlalchemy import JSON, Engine, func, insert, select, text, update
 
-from carewindow.storage.bulk import PerDialect, insert_returning, insert_rows, keys, listed, update_rows
+from carewindow.storage.bulk import (
+    PerDialect,
+    Writes,
+    insert_returning,
+    insert_rows,
+    keys,
+    listed,
+    update_rows,
+)
 from carewindow.storage.engine import make_engine, write_tx
 from carewindow.storage.tables import contacts, message_events, messages, webhook_raw
 
@@ -152,3 +160,55 @@ def test_insert_returning_skips_conflicts_and_returns_each_new_row_across_chunks
     assert ids["w3"] == "old-3" and ids["w7"] == "n7"
     in_order = [stored[f"w{i}"] for i in range(120) if f"w{i}" in got]
     assert in_order == sorted(in_order)  # keys given in the rows' order, as one-by-one inserts would
+
+
+def test_writes_sent_together_store_what_immediate_writes_store(engine: Engine) -> None:
+    """Inserts (one skipping a conflict) and updates of several tables, once written one by one and
+    once collected in ``Writes`` (one statement on PostgreSQL): the same rows result."""
+    with write_tx(engine) as conn:
+        seqs = [
+            r.seq
+            for r in insert_returning(conn, messages, [_message(m) for m in ("a", "b", "c", "d")], ("seq",))
+        ]
+        insert_rows(conn, message_events, [{"message_seq": seqs[1], "status": "sent", "at": AT}])
+        insert_rows(conn, message_events, [{"message_seq": seqs[3], "status": "sent", "at": AT}])
+    changed = {"status": "read", "updated_at": AT + timedelta(seconds=5), "error_code": 131047}
+
+    def write(conn: Any, first: int, second: int, writes: Writes | None) -> None:
+        events = [
+            {
+                "message_seq": seqs[second],
+                "status": s,
+                "at": AT,
+                "error": {"why": "ñ"} if s == "sent" else None,
+            }
+            for s in ("sent", "read")  # "sent" is stored already: skipped
+        ]
+        insert_rows(conn, message_events, events, skip_conflicts_on=("message_seq", "status"), writes=writes)
+        update_rows(conn, messages, "seq", [{"b_seq": seqs[second], **changed}], writes=writes)
+        update_rows(conn, contacts, "id", [{"b_id": 1, "unread_count": first + 1}], writes=writes)
+        insert_rows(conn, webhook_raw, [{"received_at": AT, "body": b"{}"}], writes=writes)
+
+    with write_tx(engine) as conn:
+        write(conn, 0, 1, None)
+    with write_tx(engine) as conn:
+        together = Writes(conn)
+        write(conn, 1, 3, together)
+        if engine.dialect.name == "postgresql":  # nothing sent before the flush
+            assert conn.execute(select(func.count()).select_from(webhook_raw)).scalar_one() == 1
+        together.flush()
+    skip = {messages.c.keys().index(c) for c in ("seq", "id")}
+    one, other = _raw(engine, "messages", f"seq = {seqs[1]}"), _raw(engine, "messages", f"seq = {seqs[3]}")
+    assert [v for i, v in enumerate(one) if i not in skip] == [
+        v for i, v in enumerate(other) if i not in skip
+    ]
+    assert one[messages.c.keys().index("status")] == "read"
+    for status in ("sent", "read"):
+        where = "message_seq = {} AND status = '" + status + "'"
+        assert (
+            _raw(engine, "message_events", where.format(seqs[1]))[2:]
+            == _raw(engine, "message_events", where.format(seqs[3]))[2:]
+        )
+    with engine.connect() as conn:
+        assert conn.execute(select(contacts.c.unread_count)).scalar_one() == 2
+        assert conn.execute(select(func.count()).select_from(webhook_raw)).scalar_one() == 2
