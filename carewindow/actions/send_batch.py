@@ -51,7 +51,15 @@ from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage import templates as template_store
-from carewindow.storage.bulk import PerDialect, insert_returning, insert_rows, keys, listed, update_rows
+from carewindow.storage.bulk import (
+    PerDialect,
+    Writes,
+    insert_returning,
+    insert_rows,
+    keys,
+    listed,
+    update_rows,
+)
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, outbox, service_usage, templates
 
@@ -419,11 +427,13 @@ def _write(conn: Connection, plan: _Plan, created: set[int]) -> dict[str, Row[An
     for _, run in itertools.groupby(plan.messages, key=lambda m: m[0]):
         for row in insert_returning(conn, messages, [values for _, values in run], _ALL_MESSAGE_COLUMNS):
             rows[row.id] = row
+    writes = Writes(conn)  # history, outbox and contacts: one statement on PostgreSQL
     insert_rows(
         conn,
         message_events,
         [{"message_seq": rows[m].seq, "status": s, "at": at, "error": None} for m, s, at in plan.history],
         skip_conflicts_on=("message_seq", "status"),
+        writes=writes,
     )
     insert_rows(
         conn,
@@ -432,6 +442,7 @@ def _write(conn: Connection, plan: _Plan, created: set[int]) -> dict[str, Row[An
             {"message_seq": rows[m].seq, "phone_number_id": n, "available_at": at, "attempts": 0}
             for m, n, at in plan.outbox
         ],
+        writes=writes,
     )
     # Locked by get_many(for_update=True) above, in id order.
     update_rows(
@@ -439,7 +450,9 @@ def _write(conn: Connection, plan: _Plan, created: set[int]) -> dict[str, Row[An
         contacts,
         "id",
         [{"b_id": cid, **{c: plan.contacts[cid][c] for c in _CONTACT_COLUMNS}} for cid in plan.contacts],
+        writes=writes,
     )
+    writes.flush()
     unused = created - plan.used_contacts
     if unused:
         conn.execute(delete(contacts).where(contacts.c.id.in_(sorted(unused))))
