@@ -4,14 +4,19 @@ See docs/subsystems/webhook-ingest.md and docs/performance.md. ``do_ingest_batch
 same results as ``do_ingest_webhook`` called for each job in turn, with a number of statements that
 does not grow with the batch:
 
-- raw bodies: one executemany;
-- statuses (three in four webhooks): ``apply_statuses`` (one lookup, one history insert, one update);
+- raw bodies: one insert;
+- statuses (three in four webhooks): ``apply_statuses`` (one lookup of the messages with their
+  recorded statuses, one history insert, one update);
 - customer messages: one lookup of every sender's contact (``FOR UPDATE`` on PostgreSQL, in id order),
-  one insert of the missing contacts and a re-read, one executemany insert of the messages (replayed
-  wamids skipped by ``ON CONFLICT``), then the policy in Python, message by message in job order on an
+  one insert of the missing contacts and a re-read, one insert of the messages (replayed wamids
+  skipped by ``ON CONFLICT``), then the policy in Python, message by message in job order on an
   in-memory copy of each contact (exactly what one-by-one calls read back from the database), and one
-  executemany UPDATE of the changed contacts in id order;
-- consent history and outgoing webhook deliveries: one executemany each.
+  UPDATE of the changed contacts in id order;
+- consent history and outgoing webhook deliveries: one insert each.
+
+The inserts and updates whose answer nobody reads (raw bodies, history, status and contact updates,
+consent, deliveries) are collected in ``storage.bulk.Writes``: on PostgreSQL they go as one statement
+at the end, so a batch makes five round trips whatever its size.
 
 The policy decisions are ``ingest.inbound_change``, shared with the one-by-one path, so both agree;
 ``tests/storage/test_ingest_batch_equivalence.py`` checks the stored rows are the same.

@@ -50,17 +50,17 @@ def apply_statuses(
 ) -> list[Event | None]:
     """``apply_status`` for many (status, received_at) pairs with a constant number of statements.
 
-    Used by the group commit: the messages, their recorded statuses and the writes are each one
-    statement (IN lists and executemany) however many statuses the batch holds. Statuses of one
+    Used by the group commit: the messages with their recorded statuses are one statement, the
+    history and the status writes one each (or parts of ``writes``), however many statuses the batch
+    holds. Statuses of one
     message in one batch apply in order, exactly as one-by-one ``apply_status`` calls would.
     """
     if not items:
         return []
-    rows = message_store.status_rows(conn, {st.wamid for st, _ in items})
-    if _link_trackers(conn, [st for st, _ in items if st.wamid not in rows]):
-        rows = message_store.status_rows(conn, {st.wamid for st, _ in items})
-    current = {wamid: dict(r._mapping) for wamid, r in rows.items()}
-    recorded = message_store.recorded_statuses(conn, [r["seq"] for r in current.values()])
+    current = message_store.status_rows(conn, {st.wamid for st, _ in items})
+    if _link_trackers(conn, [st for st, _ in items if st.wamid not in current]):
+        current = message_store.status_rows(conn, {st.wamid for st, _ in items})
+    recorded = {(r["seq"], status) for r in current.values() for status in r.pop("recorded")}
     out: list[Event | None] = []
     new_events: list[dict[str, Any]] = []
     changed: dict[int, dict[str, Any]] = {}

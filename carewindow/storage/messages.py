@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, case, or_, select, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, case, func, or_, select, update
 
 from carewindow.storage.bulk import (
     PerDialect,
@@ -176,32 +176,35 @@ def take_orphan_statuses(conn: Connection, wamid: str) -> Sequence[Row[Any]]:
 
 @PerDialect
 def _status_rows(pg: bool) -> Select[Any]:
-    stmt = _STATUS_ROW.where(listed(messages.c.wamid, "wamids", pg))
+    # The statuses already in each message's history come along (one statement, one round trip).
+    history = select(message_events.c.status).where(message_events.c.message_seq == messages.c.seq)
+    recorded: Any
+    if pg:
+        recorded = func.array(history.scalar_subquery())
+    else:
+        recorded = (
+            select(func.group_concat(message_events.c.status, ","))
+            .where(message_events.c.message_seq == messages.c.seq)
+            .scalar_subquery()
+        )
+    stmt = _STATUS_ROW.add_columns(recorded.label("recorded")).where(listed(messages.c.wamid, "wamids", pg))
     # Concurrent status batches (several committers or processes) must not both start from the same
     # old status: the later one would write its stale result over the earlier one's.
-    return stmt.order_by(messages.c.seq).with_for_update() if pg else stmt
+    return stmt.order_by(messages.c.seq).with_for_update(of=messages) if pg else stmt
 
 
-def status_rows(conn: Connection, wamids: Sequence[str] | set[str]) -> dict[str, Any]:
-    """The messages with these wamids (seq, status and the columns a status may change), by wamid."""
+def status_rows(conn: Connection, wamids: Sequence[str] | set[str]) -> dict[str, dict[str, Any]]:
+    """The messages with these wamids (seq, status and the columns a status may change), by wamid, each
+    with ``recorded``: the set of statuses already in its history."""
     if not wamids:
         return {}
-    return {r.wamid: r for r in conn.execute(_status_rows(conn), {"wamids": keys(wamids)})}
-
-
-@PerDialect
-def _recorded(pg: bool) -> Select[Any]:
-    return select(message_events.c.message_seq, message_events.c.status).where(
-        listed(message_events.c.message_seq, "seqs", pg)
-    )
-
-
-def recorded_statuses(conn: Connection, seqs: Sequence[int]) -> set[tuple[int, str]]:
-    """(message seq, status) pairs already in the history of these messages."""
-    if not seqs:
-        return set()
-    rows = conn.execute(_recorded(conn), {"seqs": keys(seqs)})
-    return {(r.message_seq, r.status) for r in rows}
+    out: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(_status_rows(conn), {"wamids": keys(wamids)}):
+        row = dict(r._mapping)
+        listed_ = row["recorded"]
+        row["recorded"] = set(listed_.split(",") if isinstance(listed_, str) else listed_ or ())
+        out[r.wamid] = row
+    return out
 
 
 def add_events(conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: Writes | None = None) -> None:
