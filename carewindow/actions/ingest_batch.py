@@ -16,7 +16,7 @@ does not grow with the batch:
 
 The inserts and updates whose answer nobody reads (raw bodies, history, status and contact updates,
 consent, deliveries) are collected in ``storage.bulk.Writes``: on PostgreSQL they go as one statement
-at the end, so a batch makes five round trips whatever its size.
+at the end: a batch of any size is four statements between BEGIN and COMMIT.
 
 The policy decisions are ``ingest.inbound_change``, shared with the one-by-one path, so both agree;
 ``tests/storage/test_ingest_batch_equivalence.py`` checks the stored rows are the same.
