@@ -3,7 +3,9 @@
 Load comes from ``wrk`` (closed loop, fixed connections) rotating through pre-signed Meta-format
 bodies in groups of 1 message : 3 statuses. Enough distinct bodies are generated that the run does
 not replay them (replays are cheaper: they change nothing). Latency at a fixed rate comes from the
-asyncio raw-socket generator in ``bench.common`` (Debian's wrk has no ``-R``).
+asyncio raw-socket generator in ``bench.common`` (Debian's wrk has no ``-R``). On PostgreSQL the
+same load also goes to ``serve --workers 2``: several processes sharing the database is how
+PostgreSQL deployments add capacity, and one process's event loop and commit thread share a GIL.
 """
 
 from __future__ import annotations
@@ -124,6 +126,47 @@ def ingest(
     return rows
 
 
+def ingest_processes(
+    kind: str, *, workers: int, seconds: float, connections: int, ceiling_rps: float
+) -> dict[str, Any]:
+    """The wrk run of ``ingest`` against ``serve --workers N`` (each process its own group commit)."""
+    now = int(time.time())
+    mix = common.webhook_mix(int(MAX_RATE * seconds), contacts=5000, now=now)
+    with common.database(kind) as url, common.processes() as procs:
+        common.migrate(url)
+        common.seed_outbound(url, messages=mix.outbound_messages, contacts=5000, now_ts=now)
+        port = common.free_port()
+        # Several processes cannot share the in-process sandbox; ingestion does not call the provider.
+        env = common.server_env(
+            url,
+            port,
+            CAREWINDOW_RUN_WORKER="false",
+            CAREWINDOW_PROVIDER="meta",
+            CAREWINDOW_META_TOKEN="unused",
+        )
+        argv = [str(common.VENV_BIN / "carewindow"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        p = common.start(procs, [*argv, "--workers", str(workers)], env, port=port)
+        warm = common.webhook_mix(400, contacts=100, now=now, tag="w")
+        common.load(p.port, _requests(p.port, warm), connections=8, max_seconds=20)
+        cpu0 = common.tree_cpu_seconds(p.pid)
+        r = common.run_wrk(
+            p.url + "/webhooks/whatsapp", mix.bodies, mix.signatures, seconds=seconds, connections=connections
+        )
+        cpu = common.tree_cpu_seconds(p.pid) - cpu0
+    return {
+        "benchmark": f"ingest {kind}, {workers} serve processes: durable webhooks, wrk -c{connections}",
+        "value": round(r.rps),
+        "unit": "events/s",
+        "p50_ms": r.p50_ms,
+        "p99_ms": r.p99_ms,
+        "ratio_to_ceiling": round(r.rps / ceiling_rps, 3) if ceiling_rps else None,
+        "errors": r.non_2xx + r.socket_errors,
+        "replayed_bodies": max(0, r.requests - len(mix.bodies)),
+        "server_cpu_us_per_event": round(cpu / max(r.requests, 1) * 1e6),
+        "target": ">= 5,000 and >= 50% of ceiling",
+    }
+
+
 def _shift(mix: common.WebhookMix, offset: int, now: int) -> common.WebhookMix:
     """Re-point the statuses of ``mix`` at outbound messages ``offset`` and later."""
     from carewindow.wire import signature
@@ -188,4 +231,10 @@ def run(
                 ceiling_rps=ceiling_rps,
             )
         )
+        if kind == "postgresql":
+            rows.append(
+                ingest_processes(
+                    kind, workers=2, seconds=seconds, connections=connections, ceiling_rps=ceiling_rps
+                )
+            )
     return rows

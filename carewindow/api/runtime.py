@@ -104,8 +104,8 @@ class Runtime:
 
 
 def commit_threads(settings: Settings, engine: Engine) -> int:
-    """Transactions a group commit keeps in flight: SQLite has one writer; on PostgreSQL a second
-    batch is written while the first waits for the server."""
+    """Transactions a group commit keeps in flight: SQLite has one writer; on PostgreSQL more can
+    be set (a second batch is written while the first waits for the server)."""
     return 1 if engine.dialect.name == "sqlite" else settings.commit_threads
 
 
