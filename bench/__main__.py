@@ -1,6 +1,7 @@
 """``python -m bench [part ...]``: run the benchmarks, print one table, write bench/results.json.
 
-Parts: ceiling+ingest (``ingest``), ``delivery``, ``policy``, ``scale``; default all. See
+Parts: ceiling+ingest (``ingest``), the ingest write path alone (``batch``), ``delivery``,
+``policy``, ``scale``; default all. See
 docs/performance.md for the method.
 """
 
@@ -19,7 +20,7 @@ from rich.table import Table
 
 from bench import common
 
-PARTS = ("policy", "ingest", "delivery", "scale")
+PARTS = ("policy", "batch", "ingest", "delivery", "scale")
 
 
 def main() -> None:
@@ -62,6 +63,10 @@ def _part_rows(part: str, args: Any, dbs: tuple[str, ...]) -> list[dict[str, Any
         from bench import bench_policy
 
         return bench_policy.run()
+    if part == "batch":
+        from bench import bench_batch
+
+        return bench_batch.run(databases=dbs)
     if part == "ingest":
         from bench import bench_ingest
 
