@@ -1,11 +1,14 @@
-"""Many rows in one ``INSERT`` or ``UPDATE`` whose SQL text does not depend on how many rows there are.
+"""The batch writers' statements: many rows per ``INSERT`` or ``UPDATE``, few round trips, SQL built once.
 
 A multi-row ``VALUES`` list (SQLAlchemy's "insertmanyvalues") changes its text with the batch size:
 psycopg then converts every such statement's placeholders anew (its cache stops at 4 KB of SQL) and
 PostgreSQL plans it anew; for the send batch's message insert that was a third of the server's CPU
 (docs/performance.md). On PostgreSQL the rows travel instead as one JSON array, unpacked by
 ``json_populate_recordset`` into the table's own column types: one statement text per column set.
-SQLite keeps SQLAlchemy's own path (its placeholders are cheap and it has no such function).
+``Writes`` sends the writes of a transaction that nobody reads back as one statement there.
+SQLite has no round trips to save: its rows go straight to the driver (``executemany`` or one
+multi-row ``VALUES``), converted as SQLAlchemy would store them. ``PerDialect`` and ``listed`` build
+lookups by a list of keys once per dialect.
 """
 
 from __future__ import annotations
