@@ -28,6 +28,7 @@ import orjson
 import psycopg
 import uvloop
 
+from carewindow.api.server_protocol import HTTP
 from carewindow.wire import signature
 from carewindow.wire.webhook import build_message_webhook, build_status_webhook
 
@@ -40,7 +41,7 @@ PHONE_NUMBER_ID = "100000000000001"
 DISPLAY = "15550000001"
 PG_URL = os.environ.get("CAREWINDOW_TEST_PG_URL") or "postgresql://postgres@127.0.0.1:5432/test"
 # uvicorn settings shared by the ceiling app and `carewindow serve` (which sets the same ones).
-UVICORN_ARGS = ["--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
+UVICORN_ARGS = ["--http", HTTP, "--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
 
 
 # --------------------------------------------------------------------------------------------- machine
