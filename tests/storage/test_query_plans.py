@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from hot_paths import POLICY, ingest_jobs, queue_texts, seed_send_targets, seed_sent_messages, send_jobs
 from service_support import Clock
-from sqlalchemy import Connection, Engine, event, insert, select
+from sqlalchemy import Connection, Engine, event, insert, select, update
 
+from carewindow.actions import held, tickets
 from carewindow.actions.ingest_batch import do_ingest_batch
 from carewindow.actions.send_batch import do_send_batch
 from carewindow.providers.fake import FakeProvider
@@ -158,5 +159,40 @@ async def test_hot_batches_read_no_big_table_in_full(db_url: str) -> None:
                 where = " ".join(statement.split())[-300:]
                 scans += [(table, where) for table in full_scans(conn, statement, params)]
         assert not scans, scans
+    finally:
+        engine.dispose()
+
+
+def test_ticket_and_hold_lookups_use_their_indexes(db_url: str) -> None:
+    """A ticket's thread and the expiry of held messages find their rows by index among many."""
+    engine = make_engine(db_url)
+    try:
+        now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+        seed_sent_messages(engine, 20_000, now, "p")
+        with write_tx(engine) as conn:
+            seqs = conn.execute(select(messages.c.seq).order_by(messages.c.seq).limit(40)).scalars().all()
+            conn.execute(
+                update(messages)
+                .where(messages.c.seq.in_(seqs[:20]))
+                .values(ticket_id="T-1", status="held", hold_until=now)
+            )
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE messages")
+                conn.commit()
+        with write_tx(engine) as conn, captured(conn) as seen:
+            assert len(tickets.thread(conn, "T-1")) == 20
+            expired = held.expire_due(conn, now=now)
+            assert len(expired) == 20
+        lookups = [(st, p) for st, p in seen if "ticket_id =" in st or "hold_until <=" in st]
+        assert len(lookups) == 2, [st for st, _ in seen]
+        with engine.connect() as conn:
+            for statement, params in lookups:
+                if engine.dialect.name == "sqlite":
+                    rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+                else:
+                    rows = conn.exec_driver_sql("EXPLAIN (COSTS OFF) " + statement, params)
+                plan = " ".join(str(r[-1] if engine.dialect.name == "sqlite" else r[0]) for r in rows)
+                assert "ix_messages_ticket_id" in plan or "ix_messages_hold_until" in plan, plan
     finally:
         engine.dispose()
