@@ -80,22 +80,11 @@ def ingest(
         m1 = _metrics(p.url)
         batches = m1["carewindow_ingest_batches_total"] - m0["carewindow_ingest_batches_total"]
         items = m1["carewindow_ingest_items_total"] - m0["carewindow_ingest_items_total"]
-        replayed = max(0, r.requests - len(mix.bodies))
-        rows.append(
-            {
-                "benchmark": f"ingest {kind}: durable webhooks (1 msg : 3 statuses), wrk -c{connections}",
-                "value": round(r.rps),
-                "unit": "events/s",
-                "p50_ms": r.p50_ms,
-                "p99_ms": r.p99_ms,
-                "ratio_to_ceiling": round(r.rps / ceiling_rps, 3) if ceiling_rps else None,
-                "errors": r.non_2xx + r.socket_errors,
-                "replayed_bodies": replayed,
-                "avg_group_commit": round(items / batches, 1) if batches else None,
-                "server_cpu_us_per_event": round(cpu / max(r.requests, 1) * 1e6),
-                "target": ">= 5,000 and >= 50% of ceiling",
-            }
-        )
+        row = _wrk_row(f"ingest {kind}: durable webhooks (1 msg : 3 statuses), wrk -c{connections}", r, cpu)
+        row["ratio_to_ceiling"] = round(r.rps / ceiling_rps, 3) if ceiling_rps else None
+        row["replayed_bodies"] = max(0, r.requests - len(mix.bodies))
+        row["avg_group_commit"] = round(items / batches, 1) if batches else None
+        rows.append(row)
         lr = common.load(
             p.port,
             _requests(p.port, fixed),
@@ -153,15 +142,21 @@ def ingest_processes(
             p.url + "/webhooks/whatsapp", mix.bodies, mix.signatures, seconds=seconds, connections=connections
         )
         cpu = common.tree_cpu_seconds(p.pid) - cpu0
+    row = _wrk_row(f"ingest {kind}, {workers} serve processes: durable webhooks, wrk -c{connections}", r, cpu)
+    row["ratio_to_ceiling"] = round(r.rps / ceiling_rps, 3) if ceiling_rps else None
+    row["replayed_bodies"] = max(0, r.requests - len(mix.bodies))
+    return row
+
+
+def _wrk_row(benchmark: str, r: common.WrkResult, cpu: float) -> dict[str, Any]:
+    """A row for one wrk run of ingestion; ``cpu``: the server's CPU seconds during it."""
     return {
-        "benchmark": f"ingest {kind}, {workers} serve processes: durable webhooks, wrk -c{connections}",
+        "benchmark": benchmark,
         "value": round(r.rps),
         "unit": "events/s",
         "p50_ms": r.p50_ms,
         "p99_ms": r.p99_ms,
-        "ratio_to_ceiling": round(r.rps / ceiling_rps, 3) if ceiling_rps else None,
         "errors": r.non_2xx + r.socket_errors,
-        "replayed_bodies": max(0, r.requests - len(mix.bodies)),
         "server_cpu_us_per_event": round(cpu / max(r.requests, 1) * 1e6),
         "target": ">= 5,000 and >= 50% of ceiling",
     }

@@ -131,23 +131,26 @@ def seed_send_targets(engine: Engine, now: datetime) -> None:
                 "updated_at": now,
             },
         )
-        for i in range(5):  # contacts seen before, window open, opted in
-            row = contact_store.get_or_create(conn, phone_number_id=NUMBER, wa_id=f"346005{i:05d}", now=now)
-            state = apply_inbound_message(contact_store.state_from_row(row), at=now, settings=POLICY)
-            values = contact_store.state_values(state, window_length=POLICY.window)
-            values["consent_status"] = ConsentStatus.OPTED_IN.value
-            contact_store.update_values(conn, row.id, values)
+    for i in range(5):  # contacts seen before, window open, opted in
+        open_window(engine, f"346005{i:05d}", now)
 
 
-def queue_texts(engine: Engine, n: int, now: datetime, wa_id: str) -> None:
+def open_window(engine: Engine, wa_id: str, at: datetime) -> None:
+    """The contact exists, wrote at ``at`` (window open) and opted in."""
     with write_tx(engine) as conn:
-        row = contact_store.get_or_create(conn, phone_number_id=NUMBER, wa_id=wa_id, now=now)
-        state = apply_inbound_message(contact_store.state_from_row(row), at=now, settings=POLICY)
+        row = contact_store.get_or_create(conn, phone_number_id=NUMBER, wa_id=wa_id, now=at)
+        state = apply_inbound_message(contact_store.state_from_row(row), at=at, settings=POLICY)
         values = contact_store.state_values(state, window_length=POLICY.window)
         values["consent_status"] = ConsentStatus.OPTED_IN.value
         contact_store.update_values(conn, row.id, values)
+
+
+def queue_texts(engine: Engine, n: int, now: datetime, wa_id: str = "34600111555") -> list[str]:
+    """``n`` texts queued one by one to an open window; their message ids."""
+    open_window(engine, wa_id, now)
+    ids = []
     for i in range(n):
-        do_queue_send(
+        out = do_queue_send(
             engine,
             SendCommand(to=wa_id, message_type="text", content={"body": f"m{i}"}),
             phone_number_id=NUMBER,
@@ -155,3 +158,5 @@ def queue_texts(engine: Engine, n: int, now: datetime, wa_id: str) -> None:
             now=now,
             hold_period=timedelta(days=7),
         )
+        ids.append(out.message.id)
+    return ids

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hot_paths import queue_texts
 from service_support import Clock
 from sqlalchemy import Engine
-from test_delivery_worker import queue_texts, status_of, worker
+from test_delivery_worker import status_of, worker
 
 from carewindow.providers.base import ProviderTimeout, ProviderUnavailable
 from carewindow.providers.fake import FakeProvider

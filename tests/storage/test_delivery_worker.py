@@ -10,24 +10,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hot_paths import NUMBER, POLICY, open_window, queue_texts
 from service_support import Clock
 from sqlalchemy import Engine, func, select
 
 from carewindow.actions import delivery
 from carewindow.actions.send import SendCommand, do_queue_send
-from carewindow.policy import ConsentStatus, PolicySettings, apply_inbound_message
 from carewindow.providers.base import ProviderGraphError, ProviderTimeout
 from carewindow.providers.fake import FakeProvider
-from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
-from carewindow.storage.engine import make_engine, write_tx
+from carewindow.storage.engine import make_engine
 from carewindow.storage.tables import messages, outbox
 from carewindow.wire.graph_errors import GraphError
 from carewindow.worker.delivery import DeliveryWorker
 
 pytestmark = pytest.mark.anyio
-NUMBER = "100000000000001"
-POLICY = PolicySettings()
 
 
 @pytest.fixture
@@ -35,31 +32,6 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
-
-
-def open_window(engine: Engine, wa_id: str, at: datetime) -> None:
-    with write_tx(engine) as conn:
-        row = contact_store.get_or_create(conn, phone_number_id=NUMBER, wa_id=wa_id, now=at)
-        state = apply_inbound_message(contact_store.state_from_row(row), at=at, settings=POLICY)
-        values = contact_store.state_values(state, window_length=POLICY.window)
-        values["consent_status"] = ConsentStatus.OPTED_IN.value
-        contact_store.update_values(conn, row.id, values)
-
-
-def queue_texts(engine: Engine, n: int, now: datetime, wa_id: str = "34600111555") -> list[str]:
-    open_window(engine, wa_id, now)
-    ids = []
-    for i in range(n):
-        out = do_queue_send(
-            engine,
-            SendCommand(to=wa_id, message_type="text", content={"body": f"m{i}"}),
-            phone_number_id=NUMBER,
-            settings=POLICY,
-            now=now,
-            hold_period=timedelta(days=7),
-        )
-        ids.append(out.message.id)
-    return ids
 
 
 def status_of(engine: Engine, message_id: str) -> Any:
