@@ -40,6 +40,26 @@ async def _with_server(handler: Handler, test: Callable[[MetaProvider], Awaitabl
         server.close()
 
 
+async def _failure(provider: MetaProvider) -> ProviderError:
+    """The error a send to ``provider`` raises (the test fails if it raises none)."""
+    with pytest.raises(ProviderError) as info:
+        await provider.send(BODY)
+    return info.value
+
+
+def _failure_of(make: Callable[[], MetaProvider]) -> ProviderError:
+    """``_failure`` of a provider made (and closed) inside its own event loop."""
+
+    async def go() -> ProviderError:
+        provider = make()
+        try:
+            return await _failure(provider)
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(go())
+
+
 def _provider(port: int, *, timeout: float = 2.0) -> MetaProvider:
     return MetaProvider(
         base_url=f"http://127.0.0.1:{port}",
@@ -88,16 +108,7 @@ def test_nobody_listening_was_not_sent() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
 
-    async def go() -> ProviderError:
-        provider = _provider(port)
-        try:
-            with pytest.raises(ProviderError) as info:
-                await provider.send(BODY)
-            return info.value
-        finally:
-            await provider.aclose()
-
-    err = asyncio.run(go())
+    err = _failure_of(lambda: _provider(port))
     assert isinstance(err, ProviderUnavailable)
     assert err.maybe_sent is False
     assert err.transient
@@ -119,12 +130,7 @@ def test_a_request_that_went_out_may_have_been_sent(reply: bytes | None, kind: t
             await writer.drain()
         writer.close()
 
-    async def test(provider: MetaProvider) -> ProviderError:
-        with pytest.raises(ProviderError) as info:
-            await provider.send(BODY)
-        return info.value
-
-    err = asyncio.run(_with_server(handler, test))
+    err = asyncio.run(_with_server(handler, _failure))
     assert isinstance(err, kind)
     assert err.maybe_sent is True
     assert "EAAG" not in str(err)
@@ -140,9 +146,7 @@ def test_no_answer_in_time_is_a_timeout_that_may_have_been_sent() -> None:
 
     async def test(provider: MetaProvider) -> ProviderError:
         try:
-            with pytest.raises(ProviderError) as info:
-                await provider.send(BODY)
-            return info.value
+            return await _failure(provider)
         finally:
             release.set()
 
@@ -152,18 +156,7 @@ def test_no_answer_in_time_is_a_timeout_that_may_have_been_sent() -> None:
 
 
 def test_a_url_that_cannot_be_requested_was_not_sent() -> None:
-    async def go() -> ProviderError:
-        provider = MetaProvider(
-            base_url="http://[::1", graph_version="v23.0", token="t", phone_number_id="1", waba_id="2"
-        )
-        try:
-            with pytest.raises(ProviderError) as info:
-                await provider.send(BODY)
-            return info.value
-        finally:
-            await provider.aclose()
-
-    assert asyncio.run(go()).maybe_sent is False
+    assert _failure_of(lambda: _provider_at("http://[::1")).maybe_sent is False
 
 
 def test_proxy_settings_from_the_environment_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
