@@ -123,12 +123,8 @@ def insert_rows(
         sql_text = _sqlite_insert(table, keys, tuple(skip_conflicts_on))
         conn.exec_driver_sql(sql_text, _sqlite_params(table, [{**r, **defaults} for r in rows], keys))
         return
-    part = (_insert_sql(table, given + tuple(defaults), (), tuple(skip_conflicts_on)), ("rows",))
-    values = (_json_rows(table, rows, given, defaults),)
-    if writes is not None:
-        writes.add(part, values)
-    else:
-        conn.execute(_text(part[0]), dict(zip(part[1], values, strict=True)))
+    sql, doc = _pg_insert_parts(table, rows, (), tuple(skip_conflicts_on))
+    _write(conn, writes, (sql, ("rows",)), (doc,))
 
 
 def update_rows(
@@ -151,7 +147,13 @@ def update_rows(
         conn.exec_driver_sql(_sqlite_update(table, key, given), _sqlite_params(table, keyed, (*given, key)))
         return
     part = (_update_sql(table, key, given), ("rows", "keys"))
-    values = (_json_rows(table, keyed, (*given, key), {}), [r[key] for r in keyed])
+    _write(conn, writes, part, (_json_rows(table, keyed, (*given, key), {}), [r[key] for r in keyed]))
+
+
+def _write(
+    conn: Connection, writes: Writes | None, part: tuple[str, tuple[str, ...]], values: tuple[Any, ...]
+) -> None:
+    """Run ``part`` (SQL and its parameter names) now, or add it to ``writes``."""
     if writes is not None:
         writes.add(part, values)
     else:
@@ -211,10 +213,19 @@ def _pg_insert(
     returning: tuple[str, ...],
     conflict: tuple[str, ...],
 ) -> CursorResult[Any]:
+    sql, doc = _pg_insert_parts(table, rows, returning, conflict)
+    return conn.execute(_returning_statement(table, sql, returning), {"rows": doc})
+
+
+def _pg_insert_parts(
+    table: Table, rows: Sequence[Mapping[str, Any]], returning: tuple[str, ...], conflict: tuple[str, ...]
+) -> tuple[str, str]:
+    """The insert's SQL (parameter ``:rows``) and its rows as one JSON document, defaults added."""
     given = tuple(rows[0])
     defaults = _scalar_defaults(table, given)
-    sql = _returning_statement(table, given + tuple(defaults), returning, conflict)
-    return conn.execute(sql, {"rows": _json_rows(table, rows, given, defaults)})
+    return _insert_sql(table, given + tuple(defaults), returning, conflict), _json_rows(
+        table, rows, given, defaults
+    )
 
 
 def _json_rows(
@@ -265,10 +276,8 @@ def _insert_sql(
 
 
 @functools.lru_cache(maxsize=64)
-def _returning_statement(
-    table: Table, keys: tuple[str, ...], returning: tuple[str, ...], conflict: tuple[str, ...]
-) -> Any:
-    return text(_insert_sql(table, keys, returning, conflict)).columns(*(table.c[c] for c in returning))
+def _returning_statement(table: Table, sql: str, returning: tuple[str, ...]) -> Any:
+    return text(sql).columns(*(table.c[c] for c in returning))
 
 
 @functools.lru_cache(maxsize=64)
