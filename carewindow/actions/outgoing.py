@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from carewindow.actions.events import Event
 from carewindow.storage import subscriptions as subscription_store
@@ -33,8 +34,9 @@ EVENT_TYPES = (
 RETRY_FOR = timedelta(hours=24)
 _CACHE_SECONDS = 1.0
 
-# Active subscriptions, cached per database for a second: the hot ingest path asks on every commit.
-_cache: dict[str, tuple[float, list[Any]]] = {}
+# Active subscriptions, cached per engine for a second: the hot ingest path asks on every commit.
+# (Keyed by the engine itself: formatting its URL as a key was 1 % of the ingest committer.)
+_cache: weakref.WeakKeyDictionary[Engine, tuple[float, list[Any]]] = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
 
 
@@ -44,7 +46,7 @@ def invalidate_cache() -> None:
 
 
 def _active(conn: Connection) -> list[Any]:
-    key = str(conn.engine.url)
+    key = conn.engine
     now = time.monotonic()
     with _cache_lock:
         hit = _cache.get(key)
