@@ -1,7 +1,7 @@
 """``python -m bench [part ...]``: run the benchmarks, print one table, write bench/results.json.
 
-Parts: ceiling+ingest (``ingest``), the ingest write path alone (``batch``), ``delivery``,
-``policy``, ``scale``; default all. See
+Parts: ceiling+ingest (``ingest``), the ingest write path alone (``batch``), its instruction
+counts (``instructions``), ``delivery``, ``policy``, ``scale``; default all. See
 docs/performance.md for the method.
 """
 
@@ -20,7 +20,7 @@ from rich.table import Table
 
 from bench import common
 
-PARTS = ("policy", "batch", "ingest", "delivery", "scale")
+PARTS = ("policy", "batch", "instructions", "ingest", "delivery", "scale")
 
 
 def main() -> None:
@@ -44,6 +44,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     started = time.time()
     load_before = common.load_average()
+    speed_before = common.python_loop_seconds()
     for part in args.parts:
         try:
             runs = args.repeat if part in REPEATED else 1
@@ -52,7 +53,7 @@ def main() -> None:
             rows.append(
                 {"benchmark": part, "value": None, "unit": f"failed: {type(exc).__name__}: {exc}"[:300]}
             )
-    _report(rows, args, started, load_before)
+    _report(rows, args, started, load_before, speed_before)
 
 
 REPEATED = ("ingest", "delivery")  # rates on a shared 2-core machine drift by ±20 % minute to minute
@@ -67,6 +68,10 @@ def _part_rows(part: str, args: Any, dbs: tuple[str, ...]) -> list[dict[str, Any
         from bench import bench_batch
 
         return bench_batch.run(databases=dbs)
+    if part == "instructions":
+        from bench import bench_instructions
+
+        return bench_instructions.run(databases=dbs)
     if part == "ingest":
         from bench import bench_ingest
 
@@ -102,7 +107,9 @@ def _median_rows(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return out
 
 
-def _report(rows: list[dict[str, Any]], args: Any, started: float, load_before: float) -> None:
+def _report(
+    rows: list[dict[str, Any]], args: Any, started: float, load_before: float, speed_before: float
+) -> None:
     table = Table(title="carewindow benchmarks")
     for col in ("benchmark", "value", "unit", "details", "target"):
         table.add_column(col, overflow="fold")
@@ -124,11 +131,19 @@ def _report(rows: list[dict[str, Any]], args: Any, started: float, load_before: 
         "seconds": round(time.time() - started, 1),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
+        # This machine's speed for plain Python, to compare absolute figures across machines (and
+        # across the run: a shared host's speed drifts).
+        "python_loop_seconds_before": speed_before,
+        "python_loop_seconds_after": common.python_loop_seconds(),
+        "syscall_us": common.syscall_microseconds(),
         "load_average_before": load_before,
         "load_average_after": common.load_average(),
     }
     Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str) + "\n")
-    print(f"wrote {args.out} (load average {load_before:.2f} -> {meta['load_average_after']:.2f})")
+    print(
+        f"wrote {args.out} (load average {load_before:.2f} -> {meta['load_average_after']:.2f}; "
+        f"Python loop {speed_before} -> {meta['python_loop_seconds_after']} s)"
+    )
 
 
 if __name__ == "__main__":

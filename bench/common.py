@@ -47,6 +47,31 @@ UVICORN_ARGS = ["--http", HTTP, "--loop", "uvloop", "--no-access-log", "--log-le
 # --------------------------------------------------------------------------------------------- machine
 
 
+def python_loop_seconds() -> float:
+    """Best of 3 of a fixed pure-Python loop (10 M additions): how fast this machine runs Python now.
+    Rates here are comparable across machines only after scaling by it; ratios (to the ceiling) are."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return round(best, 3)
+
+
+def syscall_microseconds() -> float:
+    """Best of 3 of the cost of a trivial system call: on a nested virtual machine it is several times a
+    bare host's, and an HTTP server makes a few per request (the ceiling moves with it)."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(100_000):
+            os.getppid()
+        best = min(best, (time.perf_counter() - t0) / 100_000 * 1e6)
+    return round(best, 3)
+
+
 def load_average() -> float:
     return os.getloadavg()[0]
 
