@@ -89,7 +89,7 @@ def batch_row(kind: str) -> dict[str, Any]:
         common.migrate(seeded)
         common.seed_outbound(seeded, messages=BODIES, contacts=5000, now_ts=NOW)
         if kind == "postgresql":
-            with psycopg.connect(common._plain(seeded), autocommit=True) as conn:
+            with psycopg.connect(common.plain_url(seeded), autocommit=True) as conn:
                 conn.execute("ANALYZE")
         with _copy(kind, seeded, "a") as short, _copy(kind, seeded, "b") as long:
             counts = _both(lambda n: ["batch", short if n == SHORT else long, str(n)])
@@ -115,7 +115,7 @@ class _copy:
             for f in source.parent.glob(source.name + "*"):  # with any -wal / -shm beside it
                 shutil.copy(f, self.tmp / f.name.replace(source.name, "b.db"))
             return f"sqlite:///{self.tmp}/b.db"
-        admin = common._plain(common.PG_URL)
+        admin = common.plain_url(common.PG_URL)
         self.name = f"{self.seeded.rsplit('/', 1)[1]}_{self.suffix}"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.name}" TEMPLATE "{self.seeded.rsplit("/", 1)[1]}"')
@@ -125,7 +125,7 @@ class _copy:
         if self.kind == "sqlite":
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
-        with psycopg.connect(common._plain(common.PG_URL), autocommit=True) as conn:
+        with psycopg.connect(common.plain_url(common.PG_URL), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 

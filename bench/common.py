@@ -139,13 +139,13 @@ def pg_available() -> bool:
     if not PG_URL:
         return False
     try:
-        psycopg.connect(_plain(PG_URL), connect_timeout=3).close()
+        psycopg.connect(plain_url(PG_URL), connect_timeout=3).close()
     except Exception:
         return False
     return True
 
 
-def _plain(url: str) -> str:
+def plain_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
@@ -160,7 +160,7 @@ def database(kind: str) -> Iterator[str]:
             shutil.rmtree(tmp, ignore_errors=True)
         return
     name = f"cw_bench_{uuid.uuid4().hex[:10]}"
-    admin = _plain(PG_URL)
+    admin = plain_url(PG_URL)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
