@@ -4,7 +4,6 @@ PostgreSQL): the later must start from what the earlier wrote, never from the st
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -16,19 +15,12 @@ from carewindow.actions.statuses import apply_statuses
 from carewindow.policy import PolicySettings, apply_inbound_message
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
-from carewindow.storage.engine import is_sqlite, make_engine, write_tx
+from carewindow.storage.engine import is_sqlite, write_tx
 from carewindow.storage.tables import messages
 from carewindow.wire.webhook import StatusUpdate, build_status_webhook, parse_webhook
 
 NUMBER = "100000000000001"
 AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 def queue_and_send(engine: Engine, number: str, at: datetime) -> tuple[str, str]:

@@ -4,8 +4,6 @@ never reached the provider (connect error) is retried. See docs/reliability.md, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hot_paths import queue_texts
 from service_support import Clock
@@ -14,16 +12,8 @@ from test_delivery_worker import status_of, worker
 
 from carewindow.providers.base import ProviderTimeout, ProviderUnavailable
 from carewindow.providers.fake import FakeProvider
-from carewindow.storage.engine import make_engine
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 @pytest.mark.parametrize(

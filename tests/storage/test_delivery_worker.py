@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,13 +24,6 @@ from carewindow.wire.graph_errors import GraphError
 from carewindow.worker.delivery import DeliveryWorker
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 def status_of(engine: Engine, message_id: str) -> Any:

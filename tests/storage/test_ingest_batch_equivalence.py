@@ -10,12 +10,10 @@ own business numbers (one for each side), so the two sides can be compared in on
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
@@ -23,7 +21,7 @@ from sqlalchemy import Engine, select
 from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_webhook
 from carewindow.actions.ingest_batch import do_ingest_batch
 from carewindow.policy import PolicySettings
-from carewindow.storage.engine import make_engine, write_tx
+from carewindow.storage.engine import write_tx
 from carewindow.storage.tables import consent_events, contacts, messages
 from carewindow.wire.webhook import build_message_webhook, parse_webhook
 
@@ -33,13 +31,6 @@ SENDERS = ("34600000001", "34600000002", "34600000003", "")  # "" = username-onl
 TEXTS = ("hola", "STOP", "baja", "gracias", None)
 TYPES = ("text", "text", "text", "reaction", "image", "request_welcome")
 _namespaces = itertools.count(1)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 message_spec = st.fixed_dictionaries(

@@ -8,11 +8,9 @@ stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import orjson
-import pytest
 from hot_paths import NUMBER, POLICY, message_webhook, seed_sent_messages, statuses_webhook
 from sqlalchemy import Engine, func, select
 
@@ -20,7 +18,7 @@ from carewindow.actions import outgoing
 from carewindow.actions.ingest import IngestJob
 from carewindow.actions.ingest_batch import do_ingest_batch
 from carewindow.storage import subscriptions as subscription_store
-from carewindow.storage.engine import make_engine, write_tx
+from carewindow.storage.engine import write_tx
 from carewindow.storage.tables import (
     consent_events,
     contacts,
@@ -33,13 +31,6 @@ from carewindow.storage.tables import (
 from carewindow.wire.webhook import build_message_webhook, parse_webhook
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 def _job(payload: object) -> IngestJob:

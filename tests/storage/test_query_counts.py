@@ -33,7 +33,7 @@ from carewindow.actions.errors import SendRefused
 from carewindow.actions.ingest_batch import do_ingest_batch
 from carewindow.actions.send_batch import do_send_batch
 from carewindow.providers.fake import FakeProvider
-from carewindow.storage.engine import make_engine, write_tx
+from carewindow.storage.engine import write_tx
 from carewindow.storage.tables import contacts
 from carewindow.wire import signature
 from carewindow.worker.delivery import DeliveryWorker
@@ -184,13 +184,6 @@ async def test_send_group_commit_statements_do_not_grow_with_batch_size(engine: 
 
 
 # --------------------------------------------------------------------------------- delivery worker
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 async def test_worker_batch_statements_do_not_grow_with_batch_size(engine: Engine) -> None:
