@@ -161,18 +161,20 @@ def _child_batch(url: str, batches: int) -> None:
     from carewindow.actions.ingest import IngestJob
     from carewindow.actions.ingest_batch import do_ingest_batch
     from carewindow.policy import PolicySettings
-    from carewindow.storage.engine import make_engine, write_tx
+    from carewindow.storage.engine import HeldConnection, make_engine
     from carewindow.wire.webhook import parse_webhook
 
     at = datetime.fromtimestamp(NOW, UTC)
     jobs = [IngestJob(body=b, batch=parse_webhook(b), received_at=at) for b in _bodies()]
     engine = make_engine(url)
+    held = HeldConnection(engine)  # as the group commit's thread keeps its connection
     settings = PolicySettings()
     try:
         for b in range(WARM + batches):
-            with write_tx(engine) as conn:
+            with held.write_tx() as conn:
                 do_ingest_batch(conn, jobs[b * SIZE : (b + 1) * SIZE], settings=settings)
     finally:
+        held.close()
         engine.dispose()
 
 

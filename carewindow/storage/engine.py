@@ -6,7 +6,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,6 +106,41 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(**{_IMMEDIATE: True})
         with conn.begin():
             yield conn
+
+
+class HeldConnection:
+    """One connection a long-lived writer (a group-commit thread) keeps across its transactions.
+
+    Checking a pooled PostgreSQL connection out for every batch costs the pool's pre-ping, a
+    ``SELECT 1`` round trip, plus the pool's own work; a writer committing hundreds of times a second
+    keeps its connection instead. Any failed transaction drops it, so the next one connects anew: that
+    is how a database restart is survived without the ping. SQLite (no round trips) checks out per
+    transaction as ``write_tx`` does. Use from one thread only."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def write_tx(self) -> Iterator[Connection]:
+        if is_sqlite(self._engine):
+            with write_tx(self._engine) as conn:
+                yield conn
+            return
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        try:
+            with self._conn.begin():
+                yield self._conn
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(Exception):  # a broken connection: the pool discards it
+                conn.close()
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from carewindow.storage.engine import write_tx
+from carewindow.storage.engine import HeldConnection
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -88,6 +88,13 @@ class GroupCommitter(Generic[T, R]):
         return fut.result()
 
     def _run(self) -> None:
+        held = HeldConnection(self._engine)
+        try:
+            self._loop(held)
+        finally:
+            held.close()
+
+    def _loop(self, held: HeldConnection) -> None:
         while True:
             first = self._queue.get()
             if first is None:
@@ -103,13 +110,13 @@ class GroupCommitter(Generic[T, R]):
                     stop = True
                     break
                 batch.append(nxt)
-            self._commit(batch)
+            self._commit(held, batch)
             if stop:
                 return
 
-    def _commit(self, batch: list[tuple[T, _Waiter[R]]]) -> None:
+    def _commit(self, held: HeldConnection, batch: list[tuple[T, _Waiter[R]]]) -> None:
         try:
-            with write_tx(self._engine) as conn:
+            with held.write_tx() as conn:
                 items = [item for item, _ in batch]
                 if self._work_batch is not None:
                     results = self._work_batch(conn, items)
@@ -122,7 +129,7 @@ class GroupCommitter(Generic[T, R]):
             # One bad item must not fail its neighbours: redo each alone (work is idempotent).
             log.warning("group commit of %d items failed; retrying them one by one", len(batch))
             for entry in batch:
-                self._commit([entry])
+                self._commit(held, [entry])
             return
         with self._count_lock:
             self.batches += 1
