@@ -50,41 +50,37 @@ def apply_statuses(
 ) -> list[Event | None]:
     """``apply_status`` for many (status, received_at) pairs with a constant number of statements.
 
-    Used by the group commit: the messages with their recorded statuses are one statement, the
-    history and the status writes one each (or parts of ``writes``), however many statuses the batch
-    holds. Statuses of one
-    message in one batch apply in order, exactly as one-by-one ``apply_status`` calls would.
+    Used by the group commit. Like ``apply_status``, the history entry goes in first and says whether a
+    status is new: on PostgreSQL one statement locks the messages, adds the entries and tells which were
+    new; then one status UPDATE (a part of ``writes``), however many statuses the batch holds. Statuses
+    of one message in one batch apply in order, exactly as one-by-one ``apply_status`` calls would.
     """
     if not items:
         return []
-    current = message_store.status_rows(conn, {st.wamid for st, _ in items})
-    if _link_trackers(conn, [st for st, _ in items if st.wamid not in current]):
-        current = message_store.status_rows(conn, {st.wamid for st, _ in items})
-    recorded = {(r["seq"], status) for r in current.values() for status in r.pop("recorded")}
+    facts = [_facts(st) for st, _ in items]
+    history = _first_of_each(items, facts)
+    current = message_store.record_statuses(conn, history)
+    unknown = [st for st, _ in items if st.wamid not in current]
+    if unknown and _link_trackers(conn, unknown):
+        linked = {st.wamid for st in unknown}
+        current.update(message_store.record_statuses(conn, [h for h in history if h["wamid"] in linked]))
     out: list[Event | None] = []
-    new_events: list[dict[str, Any]] = []
     changed: dict[int, dict[str, Any]] = {}
     orphans: dict[tuple[str, str], dict[str, Any]] = {}
-    for st, now in items:
-        facts = _facts(st)
+    for (st, now), f in zip(items, facts, strict=True):
         row = current.get(st.wamid)
         if row is None:
-            orphans.setdefault((st.wamid, facts["status"]), facts)
+            orphans.setdefault((st.wamid, f["status"]), f)
             out.append(None)
             continue
-        key = (row["seq"], facts["status"])
-        added = key not in recorded
-        values, first_error = _changes(row, facts, added=added)
-        if added:
-            recorded.add(key)
-            at = datetime.fromtimestamp(facts["at"], UTC)
-            new_events.append({"message_seq": row["seq"], "status": key[1], "at": at, "error": first_error})
+        added = f["status"] in row["added"]
+        row["added"].discard(f["status"])  # the same status again later in the batch is a replay
+        values, first_error = _changes(row, f, added=added)
         if values:
             values["updated_at"] = now
             row.update(values)
             changed[row["seq"]] = row
-        out.append(_event(row["seq"], facts["status"], first_error, st) if added else None)
-    message_store.add_events(conn, new_events, writes=writes)
+        out.append(_event(row["seq"], f["status"], first_error, st) if added else None)
     message_store.set_statuses(
         conn,
         [{"b_seq": seq, **{c: r[c] for c in (*_STATUS_COLUMNS, "updated_at")}} for seq, r in changed.items()],
@@ -94,6 +90,23 @@ def apply_statuses(
         conn, [{"wamid": w, "status": s, "payload": f} for (w, s), f in orphans.items()]
     )
     return out
+
+
+def _first_of_each(
+    items: Sequence[tuple[StatusUpdate, datetime]], facts: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The history entry of each (wamid, status) pair's first arrival in the batch, in arrival order."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for (st, _), f in zip(items, facts, strict=True):
+        if (st.wamid, f["status"]) not in out:
+            errors = f.get("errors") or []
+            out[(st.wamid, f["status"])] = {
+                "wamid": st.wamid,
+                "status": f["status"],
+                "at": datetime.fromtimestamp(f["at"], UTC),
+                "error": errors[0] if errors else None,
+            }
+    return list(out.values())
 
 
 def tracker_of(st: StatusUpdate) -> str | None:

@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from carewindow.storage.direct import Direct
 from carewindow.storage.engine import dialect_insert, is_sqlite
 
 S = TypeVar("S")
@@ -102,6 +103,30 @@ def insert_returning(
     if skip_conflicts_on:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
     return conn.execute(stmt.returning(*(table.c[c] for c in returning)), list(rows)).all()
+
+
+def insert_returning_tuples(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    returning: Sequence[str],
+    *,
+    skip_conflicts_on: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """``insert_returning``'s answer as plain tuples: on PostgreSQL straight through the driver
+    (``storage.direct``), for the hot paths."""
+    if not rows:
+        return []
+    if is_sqlite(conn):
+        found = insert_returning(conn, table, rows, returning, skip_conflicts_on=skip_conflicts_on)
+        return [tuple(r) for r in found]
+    sql, doc = _pg_insert_parts(table, rows, tuple(returning), tuple(skip_conflicts_on))
+    return _direct_returning(table, sql, tuple(returning)).rows(conn, {"rows": doc})
+
+
+@functools.lru_cache(maxsize=64)
+def _direct_returning(table: Table, sql: str, returning: tuple[str, ...]) -> Direct:
+    return Direct(text(sql), [table.c[c] for c in returning])
 
 
 def insert_rows(
@@ -181,24 +206,24 @@ class Writes:
     def flush(self) -> None:
         if not self._parts:
             return
-        sql, names = _combined(tuple(self._parts))
-        self._conn.execute(sql, dict(zip(names, self._values, strict=True)))
+        statement, names = _combined(tuple(self._parts))
+        statement.execute(self._conn, dict(zip(names, self._values, strict=True)))
         self._parts.clear()
         self._values.clear()
 
 
 @functools.lru_cache(maxsize=128)
-def _combined(parts: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[Any, tuple[str, ...]]:
+def _combined(parts: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[Direct, tuple[str, ...]]:
     """One statement for ``parts`` (SQL with ``:name`` parameters): the names get the part's number."""
     if len(parts) == 1:
-        return _text(parts[0][0]), parts[0][1]
+        return Direct(text(parts[0][0])), parts[0][1]
     ctes, names = [], []
     for i, (sql, params) in enumerate(parts):
         for p in params:
             sql = sql.replace(f":{p})", f":{p}_{i})").replace(f":{p} ", f":{p}_{i} ")
             names.append(f"{p}_{i}")
         ctes.append(f"w{i} AS ({sql})")
-    return text(f"WITH {', '.join(ctes)} SELECT 1"), tuple(names)
+    return Direct(text(f"WITH {', '.join(ctes)} SELECT 1")), tuple(names)
 
 
 @functools.lru_cache(maxsize=128)

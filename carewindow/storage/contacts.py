@@ -19,6 +19,7 @@ from carewindow.policy import (
 )
 from carewindow.storage import bulk
 from carewindow.storage.bulk import insert_rows, update_rows
+from carewindow.storage.direct import Direct
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import consent_events, contacts
 
@@ -131,6 +132,8 @@ _BY_KEYS = (
     .order_by(contacts.c.id)
 )
 _BY_KEYS_LOCKED = _BY_KEYS.with_for_update(of=contacts)
+_DIRECT_BY_KEYS = Direct(_BY_KEYS, list(contacts.c))
+_DIRECT_BY_KEYS_LOCKED = Direct(_BY_KEYS_LOCKED, list(contacts.c))
 # SQLite: both lists against the unique index (the pairs are then picked in Python).
 _BY_NUMBERS_AND_WA_IDS = (
     select(contacts)
@@ -151,21 +154,17 @@ def get_many(
     wanted = set(keys)
     if not wanted:
         return {}
-    if is_sqlite(conn):
-        stmt = _BY_NUMBERS_AND_WA_IDS
-        params: dict[str, Any] = {
-            "numbers": bulk.keys(k[0] for k in wanted),
-            "wa_ids": bulk.keys(k[1] for k in wanted),
-        }
-    else:
-        stmt = _BY_KEYS_LOCKED if for_update else _BY_KEYS
+    if not is_sqlite(conn):
         pairs = sorted(wanted)
         params = {"numbers": [k[0] for k in pairs], "wa_ids": [k[1] for k in pairs]}
+        found = (_DIRECT_BY_KEYS_LOCKED if for_update else _DIRECT_BY_KEYS).dicts(conn, params)
+        return {(r["phone_number_id"], r["wa_id"]): r for r in found}
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in conn.execute(stmt, params):
+    numbers, wa_ids = bulk.keys(k[0] for k in wanted), bulk.keys(k[1] for k in wanted)
+    for row in conn.execute(_BY_NUMBERS_AND_WA_IDS, {"numbers": numbers, "wa_ids": wa_ids}):
         m = row._mapping
         key = (m["phone_number_id"], m["wa_id"])
-        if key in wanted:  # SQLite's two IN lists can over-select across numbers
+        if key in wanted:  # the two IN lists can over-select across numbers
             out[key] = dict(m)
     return out
 

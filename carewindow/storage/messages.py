@@ -6,18 +6,33 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, case, func, or_, select, update
+import orjson
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from carewindow.storage.bulk import (
     PerDialect,
     Writes,
-    insert_returning,
+    insert_returning_tuples,
     insert_rows,
     keys,
     listed,
     update_rows,
 )
-from carewindow.storage.engine import dialect_insert
+from carewindow.storage.direct import Direct
+from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
 
 # Statuses only move forward; a late "delivered" after "read" is history, not the current status.
@@ -70,8 +85,8 @@ def insert_inbound_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> 
     if not rows:
         return {}
     # RETURNING gives only the inserted rows: match them by wamid.
-    inserted = insert_returning(conn, messages, rows, ("wamid", "seq"), skip_conflicts_on=("wamid",))
-    return {r.wamid: r.seq for r in inserted}
+    inserted = insert_returning_tuples(conn, messages, rows, ("wamid", "seq"), skip_conflicts_on=("wamid",))
+    return dict(inserted)
 
 
 def insert_outbound(conn: Connection, values: Mapping[str, Any]) -> int:
@@ -174,36 +189,66 @@ def take_orphan_statuses(conn: Connection, wamid: str) -> Sequence[Row[Any]]:
     return rows
 
 
-@PerDialect
-def _status_rows(pg: bool) -> Select[Any]:
-    # The statuses already in each message's history come along (one statement, one round trip).
-    history = select(message_events.c.status).where(message_events.c.message_seq == messages.c.seq)
-    recorded: Any
-    if pg:
-        recorded = func.array(history.scalar_subquery())
-    else:
-        recorded = (
-            select(func.group_concat(message_events.c.status, ","))
-            .where(message_events.c.message_seq == messages.c.seq)
-            .scalar_subquery()
-        )
-    stmt = _STATUS_ROW.add_columns(recorded.label("recorded")).where(listed(messages.c.wamid, "wamids", pg))
-    # Concurrent status batches (several committers or processes) must not both start from the same
-    # old status: the later one would write its stale result over the earlier one's.
-    return stmt.order_by(messages.c.seq).with_for_update(of=messages) if pg else stmt
+# SQLite: the statuses already in each message's history come along (in process: no round trip).
+_RECORDED_ROWS = _STATUS_ROW.add_columns(
+    select(func.group_concat(message_events.c.status, ","))
+    .where(message_events.c.message_seq == messages.c.seq)
+    .scalar_subquery()
+    .label("recorded")
+).where(messages.c.wamid.in_(bindparam("wamids", expanding=True)))
 
 
-def status_rows(conn: Connection, wamids: Sequence[str] | set[str]) -> dict[str, dict[str, Any]]:
-    """The messages with these wamids (seq, status and the columns a status may change), by wamid, each
-    with ``recorded``: the set of statuses already in its history."""
-    if not wamids:
+# PostgreSQL: lock the messages (seq order, as every batch writer does), insert the history entries
+# of those found, and return each message with the statuses that were new to its history: one round
+# trip, and the unique index decides what is new. (Reading the history through a subquery instead
+# had PostgreSQL cache a sequential-scan plan while the table was small, then scan it all per message
+# as it grew, until the next ANALYZE; docs/performance.md.)
+_TAKE_STATUSES = Direct(
+    text(
+        f"WITH m AS (SELECT {', '.join(c.name for c in _STATUS_ROW.selected_columns)} "  # noqa: S608 - ours
+        "FROM messages WHERE wamid = ANY(CAST(:wamids AS VARCHAR(256)[])) ORDER BY seq FOR UPDATE), "
+        "added AS (INSERT INTO message_events (message_seq, status, at, error) "
+        "SELECT m.seq, r.status, r.at, r.error FROM ROWS FROM (json_to_recordset(CAST(:events AS json)) "
+        "AS (wamid varchar, status varchar, at timestamptz, error json)) "
+        "WITH ORDINALITY AS r(wamid, status, at, error, n) JOIN m ON m.wamid = r.wamid ORDER BY r.n "
+        "ON CONFLICT (message_seq, status) DO NOTHING RETURNING message_seq, status) "
+        "SELECT m.*, ARRAY(SELECT added.status FROM added WHERE added.message_seq = m.seq) AS added "
+        "FROM m ORDER BY m.seq"
+    ),
+    [*_STATUS_ROW.selected_columns, literal_column("added")],
+)
+
+
+def record_statuses(conn: Connection, events: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Add status-history entries and return the messages they belong to, locked, by wamid.
+
+    ``events``: distinct (``wamid``, ``status``) pairs in arrival order, each with ``at`` and ``error``.
+    Each message found comes back with seq, status and the columns a status may change, and ``added``:
+    the statuses of ``events`` that were new to its history (now recorded). Pairs already recorded, and
+    wamids no message has, record nothing."""
+    if not events:
         return {}
+    wamids = keys(e["wamid"] for e in events)
+    if not is_sqlite(conn):
+        doc = orjson.dumps([{k: e[k] for k in ("wamid", "status", "at", "error")} for e in events])
+        rows = _TAKE_STATUSES.dicts(conn, {"wamids": wamids, "events": doc.decode()})
+        return {r["wamid"]: {**r, "added": set(r["added"])} for r in rows}
     out: dict[str, dict[str, Any]] = {}
-    for r in conn.execute(_status_rows(conn), {"wamids": keys(wamids)}):
+    recorded: set[tuple[str, str]] = set()
+    for r in conn.execute(_RECORDED_ROWS, {"wamids": wamids}):
         row = dict(r._mapping)
-        listed_ = row["recorded"]
-        row["recorded"] = set(listed_.split(",") if isinstance(listed_, str) else listed_ or ())
-        out[r.wamid] = row
+        recorded.update((r.wamid, s) for s in (row.pop("recorded") or "").split(",") if s)
+        out[r.wamid] = {**row, "added": set()}
+    new = [e for e in events if e["wamid"] in out and (e["wamid"], e["status"]) not in recorded]
+    for e in new:
+        out[e["wamid"]]["added"].add(e["status"])
+    add_events(
+        conn,
+        [
+            {"message_seq": out[e["wamid"]]["seq"], **{k: e[k] for k in ("status", "at", "error")}}
+            for e in new
+        ],
+    )
     return out
 
 
