@@ -114,12 +114,14 @@ class HeldConnection:
     Checking a pooled PostgreSQL connection out for every batch costs the pool's pre-ping, a
     ``SELECT 1`` round trip, plus the pool's own work; a writer committing hundreds of times a second
     keeps its connection instead. Any failed transaction drops it, so the next one connects anew: that
-    is how a database restart is survived without the ping. SQLite (no round trips) checks out per
-    transaction as ``write_tx`` does. Use from one thread only."""
+    is how a database restart is survived without the ping: ``lost`` then tells the writer that its
+    transaction failed for want of a connection and may be redone. SQLite (no round trips) checks out
+    per transaction as ``write_tx`` does. Use from one thread only."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._conn: Connection | None = None
+        self.lost = False  # the last transaction failed because its connection was gone
 
     @contextmanager
     def write_tx(self) -> Iterator[Connection]:
@@ -129,10 +131,12 @@ class HeldConnection:
             return
         if self._conn is None:
             self._conn = self._engine.connect()
+        self.lost = False
         try:
             with self._conn.begin():
                 yield self._conn
         except BaseException:
+            self.lost = _gone(self._conn)
             self.close()
             raise
 
@@ -141,6 +145,16 @@ class HeldConnection:
         if conn is not None:
             with suppress(Exception):  # a broken connection: the pool discards it
                 conn.close()
+
+
+def _gone(conn: Connection) -> bool:
+    """Whether ``conn`` lost its database connection (SQLAlchemy saw it, or the driver did)."""
+    if conn.invalidated:
+        return True
+    with suppress(Exception):
+        driver = conn.connection.driver_connection
+        return bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
+    return True
 
 
 @contextmanager

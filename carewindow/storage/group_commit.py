@@ -114,7 +114,7 @@ class GroupCommitter(Generic[T, R]):
             if stop:
                 return
 
-    def _commit(self, held: HeldConnection, batch: list[tuple[T, _Waiter[R]]]) -> None:
+    def _commit(self, held: HeldConnection, batch: list[tuple[T, _Waiter[R]]], *, again: bool = True) -> None:
         try:
             with held.write_tx() as conn:
                 items = [item for item, _ in batch]
@@ -123,6 +123,11 @@ class GroupCommitter(Generic[T, R]):
                 else:
                     results = [self._work(conn, item) for item in items]
         except Exception as exc:
+            if held.lost and again:
+                # The kept connection had died (a database restart, a cut): once more on a new one.
+                log.warning("group commit lost its database connection; redoing %d items", len(batch))
+                self._commit(held, batch, again=False)
+                return
             if len(batch) == 1:
                 _fail(batch[0][1], exc)
                 return
