@@ -222,7 +222,8 @@ _TAKE_STATUSES = Direct(
 def record_statuses(conn: Connection, events: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Add status-history entries and return the messages they belong to, locked, by wamid.
 
-    ``events``: distinct (``wamid``, ``status``) pairs in arrival order, each with ``at`` and ``error``.
+    ``events``: distinct (``wamid``, ``status``) pairs in arrival order, each a dict of exactly
+    ``wamid``, ``status``, ``at`` and ``error``.
     Each message found comes back with seq, status and the columns a status may change, and ``added``:
     the statuses of ``events`` that were new to its history (now recorded). Pairs already recorded, and
     wamids no message has, record nothing."""
@@ -230,25 +231,26 @@ def record_statuses(conn: Connection, events: Sequence[Mapping[str, Any]]) -> di
         return {}
     wamids = keys(e["wamid"] for e in events)
     if not is_sqlite(conn):
-        doc = orjson.dumps([{k: e[k] for k in ("wamid", "status", "at", "error")} for e in events])
-        rows = _TAKE_STATUSES.dicts(conn, {"wamids": wamids, "events": doc.decode()})
+        doc = orjson.dumps(list(events)).decode()
+        rows = _TAKE_STATUSES.dicts(conn, {"wamids": wamids, "events": doc})
         return {r["wamid"]: {**r, "added": set(r["added"])} for r in rows}
     out: dict[str, dict[str, Any]] = {}
-    recorded: set[tuple[str, str]] = set()
+    recorded: dict[str, set[str]] = {}
     for r in conn.execute(_RECORDED_ROWS, {"wamids": wamids}):
         row = dict(r._mapping)
-        recorded.update((r.wamid, s) for s in (row.pop("recorded") or "").split(",") if s)
-        out[r.wamid] = {**row, "added": set()}
-    new = [e for e in events if e["wamid"] in out and (e["wamid"], e["status"]) not in recorded]
-    for e in new:
-        out[e["wamid"]]["added"].add(e["status"])
-    add_events(
-        conn,
-        [
-            {"message_seq": out[e["wamid"]]["seq"], **{k: e[k] for k in ("status", "at", "error")}}
-            for e in new
-        ],
-    )
+        listed_ = row.pop("recorded")
+        recorded[r.wamid] = set(listed_.split(",")) if listed_ else set()
+        row["added"] = set()
+        out[r.wamid] = row
+    history = []
+    for e in events:
+        row = out.get(e["wamid"])
+        if row is not None and e["status"] not in recorded[e["wamid"]]:
+            row["added"].add(e["status"])
+            history.append(
+                {"message_seq": row["seq"], "status": e["status"], "at": e["at"], "error": e["error"]}
+            )
+    add_events(conn, history)
     return out
 
 
