@@ -5,8 +5,8 @@ same results as ``do_ingest_webhook`` called for each job in turn, with a number
 does not grow with the batch:
 
 - raw bodies: one insert;
-- statuses (three in four webhooks): ``apply_statuses`` (one lookup of the messages with their
-  recorded statuses, one history insert, one update);
+- statuses (three in four webhooks): ``apply_statuses`` (the history entries go in first and say which
+  statuses are new: one statement on PostgreSQL, a lookup and an insert on SQLite; one update);
 - customer messages: one lookup of every sender's contact (``FOR UPDATE`` on PostgreSQL, in id order),
   one insert of the missing contacts and a re-read, one insert of the messages (replayed wamids
   skipped by ``ON CONFLICT``), then the policy in Python, message by message in job order on an
@@ -14,8 +14,8 @@ does not grow with the batch:
   UPDATE of the changed contacts in id order;
 - consent history and outgoing webhook deliveries: one insert each.
 
-The inserts and updates whose answer nobody reads (raw bodies, history, status and contact updates,
-consent, deliveries) are collected in ``storage.bulk.Writes``: on PostgreSQL they go as one statement
+The inserts and updates whose answer nobody reads (raw bodies, status and contact updates, consent,
+deliveries) are collected in ``storage.bulk.Writes``: on PostgreSQL they go as one statement
 at the end: a batch of any size is four statements between BEGIN and COMMIT.
 
 The policy decisions are ``ingest.inbound_change``, shared with the one-by-one path, so both agree;
