@@ -244,11 +244,11 @@ def record_statuses(conn: Connection, events: Sequence[Mapping[str, Any]]) -> di
         out[r.wamid] = row
     history = []
     for e in events:
-        row = out.get(e["wamid"])
-        if row is not None and e["status"] not in recorded[e["wamid"]]:
-            row["added"].add(e["status"])
+        found = out.get(e["wamid"])
+        if found is not None and e["status"] not in recorded[e["wamid"]]:
+            found["added"].add(e["status"])
             history.append(
-                {"message_seq": row["seq"], "status": e["status"], "at": e["at"], "error": e["error"]}
+                {"message_seq": found["seq"], "status": e["status"], "at": e["at"], "error": e["error"]}
             )
     add_events(conn, history)
     return out

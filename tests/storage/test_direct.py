@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, exc, insert, select, text
+from sqlalchemy import Engine, event, exc, select, text
 
+from carewindow.storage import contacts as contact_store
 from carewindow.storage.direct import Direct
 from carewindow.storage.tables import contacts
 
@@ -22,18 +23,7 @@ pytestmark = pytest.mark.parametrize(
 
 def add_contact(engine: Engine, wa_id: str, created_at: datetime) -> None:
     with engine.begin() as conn:
-        conn.execute(
-            insert(contacts).values(
-                phone_number_id="100000000000001",
-                wa_id=wa_id,
-                consent_status="unknown",
-                reengagement_count=0,
-                unread_count=0,
-                held_count=0,
-                created_at=created_at,
-                updated_at=created_at,
-            )
-        )
+        contact_store.create_many(conn, {("100000000000001", wa_id): created_at})
 
 
 def test_rows_are_what_sqlalchemy_reads(engine: Engine) -> None:
