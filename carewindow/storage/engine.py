@@ -113,10 +113,10 @@ class HeldConnection:
 
     Checking a pooled PostgreSQL connection out for every batch costs the pool's pre-ping, a
     ``SELECT 1`` round trip, plus the pool's own work; a writer committing hundreds of times a second
-    keeps its connection instead. Any failed transaction drops it, so the next one connects anew: that
-    is how a database restart is survived without the ping: ``lost`` then tells the writer that its
-    transaction failed for want of a connection and may be redone. SQLite (no round trips) checks out
-    per transaction as ``write_tx`` does. Use from one thread only."""
+    keeps its connection instead. A failed transaction gives it back (the pool discards it if broken)
+    and the next one checks out anew; ``lost`` tells the writer whether the failure was the connection
+    going away (a database restart, a cut), so that it can redo the transaction: that replaces the
+    ping. SQLite (no round trips) checks out per transaction as ``write_tx`` does. One thread only."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
