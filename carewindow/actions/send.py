@@ -182,14 +182,18 @@ def _raced(engine: Engine, cmd: SendCommand, exc: IntegrityError) -> SendOutcome
     raise exc
 
 
-def send_committer(engine: Engine, *, threads: int = 1) -> GroupCommitter[SendJob, Any]:
-    """The group commit sends queue into (started by the app)."""
+def send_committer(
+    engine: Engine, *, threads: int = 1, on_loop: bool = False
+) -> GroupCommitter[SendJob, Any]:
+    """The group commit sends queue into (started by the app; see ``GroupCommitter``)."""
 
     def work(conn: Connection, job: SendJob) -> SendOutcome | SendRefused:
         result: SendOutcome | SendRefused = do_send_batch(conn, [job])[0]
         return result
 
-    return GroupCommitter(engine, work, name="send", work_batch=do_send_batch, threads=threads)
+    return GroupCommitter(
+        engine, work, name="send", work_batch=do_send_batch, threads=threads, on_loop=on_loop
+    )
 
 
 def decide_command(

@@ -103,10 +103,14 @@ class Runtime:
         return card
 
 
-def commit_threads(settings: Settings, engine: Engine) -> int:
-    """Transactions a group commit keeps in flight: SQLite has one writer; on PostgreSQL more can
-    be set (a second batch is written while the first waits for the server)."""
-    return 1 if engine.dialect.name == "sqlite" else settings.commit_threads
+def committer_options(settings: Settings, engine: Engine) -> dict[str, Any]:
+    """How the group commits run: on SQLite on the event loop (its writes are in-process work under
+    the GIL: a thread only adds hand-overs); on PostgreSQL in threads, which wait for the server
+    while the loop serves, ``commit_threads`` of them (a second batch is written while the first
+    waits)."""
+    if engine.dialect.name == "sqlite":
+        return {"on_loop": True}
+    return {"threads": settings.commit_threads}
 
 
 def build_runtime(
@@ -134,9 +138,9 @@ def build_runtime(
         bus=EventBus(),
         keys=KeyRing(engine, settings.api_key_pairs),
         ingest=GroupCommitter(
-            engine, work, name="ingest", work_batch=work_batch, threads=commit_threads(settings, engine)
+            engine, work, name="ingest", work_batch=work_batch, **committer_options(settings, engine)
         ),
-        sends=send_committer(engine, threads=commit_threads(settings, engine)),
+        sends=send_committer(engine, **committer_options(settings, engine)),
         app_secret=app_secret,
         phone_number_id=settings.phone_number_id or (SANDBOX_PHONE_NUMBER_ID if sandbox_mode else ""),
         waba_id=settings.waba_id or (SANDBOX_WABA_ID if sandbox_mode else ""),

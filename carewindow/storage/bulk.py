@@ -408,6 +408,16 @@ def _sqlite_converters(table: Table, keys: tuple[str, ...]) -> tuple[Any, ...]:
 
 
 def _sqlite_converter(col_type: Any) -> Any:
+    if isinstance(col_type, TypeDecorator) and isinstance(col_type.impl, DateTime):
+        # One cached call per time value (a batch repeats a few receipt times): the decorator's own
+        # conversion, then the stored text. Refusals (naive times) raise as the decorator does.
+        bind_time = col_type.process_bind_param
+
+        @functools.lru_cache(maxsize=4096)
+        def stored_time(value: datetime | None) -> str | None:
+            return _sqlite_datetime(bind_time(value, _SQLITE))
+
+        return stored_time
     if isinstance(col_type, TypeDecorator):
         bind = functools.partial(col_type.process_bind_param, dialect=_SQLITE)
         inner = _sqlite_converter(col_type.impl)

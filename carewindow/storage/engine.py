@@ -6,7 +6,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -116,29 +116,31 @@ class HeldConnection:
     keeps its connection instead. A failed transaction gives it back (the pool discards it if broken)
     and the next one checks out anew; ``lost`` tells the writer whether the failure was the connection
     going away (a database restart, a cut), so that it can redo the transaction: that replaces the
-    ping. SQLite (no round trips) checks out per transaction as ``write_tx`` does. One thread only."""
+    ping. On SQLite the checkout and check-in around every batch were pure Python work; a
+    transaction there still queues on the process's writer lock and begins IMMEDIATE, as with
+    ``write_tx``. One thread only."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._conn: Connection | None = None
+        self._sqlite = is_sqlite(engine)
         self.lost = False  # the last transaction failed because its connection was gone
 
     @contextmanager
     def write_tx(self) -> Iterator[Connection]:
-        if is_sqlite(self._engine):
-            with write_tx(self._engine) as conn:
-                yield conn
-            return
-        if self._conn is None:
-            self._conn = self._engine.connect()
-        self.lost = False
-        try:
-            with self._conn.begin():
-                yield self._conn
-        except BaseException:
-            self.lost = _gone(self._conn)
-            self.close()
-            raise
+        with _writer_lock(self._engine) if self._sqlite else nullcontext():
+            if self._conn is None:
+                self._conn = self._engine.connect()
+                if self._sqlite:
+                    self._conn = self._conn.execution_options(**{_IMMEDIATE: True})
+            self.lost = False
+            try:
+                with self._conn.begin():
+                    yield self._conn
+            except BaseException:
+                self.lost = _gone(self._conn)
+                self.close()
+                raise
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

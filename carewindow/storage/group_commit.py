@@ -4,6 +4,11 @@ The webhook endpoint must not answer 200 before the payload is durable, and one 
 throughput at the disk's sync rate. A single committer thread takes whatever requests have queued up
 while the previous commit ran and writes them all in the next one. Latency stays one commit under
 light load; under heavy load the batch grows and the cost per request falls.
+
+On SQLite the committer can run on the event loop itself (``on_loop``): the batch is whatever the
+requests of one turn of the loop submitted, written between two turns. SQLite's work is in process
+and holds the GIL like the requests do, so a thread gained nothing but the hand-overs: two threads
+taking turns on the GIL, each hand-over a futex wake-up and a switch (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class GroupCommitter(Generic[T, R]):
         name: str = "commit",
         work_batch: Callable[[Connection, list[T]], list[R]] | None = None,
         threads: int = 1,
+        on_loop: bool = False,
     ) -> None:
         self._engine = engine
         self._work = work
@@ -51,8 +57,14 @@ class GroupCommitter(Generic[T, R]):
         # More than one committer keeps a transaction in flight while another waits on the database
         # (PostgreSQL only: concurrent writers there lock rows in one order, docs/performance.md).
         self._threads = [
-            threading.Thread(target=self._run, name=f"group-{name}-{i}", daemon=True) for i in range(threads)
+            threading.Thread(target=self._run, name=f"group-{name}-{i}", daemon=True)
+            for i in range(0 if on_loop else threads)
         ]
+        self._on_loop = on_loop
+        self._home: asyncio.AbstractEventLoop | None = None  # on_loop: the loop that commits
+        self._pending: list[tuple[T, _Waiter[R]]] = []
+        self._flush_due = False
+        self._held: HeldConnection | None = None
         self._count_lock = threading.Lock()
         self._started = False
         self.batches = 0
@@ -63,8 +75,11 @@ class GroupCommitter(Generic[T, R]):
         return self._started
 
     def start(self) -> None:
+        """Start committing (``on_loop``: on the running event loop, which must be the submitters')."""
         if not self._started:
             self._started = True
+            if self._on_loop:
+                self._home = asyncio.get_running_loop()
             for t in self._threads:
                 t.start()
 
@@ -74,18 +89,51 @@ class GroupCommitter(Generic[T, R]):
                 self._queue.put(None)
             for t in self._threads:
                 t.join(timeout)
+            if self._on_loop:
+                while self._pending:  # submitted in the loop's last turn: written before stopping
+                    self._flush()
+                if self._held is not None:
+                    self._held.close()
+                    self._held = None
             self._started = False
 
     async def submit(self, item: T) -> R:
         """Queue ``item`` and wait until the transaction that wrote it has committed."""
-        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.put((item, fut))
+        loop = asyncio.get_running_loop()
+        if self._on_loop and loop is not self._home:
+            if self._home is None:
+                raise RuntimeError("this group commit runs on an event loop: start() it there first")
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.submit(item), self._home))
+        fut: asyncio.Future[R] = loop.create_future()
+        if self._on_loop:
+            self._pending.append((item, fut))
+            if not self._flush_due:
+                self._flush_due = True
+                loop.call_soon(self._flush)  # after the callbacks already ready: this turn's requests
+        else:
+            self._queue.put((item, fut))
         return await fut
 
     def submit_sync(self, item: T) -> R:
+        """``submit`` for synchronous code in another thread (with ``on_loop``, not the loop's own)."""
+        if self._on_loop:
+            if self._home is None:
+                raise RuntimeError("this group commit runs on an event loop: start() it there first")
+            return asyncio.run_coroutine_threadsafe(self.submit(item), self._home).result()
         fut: concurrent.futures.Future[R] = concurrent.futures.Future()
         self._queue.put((item, fut))
         return fut.result()
+
+    def _flush(self) -> None:
+        """``on_loop``: write what this turn of the loop submitted, up to ``max_batch`` at a time."""
+        batch = self._pending[: self._max_batch]
+        del self._pending[: self._max_batch]
+        self._flush_due = bool(self._pending)
+        if self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        if self._held is None:
+            self._held = HeldConnection(self._engine)
+        self._commit(self._held, batch)
 
     def _run(self) -> None:
         held = HeldConnection(self._engine)
@@ -152,6 +200,9 @@ def _resolve_all(answers: list[tuple[_Waiter[R], R]]) -> None:
         else:
             waiter.set_result(result)
     for loop, items in by_loop.items():
+        if _running_loop() is loop:  # committed on the waiters' own loop
+            _set_results(items)
+            continue
         with contextlib.suppress(RuntimeError):  # the waiting loop is gone: nobody to tell
             loop.call_soon_threadsafe(_set_results, items)
 
@@ -161,8 +212,18 @@ def _set_results(items: list[tuple[asyncio.Future[R], R]]) -> None:
         _set_result(fut, result)
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def _fail(waiter: _Waiter[R], exc: BaseException) -> None:
     if isinstance(waiter, asyncio.Future):
+        if _running_loop() is waiter.get_loop():
+            _set_exception(waiter, exc)
+            return
         with contextlib.suppress(RuntimeError):
             waiter.get_loop().call_soon_threadsafe(_set_exception, waiter, exc)
     else:

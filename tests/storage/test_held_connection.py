@@ -10,7 +10,7 @@ from carewindow.storage.engine import HeldConnection
 from carewindow.storage.group_commit import GroupCommitter
 from carewindow.storage.tables import webhook_raw
 
-# PostgreSQL only: SQLite has no server connection and keeps SQLAlchemy's own path.
+# PostgreSQL: a server connection that can be lost (SQLite's kept connection: test_group_commit_on_loop.py).
 pytestmark = pytest.mark.parametrize(
     "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
