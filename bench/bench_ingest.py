@@ -133,7 +133,7 @@ def ingest_processes(
             CAREWINDOW_PROVIDER="meta",
             CAREWINDOW_META_TOKEN="unused",
         )
-        argv = [str(common.VENV_BIN / "carewindow"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        argv = [*common.CAREWINDOW, "serve", "--host", "127.0.0.1", "--port", str(port)]
         p = common.start(procs, [*argv, "--workers", str(workers)], env, port=port)
         warm = common.webhook_mix(400, contacts=100, now=now, tag="w")
         common.load(p.port, _requests(p.port, warm), connections=8, max_seconds=20)

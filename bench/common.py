@@ -33,7 +33,6 @@ from carewindow.wire import signature
 from carewindow.wire.webhook import build_message_webhook, build_status_webhook
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
 SECRET = "bench-app-secret"
 API_KEY = "benchkey"
 WABA_ID = "200000000000001"
@@ -41,6 +40,10 @@ PHONE_NUMBER_ID = "100000000000001"
 DISPLAY = "15550000001"
 PG_URL = os.environ.get("CAREWINDOW_TEST_PG_URL") or "postgresql://postgres@127.0.0.1:5432/test"
 # uvicorn settings shared by the ceiling app and `carewindow serve` (which sets the same ones).
+# The processes run the code of the checkout beside this bench (started with its root as the working
+# directory), not whatever the venv's console script would import: an editable install points that
+# at one checkout, and an A/B run from a second work tree must not measure the first one's code.
+CAREWINDOW = [sys.executable, "-m", "carewindow"]
 UVICORN_ARGS = ["--http", HTTP, "--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
 
 
@@ -262,7 +265,7 @@ def start(
 def start_serve(started: list[Proc], db_url: str, **extra_env: str) -> Proc:
     port = free_port()
     env = server_env(db_url, port, **extra_env)
-    argv = [str(VENV_BIN / "carewindow"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [*CAREWINDOW, "serve", "--host", "127.0.0.1", "--port", str(port)]
     return start(started, argv, env, port=port)
 
 
@@ -270,7 +273,7 @@ def start_sandbox(started: list[Proc], *, port: int, callback_port: int) -> Proc
     """The sandbox as its own process, as Meta's servers are: carewindow reaches it by URL."""
     env = server_env("sqlite://", port)
     argv = [
-        str(VENV_BIN / "carewindow"),
+        *CAREWINDOW,
         "sandbox",
         "serve",
         "--host",
@@ -294,7 +297,7 @@ def meta_env(sandbox_port: int) -> dict[str, str]:
 
 def start_serve_on(started: list[Proc], db_url: str, port: int, **extra_env: str) -> Proc:
     env = server_env(db_url, port, **extra_env)
-    argv = [str(VENV_BIN / "carewindow"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [*CAREWINDOW, "serve", "--host", "127.0.0.1", "--port", str(port)]
     return start(started, argv, env, port=port)
 
 
@@ -302,7 +305,7 @@ def start_worker(started: list[Proc], db_url: str, serve: Proc, **extra_env: str
     env = server_env(
         db_url, serve.port, **{"CAREWINDOW_META_BASE_URL": f"{serve.url}/sandbox/graph", **extra_env}
     )
-    return start(started, [str(VENV_BIN / "carewindow"), "worker"], env, port=0, wait_http=False)
+    return start(started, [*CAREWINDOW, "worker"], env, port=0, wait_http=False)
 
 
 # -------------------------------------------------------------------------------------------- payloads
