@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Connection, Engine, func, insert, select
@@ -37,53 +38,51 @@ def on_loop(engine: Engine) -> GroupCommitter[bytes, int]:
     return GroupCommitter(engine, store, name="test", on_loop=True)
 
 
-async def test_one_turn_of_the_loop_is_one_transaction_on_one_kept_connection(engine: Engine) -> None:
-    committer = on_loop(engine)
-    committer.start()
-    try:
-        bodies = [f'{{"n": {i}}}'.encode() for i in range(20)]
-        first = await asyncio.gather(*(committer.submit(b) for b in bodies))
-        assert (committer.batches, committer.items) == (1, 20)
-        assert stored(engine) == bodies  # written in submission order, all before any answer
-        second = await asyncio.gather(*(committer.submit(b"later") for _ in range(3)))
-        assert (committer.batches, committer.items) == (2, 23)
-        assert len(set(first) | set(second)) == 1  # the same driver connection, kept between batches
-    finally:
-        committer.stop()
+@pytest.fixture
+async def committer(engine: Engine) -> AsyncIterator[GroupCommitter[bytes, int]]:
+    """Started on the test's own event loop, stopped after it."""
+    started = on_loop(engine)
+    started.start()
+    yield started
+    started.stop()
 
 
-async def test_a_bad_item_fails_alone(engine: Engine) -> None:
-    committer = on_loop(engine)
-    committer.start()
-    try:
-        results = await asyncio.gather(
-            committer.submit(b"a"), committer.submit(b"bad"), committer.submit(b"b"), return_exceptions=True
-        )
-        assert isinstance(results[0], int) and isinstance(results[2], int)
-        assert isinstance(results[1], ValueError)
-        assert stored(engine) == [b"a", b"b"]  # the neighbours were redone one by one
-    finally:
-        committer.stop()
+async def test_one_turn_of_the_loop_is_one_transaction_on_one_kept_connection(
+    engine: Engine, committer: GroupCommitter[bytes, int]
+) -> None:
+    bodies = [f'{{"n": {i}}}'.encode() for i in range(20)]
+    first = await asyncio.gather(*(committer.submit(b) for b in bodies))
+    assert (committer.batches, committer.items) == (1, 20)
+    assert stored(engine) == bodies  # written in submission order, all before any answer
+    second = await asyncio.gather(*(committer.submit(b"later") for _ in range(3)))
+    assert (committer.batches, committer.items) == (2, 23)
+    assert len(set(first) | set(second)) == 1  # the same driver connection, kept between batches
 
 
-async def test_callers_in_other_threads_and_other_loops_are_committed_on_the_loop(engine: Engine) -> None:
-    committer = on_loop(engine)
-    committer.start()
-    try:
-        answers: list[object] = []
+async def test_a_bad_item_fails_alone(engine: Engine, committer: GroupCommitter[bytes, int]) -> None:
+    results = await asyncio.gather(
+        committer.submit(b"a"), committer.submit(b"bad"), committer.submit(b"b"), return_exceptions=True
+    )
+    assert isinstance(results[0], int) and isinstance(results[2], int)
+    assert isinstance(results[1], ValueError)
+    assert stored(engine) == [b"a", b"b"]  # the neighbours were redone one by one
 
-        def from_thread() -> None:
-            answers.append(committer.submit_sync(b"sync"))
-            answers.append(asyncio.run(committer.submit(b"other loop")))
 
-        thread = threading.Thread(target=from_thread)
-        thread.start()
-        while thread.is_alive():  # the loop must keep turning to commit for the thread
-            await asyncio.sleep(0.01)
-        assert len(answers) == 2 and all(isinstance(a, int) for a in answers)
-        assert stored(engine) == [b"sync", b"other loop"]
-    finally:
-        committer.stop()
+async def test_callers_in_other_threads_and_other_loops_are_committed_on_the_loop(
+    engine: Engine, committer: GroupCommitter[bytes, int]
+) -> None:
+    answers: list[object] = []
+
+    def from_thread() -> None:
+        answers.append(committer.submit_sync(b"sync"))
+        answers.append(asyncio.run(committer.submit(b"other loop")))
+
+    thread = threading.Thread(target=from_thread)
+    thread.start()
+    while thread.is_alive():  # the loop must keep turning to commit for the thread
+        await asyncio.sleep(0.01)
+    assert len(answers) == 2 and all(isinstance(a, int) for a in answers)
+    assert stored(engine) == [b"sync", b"other loop"]
 
 
 async def test_stop_writes_what_the_last_turn_submitted(engine: Engine) -> None:
@@ -96,28 +95,25 @@ async def test_stop_writes_what_the_last_turn_submitted(engine: Engine) -> None:
     assert stored(engine) == [b"last"]
 
 
-async def test_writers_in_other_threads_still_queue_on_the_writer_lock(engine: Engine) -> None:
-    committer = on_loop(engine)
-    committer.start()
-    try:
-        await committer.submit(b"first")  # the committer now keeps its connection
-        done = threading.Event()
+async def test_writers_in_other_threads_still_queue_on_the_writer_lock(
+    engine: Engine, committer: GroupCommitter[bytes, int]
+) -> None:
+    await committer.submit(b"first")  # the committer now keeps its connection
+    done = threading.Event()
 
-        def other_writer() -> None:
-            for i in range(20):
-                with write_tx(engine) as conn:
-                    conn.execute(insert(webhook_raw).values(received_at=func.now(), body=b"t%d" % i))
-            done.set()
-
-        thread = threading.Thread(target=other_writer)
-        thread.start()
+    def other_writer() -> None:
         for i in range(20):
-            await committer.submit(b"c%d" % i)
-        thread.join(30)
-        assert done.is_set()
-        assert len(stored(engine)) == 41  # no "database is locked", nothing lost
-    finally:
-        committer.stop()
+            with write_tx(engine) as conn:
+                conn.execute(insert(webhook_raw).values(received_at=func.now(), body=b"t%d" % i))
+        done.set()
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    for i in range(20):
+        await committer.submit(b"c%d" % i)
+    thread.join(30)
+    assert done.is_set()
+    assert len(stored(engine)) == 41  # no "database is locked", nothing lost
 
 
 def test_submit_sync_before_start_says_so(engine: Engine) -> None:
