@@ -91,7 +91,8 @@ class GroupCommitter(Generic[T, R]):
                 t.join(timeout)
             if self._on_loop:
                 while self._pending:  # submitted in the loop's last turn: written before stopping
-                    self._flush()
+                    self._write_next()
+                self._flush_due = False
                 if self._held is not None:
                     self._held.close()
                     self._held = None
@@ -125,12 +126,18 @@ class GroupCommitter(Generic[T, R]):
         return fut.result()
 
     def _flush(self) -> None:
-        """``on_loop``: write what this turn of the loop submitted, up to ``max_batch`` at a time."""
+        """``on_loop``: write what this turn of the loop submitted, up to ``max_batch`` at a time
+        (the rest after the loop's next turn)."""
+        if not self._flush_due:  # stop() wrote everything already
+            return
+        self._write_next()
+        self._flush_due = bool(self._pending)
+        if self._flush_due:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _write_next(self) -> None:
         batch = self._pending[: self._max_batch]
         del self._pending[: self._max_batch]
-        self._flush_due = bool(self._pending)
-        if self._pending:
-            asyncio.get_running_loop().call_soon(self._flush)
         if self._held is None:
             self._held = HeldConnection(self._engine)
         self._commit(self._held, batch)

@@ -119,3 +119,17 @@ async def test_writers_in_other_threads_still_queue_on_the_writer_lock(
 def test_submit_sync_before_start_says_so(engine: Engine) -> None:
     with pytest.raises(RuntimeError, match="start"):
         on_loop(engine).submit_sync(b"x")
+
+
+async def test_more_than_a_batch_in_one_turn_goes_in_several_transactions(engine: Engine) -> None:
+    committer: GroupCommitter[bytes, int] = GroupCommitter(
+        engine, store, name="test", on_loop=True, max_batch=8
+    )
+    committer.start()
+    try:
+        answers = await asyncio.gather(*(committer.submit(b"%d" % i) for i in range(20)))
+        assert len(answers) == 20
+        assert (committer.batches, committer.items) == (3, 20)  # 8 + 8 + 4
+        assert stored(engine) == [b"%d" % i for i in range(20)]
+    finally:
+        committer.stop()
