@@ -102,9 +102,8 @@ class GroupCommitter(Generic[T, R]):
         """Queue ``item`` and wait until the transaction that wrote it has committed."""
         loop = asyncio.get_running_loop()
         if self._on_loop and loop is not self._home:
-            if self._home is None:
-                raise RuntimeError("this group commit runs on an event loop: start() it there first")
-            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.submit(item), self._home))
+            home = self._started_loop()
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.submit(item), home))
         fut: asyncio.Future[R] = loop.create_future()
         if self._on_loop:
             self._pending.append((item, fut))
@@ -118,12 +117,16 @@ class GroupCommitter(Generic[T, R]):
     def submit_sync(self, item: T) -> R:
         """``submit`` for synchronous code in another thread (with ``on_loop``, not the loop's own)."""
         if self._on_loop:
-            if self._home is None:
-                raise RuntimeError("this group commit runs on an event loop: start() it there first")
-            return asyncio.run_coroutine_threadsafe(self.submit(item), self._home).result()
+            return asyncio.run_coroutine_threadsafe(self.submit(item), self._started_loop()).result()
         fut: concurrent.futures.Future[R] = concurrent.futures.Future()
         self._queue.put((item, fut))
         return fut.result()
+
+    def _started_loop(self) -> asyncio.AbstractEventLoop:
+        """``on_loop``: the loop that commits, for callers elsewhere."""
+        if self._home is None:
+            raise RuntimeError("this group commit runs on an event loop: start() it there first")
+        return self._home
 
     def _flush(self) -> None:
         """``on_loop``: write what this turn of the loop submitted, up to ``max_batch`` at a time
