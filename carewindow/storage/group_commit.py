@@ -117,7 +117,8 @@ class GroupCommitter(Generic[T, R]):
     def submit_sync(self, item: T) -> R:
         """``submit`` for synchronous code in another thread (with ``on_loop``, not the loop's own)."""
         if self._on_loop:
-            return asyncio.run_coroutine_threadsafe(self.submit(item), self._started_loop()).result()
+            home = self._started_loop()  # before the coroutine exists: it must not be left unawaited
+            return asyncio.run_coroutine_threadsafe(self.submit(item), home).result()
         fut: concurrent.futures.Future[R] = concurrent.futures.Future()
         self._queue.put((item, fut))
         return fut.result()
