@@ -14,7 +14,9 @@ lookups by a list of keys once per dialect.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,11 +41,13 @@ from sqlalchemy import (
     TypeDecorator,
     any_,
     bindparam,
+    func,
+    select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from carewindow.storage.direct import Direct
+from carewindow.storage.direct import Direct, run_sql
 from carewindow.storage.engine import dialect_insert, is_sqlite
 
 S = TypeVar("S")
@@ -68,13 +72,26 @@ class PerDialect(Generic[S]):
         return stmt
 
 
+class _KeyList(TypeDecorator[list[Any]]):
+    """A list of keys bound as one JSON array (SQLite's ``json_each`` unpacks it)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: list[Any] | None, dialect: Any) -> str | None:
+        return None if value is None else orjson.dumps(value).decode()
+
+
 def listed(column: Column[Any], name: str, postgresql_: bool) -> ColumnElement[bool]:
-    """``column IN (:name)``, the list expanded per call; on PostgreSQL ``column = ANY(:name)``, one SQL
-    text whatever the number of keys, so psycopg prepares it after a few uses and PostgreSQL stops
-    planning it anew. Pass the keys with ``keys()``."""
+    """``column`` is one of the list ``:name``, in one SQL text whatever the number of keys: on
+    PostgreSQL ``column = ANY(:name)`` (psycopg prepares it after a few uses, so PostgreSQL stops
+    planning it anew), on SQLite ``column IN (SELECT value FROM json_each(:name))``. An expanding
+    ``IN (…)`` re-rendered the statement on every call (a sixth of the SQLite ingest batch's CPU) and
+    missed sqlite3's statement cache. Pass the keys with ``keys()``."""
     if postgresql_:
         return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
-    return column.in_(bindparam(name, expanding=True))
+    each = func.json_each(bindparam(name, type_=_KeyList())).table_valued("value")
+    return column.in_(select(each.c.value))
 
 
 def keys(values: Iterable[Any]) -> list[Any]:
@@ -97,8 +114,6 @@ def insert_returning(
         return []
     if not is_sqlite(conn):
         return _pg_insert(conn, table, rows, tuple(returning), tuple(skip_conflicts_on)).all()
-    if _plain(table, tuple(returning)):
-        return _sqlite_insert_returning(conn, table, rows, tuple(returning), tuple(skip_conflicts_on))
     stmt = dialect_insert(conn, table)
     if skip_conflicts_on:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
@@ -118,6 +133,8 @@ def insert_returning_tuples(
     if not rows:
         return []
     if is_sqlite(conn):
+        if _plain(table, tuple(returning)):
+            return _sqlite_insert_returning(conn, table, rows, tuple(returning), tuple(skip_conflicts_on))
         found = insert_returning(conn, table, rows, returning, skip_conflicts_on=skip_conflicts_on)
         return [tuple(r) for r in found]
     sql, doc = _pg_insert_parts(table, rows, tuple(returning), tuple(skip_conflicts_on))
@@ -144,9 +161,8 @@ def insert_rows(
     given = tuple(rows[0])
     defaults = _scalar_defaults(table, given)
     if is_sqlite(conn):
-        keys = given + tuple(defaults)
-        sql_text = _sqlite_insert(table, keys, tuple(skip_conflicts_on))
-        conn.exec_driver_sql(sql_text, _sqlite_params(table, [{**r, **defaults} for r in rows], keys))
+        sql_text = _sqlite_insert(table, given + tuple(defaults), tuple(skip_conflicts_on))
+        run_sql(conn, sql_text, _sqlite_params(table, rows, given, defaults), many=True)
         return
     sql, doc = _pg_insert_parts(table, rows, (), tuple(skip_conflicts_on))
     _write(conn, writes, (sql, ("rows",)), (doc,))
@@ -167,10 +183,11 @@ def update_rows(
         return
     ordered = sorted(rows, key=lambda r: r[f"b_{key}"])
     given = tuple(k for k in ordered[0] if k != f"b_{key}")
-    keyed = [{**{k: r[k] for k in given}, key: r[f"b_{key}"]} for r in ordered]
     if is_sqlite(conn):
-        conn.exec_driver_sql(_sqlite_update(table, key, given), _sqlite_params(table, keyed, (*given, key)))
+        params = _sqlite_params(table, ordered, given, keyed_by=key)
+        run_sql(conn, _sqlite_update(table, key, given), params, many=True)
         return
+    keyed = [{**{k: r[k] for k in given}, key: r[f"b_{key}"]} for r in ordered]
     part = (_update_sql(table, key, given), ("rows", "keys"))
     _write(conn, writes, part, (_json_rows(table, keyed, (*given, key), {}), [r[key] for r in keyed]))
 
@@ -367,19 +384,19 @@ def _sqlite_insert_returning(
     rows: Sequence[Mapping[str, Any]],
     returning: tuple[str, ...],
     conflict: tuple[str, ...],
-) -> list[Row[Any]]:
+) -> list[tuple[Any, ...]]:
     """One multi-row ``INSERT … RETURNING`` per chunk, straight to the driver: SQLAlchemy's own path
     for this (insertmanyvalues) was the costliest statement of an ingest batch on SQLite."""
     given = tuple(rows[0])
     defaults = _scalar_defaults(table, given)
     names = given + tuple(defaults)
-    params = _sqlite_params(table, [{**r, **defaults} for r in rows], names)
+    params = _sqlite_params(table, rows, given, defaults)
     per_chunk = max(1, _SQLITE_MAX_PARAMS // len(names))
-    out: list[Row[Any]] = []
+    out: list[tuple[Any, ...]] = []
     for start in range(0, len(params), per_chunk):
         chunk = params[start : start + per_chunk]
         sql_text = _sqlite_insert(table, names, conflict, rows=len(chunk), returning=returning)
-        out.extend(conn.exec_driver_sql(sql_text, tuple(v for row in chunk for v in row)).all())
+        out.extend(run_sql(conn, sql_text, tuple(itertools.chain.from_iterable(chunk))).fetchall())
     return out
 
 
@@ -393,18 +410,46 @@ def _plain(table: Table, columns: tuple[str, ...]) -> bool:
 
 
 def _sqlite_params(
-    table: Table, rows: Sequence[Mapping[str, Any]], keys: tuple[str, ...]
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    given: tuple[str, ...],
+    defaults: Mapping[str, Any] | None = None,
+    *,
+    keyed_by: str | None = None,
 ) -> list[tuple[Any, ...]]:
-    converters = _sqlite_converters(table, keys)
-    return [
-        tuple(conv(row[k]) if conv else row[k] for k, conv in zip(keys, converters, strict=True))
-        for row in rows
-    ]
+    """Each row's values of the columns ``given``, then of ``defaults`` (the same for every row), then,
+    for an UPDATE ``keyed_by`` a column, its ``b_<column>`` value; converted as SQLAlchemy stores them.
+    (One C ``itemgetter`` per row and a loop over the few columns that convert: a generator per row
+    was a sixth of the SQLite write path's Python calls.)"""
+    fields = given if keyed_by is None else (*given, f"b_{keyed_by}")
+    columns = (*given, *(defaults or ())) if keyed_by is None else (*given, keyed_by)
+    get, conversions = _sqlite_plan(table, fields, columns)
+    if defaults:
+        constant = tuple(defaults.values())
+        rows_values = [(*get(row), *constant) for row in rows]
+    else:
+        rows_values = [get(row) for row in rows]
+    if not conversions:
+        return rows_values
+    out: list[tuple[Any, ...]] = []
+    for values in rows_values:
+        converted = list(values)
+        for i, convert in conversions:
+            converted[i] = convert(converted[i])
+        out.append(tuple(converted))  # SQLAlchemy passes on tuples or dicts only
+    return out
 
 
 @functools.lru_cache(maxsize=64)
-def _sqlite_converters(table: Table, keys: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(_sqlite_converter(table.c[k].type) for k in keys)
+def _sqlite_plan(
+    table: Table, fields: tuple[str, ...], columns: tuple[str, ...]
+) -> tuple[Callable[[Mapping[str, Any]], tuple[Any, ...]], tuple[tuple[int, Any], ...]]:
+    """A getter of ``fields`` as a tuple (also for one field), and (position, converter) of each of
+    ``columns`` whose stored form differs from the Python value."""
+    single = operator.itemgetter(*fields)
+    get = single if len(fields) > 1 else (lambda row: (single(row),))
+    conversions = ((i, _sqlite_converter(table.c[c].type)) for i, c in enumerate(columns))
+    return get, tuple((i, c) for i, c in conversions if c is not None)
 
 
 def _sqlite_converter(col_type: Any) -> Any:

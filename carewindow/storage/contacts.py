@@ -138,11 +138,12 @@ _DIRECT_BY_KEYS_LOCKED = Direct(_BY_KEYS_LOCKED, list(contacts.c))
 _BY_NUMBERS_AND_WA_IDS = (
     select(contacts)
     .where(
-        contacts.c.phone_number_id.in_(bindparam("numbers", expanding=True)),
-        contacts.c.wa_id.in_(bindparam("wa_ids", expanding=True)),
+        bulk.listed(contacts.c.phone_number_id, "numbers", False),
+        bulk.listed(contacts.c.wa_id, "wa_ids", False),
     )
     .order_by(contacts.c.id)
 )
+_DIRECT_BY_NUMBERS_AND_WA_IDS = Direct(_BY_NUMBERS_AND_WA_IDS, list(contacts.c))
 
 
 def get_many(
@@ -161,11 +162,10 @@ def get_many(
         return {(r["phone_number_id"], r["wa_id"]): r for r in found}
     out: dict[tuple[str, str], dict[str, Any]] = {}
     numbers, wa_ids = bulk.keys(k[0] for k in wanted), bulk.keys(k[1] for k in wanted)
-    for row in conn.execute(_BY_NUMBERS_AND_WA_IDS, {"numbers": numbers, "wa_ids": wa_ids}):
-        m = row._mapping
-        key = (m["phone_number_id"], m["wa_id"])
+    for row in _DIRECT_BY_NUMBERS_AND_WA_IDS.dicts(conn, {"numbers": numbers, "wa_ids": wa_ids}):
+        key = (row["phone_number_id"], row["wa_id"])
         if key in wanted:  # the two IN lists can over-select across numbers
-            out[key] = dict(m)
+            out[key] = row
     return out
 
 

@@ -1,48 +1,73 @@
-"""The PostgreSQL hot paths' statements straight to psycopg's cursor, past SQLAlchemy's per-statement work.
+"""The hot paths' statements straight to the driver's cursor (psycopg or sqlite3), past SQLAlchemy's
+per-statement work.
 
-Around one statement SQLAlchemy costs about as much CPU again as psycopg itself: an execution
+Around one statement SQLAlchemy costs about as much CPU again as the driver itself: an execution
 context, result metadata read from ``cursor.description`` (psycopg builds a ``Column`` object for
 every column of every execute to answer it), a row object per row (docs/performance.md). A ``Direct``
-statement is compiled once and runs on the transaction's own driver connection, on a cursor kept with
-it; rows come back as tuples or dicts, converted by the columns' own SQLAlchemy types. It still
-tells ``before_cursor_execute`` listeners (the statement-count and plan tests listen there), and a
-driver error comes out as SQLAlchemy's, as from ``Connection.execute``. Parameters go to the driver
-as given: strings, numbers, lists of them, JSON as text. SQLite keeps SQLAlchemy's path (no
-round trips, in process).
+statement is compiled once per dialect and runs on the transaction's own driver connection, on a
+cursor kept with it; rows come back as tuples or dicts, converted by the columns' own SQLAlchemy
+types. It still tells ``before_cursor_execute`` listeners (the statement-count and plan tests listen
+there), and a driver error comes out as SQLAlchemy's, as from ``Connection.execute``.
+
+Parameters: on PostgreSQL they go to psycopg as given (strings, numbers, lists of them, JSON as text);
+on SQLite they first pass the bound columns' own conversions (times to stored text, key lists to
+JSON), as SQLAlchemy would apply them. ``run_sql`` is the same for SQL text with the driver's own
+parameters (the bulk writers').
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import psycopg
 from sqlalchemy import ColumnElement, Connection, exc
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-_DIALECT = pg_psycopg.dialect()  # type: ignore[no-untyped-call]
+_DIALECTS: dict[str, Dialect] = {
+    "postgresql": pg_psycopg.dialect(),  # type: ignore[no-untyped-call]
+    "sqlite": sqlite.dialect(paramstyle="named"),  # sqlite3 takes :name parameters from a dict
+}
+_DRIVER_ERRORS: dict[str, type[Exception]] = {"postgresql": psycopg.Error, "sqlite": sqlite3.Error}
 _CURSOR = "carewindow.direct_cursor"
 
 
+@dataclass(frozen=True)
+class _Form:
+    """A statement as one dialect runs it."""
+
+    sql: str
+    convert: tuple[Callable[[Any], Any] | None, ...]  # per result column; None: as the driver gives it
+    any_conversion: bool
+    fixed: Mapping[str, Any]  # the statement's own literal parameters (SQLite), already converted
+    binds: Mapping[str, Callable[[Any], Any]]  # conversions of given parameters (SQLite)
+
+
 class Direct:
-    """``statement`` (a SQLAlchemy statement or ``text``) for PostgreSQL through psycopg; ``columns``
-    are the result's, in order, whose types convert the values (none: rows as the driver gives them)."""
+    """``statement`` (a SQLAlchemy statement or ``text``) through the driver; ``columns`` are the
+    result's, in order, whose types convert the values (none: rows as the driver gives them)."""
 
     def __init__(self, statement: ClauseElement, columns: Sequence[ColumnElement[Any]] = ()) -> None:
-        self.sql = str(statement.compile(dialect=_DIALECT))
+        self._statement = statement
+        self._columns = tuple(columns)
         self.names = tuple(str(c.key) for c in columns)
-        self._convert: tuple[Callable[[Any], Any] | None, ...] = tuple(
-            c.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None) for c in columns
-        )
-        self._any_conversion = any(self._convert)
+        self._forms: dict[str, _Form] = {}
+
+    def sql(self, dialect_name: str) -> str:
+        return self._form(dialect_name).sql
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        cursor = self._run(conn, params)
-        rows = cursor.fetchall()
-        if not self._any_conversion:
+        form = self._form(conn.dialect.name)
+        rows: list[tuple[Any, ...]] = _run(conn, form.sql, _params(form, params)).fetchall()
+        if not form.any_conversion:
             return rows
-        convert = self._convert
+        convert = form.convert
         return [tuple(f(v) if f else v for f, v in zip(convert, row, strict=True)) for row in rows]
 
     def dicts(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -50,20 +75,64 @@ class Direct:
         return [dict(zip(names, row, strict=True)) for row in self.rows(conn, params)]
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> None:
-        self._run(conn, params)
+        form = self._form(conn.dialect.name)
+        _run(conn, form.sql, _params(form, params))
 
-    def _run(self, conn: Connection, params: Mapping[str, Any]) -> psycopg.Cursor[tuple[Any, ...]]:
-        if not conn.in_transaction():
-            conn.begin()  # what Connection.execute's autobegin does: commit() and rollback() then apply
-        pooled = conn.connection
-        driver = pooled.driver_connection
-        cursor = pooled.info.get(_CURSOR)
-        if cursor is None or cursor.connection is not driver:  # a reconnected record: a new cursor
-            cursor = pooled.info[_CURSOR] = driver.cursor()  # type: ignore[union-attr]
-        cursor = cast("psycopg.Cursor[tuple[Any, ...]]", cursor)
-        conn.dispatch.before_cursor_execute(conn, cursor, self.sql, params, None, False)
-        try:
-            cursor.execute(self.sql, params, prepare=True)
-        except psycopg.Error as err:
-            raise exc.DBAPIError.instance(self.sql, params, err, psycopg.Error) from err
-        return cursor
+    def _form(self, dialect_name: str) -> _Form:
+        form = self._forms.get(dialect_name)
+        if form is None:
+            form = self._forms[dialect_name] = self._compile(_DIALECTS[dialect_name])
+        return form
+
+    def _compile(self, dialect: Dialect) -> _Form:
+        compiled = cast(SQLCompiler, self._statement.compile(dialect=dialect))
+        convert = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in self._columns)
+        fixed: dict[str, Any] = {}
+        binds: dict[str, Callable[[Any], Any]] = {}
+        if dialect.name == "sqlite":
+            for name, bind in compiled.binds.items():
+                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                if process is not None:
+                    binds[name] = process
+                if bind.value is not None and not bind.callable:
+                    fixed[name] = process(bind.value) if process else bind.value
+        return _Form(str(compiled), convert, any(convert), fixed, binds)
+
+
+def _params(form: _Form, given: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not form.binds and not form.fixed:
+        return given
+    out = dict(form.fixed)
+    binds = form.binds
+    for name, value in given.items():
+        process = binds.get(name)
+        out[name] = process(value) if process is not None else value
+    return out
+
+
+def run_sql(conn: Connection, sql: str, params: Any, *, many: bool = False) -> Any:
+    """``sql`` with the driver's own parameters (a sequence of them with ``many``), on the transaction's
+    driver cursor: ``exec_driver_sql`` without SQLAlchemy's per-statement work. Returns the cursor."""
+    return _run(conn, sql, params, many=many)
+
+
+def _run(conn: Connection, sql: str, params: Any, *, many: bool = False) -> Any:
+    if not conn.in_transaction():
+        conn.begin()  # what Connection.execute's autobegin does: commit() and rollback() then apply
+    pooled = conn.connection
+    driver = pooled.driver_connection
+    cursor = pooled.info.get(_CURSOR)
+    if cursor is None or cursor.connection is not driver:  # a reconnected record: a new cursor
+        cursor = pooled.info[_CURSOR] = driver.cursor()  # type: ignore[union-attr]
+    conn.dispatch.before_cursor_execute(conn, cursor, sql, params, None, many)
+    error = _DRIVER_ERRORS[conn.dialect.name]
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        elif error is psycopg.Error:
+            cursor.execute(sql, params, prepare=True)
+        else:
+            cursor.execute(sql, params)
+    except error as err:
+        raise exc.DBAPIError.instance(sql, params, err, error) from err
+    return cursor

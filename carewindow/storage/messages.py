@@ -195,7 +195,8 @@ _RECORDED_ROWS = _STATUS_ROW.add_columns(
     .where(message_events.c.message_seq == messages.c.seq)
     .scalar_subquery()
     .label("recorded")
-).where(messages.c.wamid.in_(bindparam("wamids", expanding=True)))
+).where(listed(messages.c.wamid, "wamids", False))
+_DIRECT_RECORDED_ROWS = Direct(_RECORDED_ROWS, list(_RECORDED_ROWS.selected_columns))
 
 
 # PostgreSQL: lock the messages (seq order, as every batch writer does), insert the history entries
@@ -236,12 +237,11 @@ def record_statuses(conn: Connection, events: Sequence[Mapping[str, Any]]) -> di
         return {r["wamid"]: {**r, "added": set(r["added"])} for r in rows}
     out: dict[str, dict[str, Any]] = {}
     recorded: dict[str, set[str]] = {}
-    for r in conn.execute(_RECORDED_ROWS, {"wamids": wamids}):
-        row = dict(r._mapping)
+    for row in _DIRECT_RECORDED_ROWS.dicts(conn, {"wamids": wamids}):
         listed_ = row.pop("recorded")
-        recorded[r.wamid] = set(listed_.split(",")) if listed_ else set()
+        recorded[row["wamid"]] = set(listed_.split(",")) if listed_ else set()
         row["added"] = set()
-        out[r.wamid] = row
+        out[row["wamid"]] = row
     history = []
     for e in events:
         found = out.get(e["wamid"])

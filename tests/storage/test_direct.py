@@ -1,4 +1,4 @@
-"""``storage.direct``: PostgreSQL's hot statements through psycopg's cursor behave as through SQLAlchemy."""
+"""``storage.direct``: the hot statements through the driver's cursor behave as through SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -9,16 +9,12 @@ import pytest
 from sqlalchemy import Engine, event, exc, select, text
 
 from carewindow.storage import contacts as contact_store
+from carewindow.storage.bulk import listed
 from carewindow.storage.direct import Direct
 from carewindow.storage.tables import contacts
 
 AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 BY_WA_ID = select(contacts).where(contacts.c.wa_id == text(":wa_id")).order_by(contacts.c.id)
-
-# PostgreSQL only: SQLite has no server connection and keeps SQLAlchemy's own path.
-pytestmark = pytest.mark.parametrize(
-    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
-)
 
 
 def add_contact(engine: Engine, wa_id: str, created_at: datetime) -> None:
@@ -49,16 +45,38 @@ def test_listeners_see_the_statement(engine: Engine) -> None:
             assert stmt.rows(conn, {"n": 41}) == [(42,)]
     finally:
         event.remove(engine, "before_cursor_execute", grab)
-    assert seen == [(stmt.sql, {"n": 41})]
+    # (SQLite's BEGIN is carewindow's own statement, sent when the transaction begins.)
+    assert [s for s in seen if s[0] != "BEGIN"] == [(stmt.sql(engine.dialect.name), {"n": 41})]
 
 
 def test_driver_errors_are_sqlalchemys_and_the_connection_recovers(engine: Engine) -> None:
+    add_contact(engine, "34600111222", AT)
+    duplicate = Direct(
+        text(
+            "INSERT INTO contacts (phone_number_id, wa_id, consent_status, reengagement_count, "
+            "unread_count, held_count, created_at, updated_at) "
+            "SELECT phone_number_id, wa_id, consent_status, 0, 0, 0, created_at, updated_at FROM contacts"
+        )
+    )
     with engine.connect() as conn:
-        with pytest.raises(exc.DataError, match="division by zero") as raised:
-            Direct(text("SELECT 1 / :zero")).rows(conn, {"zero": 0})
-        assert type(raised.value.orig).__name__ == "DivisionByZero"
+        with pytest.raises(exc.IntegrityError, match=r"(?i)unique") as raised:
+            duplicate.execute(conn, {})
+        assert "Integrity" in type(raised.value.orig).__name__ or "Unique" in type(raised.value.orig).__name__
         conn.rollback()
         assert Direct(text("SELECT 2")).rows(conn, {}) == [(2,)]
+
+
+def test_sqlite_parameters_pass_their_columns_conversions(engine: Engine) -> None:
+    # A key list goes as JSON to json_each, a time as SQLAlchemy's stored text; rows convert back.
+    add_contact(engine, "34600111222", AT)
+    add_contact(engine, "34600111333", AT)
+    by_ids = Direct(
+        select(contacts).where(listed(contacts.c.wa_id, "wa_ids", engine.dialect.name == "postgresql")),
+        list(contacts.c),
+    )
+    with engine.connect() as conn:
+        got = by_ids.dicts(conn, {"wa_ids": ["34600111333", "34600999999"]})
+    assert [(r["wa_id"], r["created_at"]) for r in got] == [("34600111333", AT)]
 
 
 def test_writes_belong_to_the_connections_transaction(engine: Engine) -> None:
@@ -76,6 +94,7 @@ def test_writes_belong_to_the_connections_transaction(engine: Engine) -> None:
         assert conn.execute(select(contacts.c.unread_count)).scalar_one() == 7
 
 
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_a_reconnected_connection_gets_a_cursor_of_its_own(engine: Engine) -> None:
     backend = Direct(text("SELECT pg_backend_pid()"))
     with engine.connect() as conn:
