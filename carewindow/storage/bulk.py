@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -47,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from carewindow.storage.direct import Direct, run_sql
+from carewindow.storage.direct import Direct, run_sql, tuple_maker
 from carewindow.storage.engine import dialect_insert, is_sqlite
 
 S = TypeVar("S")
@@ -418,38 +417,28 @@ def _sqlite_params(
     keyed_by: str | None = None,
 ) -> list[tuple[Any, ...]]:
     """Each row's values of the columns ``given``, then of ``defaults`` (the same for every row), then,
-    for an UPDATE ``keyed_by`` a column, its ``b_<column>`` value; converted as SQLAlchemy stores them.
-    (One C ``itemgetter`` per row and a loop over the few columns that convert: a generator per row
-    was a sixth of the SQLite write path's Python calls.)"""
+    for an UPDATE ``keyed_by`` a column, its ``b_<column>`` value; converted as SQLAlchemy stores them."""
     fields = given if keyed_by is None else (*given, f"b_{keyed_by}")
-    columns = (*given, *(defaults or ())) if keyed_by is None else (*given, keyed_by)
-    get, conversions = _sqlite_plan(table, fields, columns)
-    if defaults:
-        constant = tuple(defaults.values())
-        rows_values = [(*get(row), *constant) for row in rows]
-    else:
-        rows_values = [get(row) for row in rows]
-    if not conversions:
-        return rows_values
-    out: list[tuple[Any, ...]] = []
-    for values in rows_values:
-        converted = list(values)
-        for i, convert in conversions:
-            converted[i] = convert(converted[i])
-        out.append(tuple(converted))  # SQLAlchemy passes on tuples or dicts only
-    return out
+    columns = given if keyed_by is None else (*given, keyed_by)
+    extra = tuple((defaults or {}).items())
+    return list(map(_sqlite_row(table, fields, columns, extra), rows))
 
 
 @functools.lru_cache(maxsize=64)
-def _sqlite_plan(
-    table: Table, fields: tuple[str, ...], columns: tuple[str, ...]
-) -> tuple[Callable[[Mapping[str, Any]], tuple[Any, ...]], tuple[tuple[int, Any], ...]]:
-    """A getter of ``fields`` as a tuple (also for one field), and (position, converter) of each of
-    ``columns`` whose stored form differs from the Python value."""
-    single = operator.itemgetter(*fields)
-    get = single if len(fields) > 1 else (lambda row: (single(row),))
-    conversions = ((i, _sqlite_converter(table.c[c].type)) for i, c in enumerate(columns))
-    return get, tuple((i, c) for i, c in conversions if c is not None)
+def _sqlite_row(
+    table: Table, fields: tuple[str, ...], columns: tuple[str, ...], extra: tuple[tuple[str, Any], ...]
+) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """``row -> (row["a"], c1(row["b"]), …, <defaults>)``, generated once per column set."""
+    items = [
+        (f"row[{name!r}]", _sqlite_converter(table.c[c].type))
+        for name, c in zip(fields, columns, strict=True)
+    ]
+    scope: dict[str, Any] = {}
+    for j, (column, value) in enumerate(extra):
+        convert = _sqlite_converter(table.c[column].type)
+        scope[f"d{j}"] = convert(value) if convert is not None else value
+        items.append((f"d{j}", None))
+    return tuple_maker(items, scope)
 
 
 def _sqlite_converter(col_type: Any) -> Any:
