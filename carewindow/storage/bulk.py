@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from carewindow.storage.direct import Direct, run_sql, tuple_maker
+from carewindow.storage.direct import Direct, row_maker, run_sql
 from carewindow.storage.engine import dialect_insert, is_sqlite
 
 S = TypeVar("S")
@@ -186,9 +186,9 @@ def update_rows(
         params = _sqlite_params(table, ordered, given, keyed_by=key)
         run_sql(conn, _sqlite_update(table, key, given), params, many=True)
         return
-    keyed = [{**{k: r[k] for k in given}, key: r[f"b_{key}"]} for r in ordered]
     part = (_update_sql(table, key, given), ("rows", "keys"))
-    _write(conn, writes, part, (_json_rows(table, keyed, (*given, key), {}), [r[key] for r in keyed]))
+    doc = _json_rows(table, ordered, given, {}, keyed_by=key)
+    _write(conn, writes, part, (doc, [r[f"b_{key}"] for r in ordered]))
 
 
 def _write(
@@ -270,17 +270,37 @@ def _pg_insert_parts(
 
 
 def _json_rows(
-    table: Table, rows: Sequence[Mapping[str, Any]], given: tuple[str, ...], extra: Mapping[str, Any]
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    given: tuple[str, ...],
+    extra: Mapping[str, Any],
+    *,
+    keyed_by: str | None = None,
 ) -> str:
-    binders = _binders(table, given)
-    doc = orjson.dumps(
-        [
-            {**{k: bind(row[k]) if bind else row[k] for k, bind in zip(given, binders, strict=True)}, **extra}
-            for row in rows
-        ],
-        default=_json_default,
-    )
-    return doc.decode()
+    """``rows`` as one JSON array of objects: the columns ``given``, ``extra``'s (the same for every
+    row) and, for an UPDATE ``keyed_by`` a column, that column from each row's ``b_<column>``."""
+    fields = given if keyed_by is None else (*given, f"b_{keyed_by}")
+    columns = given if keyed_by is None else (*given, keyed_by)
+    make = _json_row(table, fields, columns, tuple(extra.items()))
+    return orjson.dumps(list(map(make, rows)), default=_json_default).decode()
+
+
+@functools.lru_cache(maxsize=64)
+def _json_row(
+    table: Table, fields: tuple[str, ...], columns: tuple[str, ...], extra: tuple[tuple[str, Any], ...]
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``row -> {"a": row["a"], "b": bind_b(row["b"]), …, <extra>}``, generated once per column set;
+    each column's own conversion of a Python value before it is stored (e.g. times to UTC)."""
+    items = [(f"row[{f!r}]", _binder(table.c[c].type)) for f, c in zip(fields, columns, strict=True)]
+    scope = {f"d{j}": value for j, (_, value) in enumerate(extra)}
+    items += [(f"d{j}", None) for j in range(len(extra))]
+    return row_maker(items, scope, keys=[*columns, *(c for c, _ in extra)])
+
+
+def _binder(col_type: Any) -> Callable[[Any], Any] | None:
+    if isinstance(col_type, TypeDecorator):
+        return functools.partial(col_type.process_bind_param, dialect=_PG)
+    return None
 
 
 @functools.lru_cache(maxsize=64)
@@ -319,15 +339,6 @@ def _insert_sql(
 @functools.lru_cache(maxsize=64)
 def _returning_statement(table: Table, sql: str, returning: tuple[str, ...]) -> Any:
     return text(sql).columns(*(table.c[c] for c in returning))
-
-
-@functools.lru_cache(maxsize=64)
-def _binders(table: Table, keys: tuple[str, ...]) -> tuple[Any, ...]:
-    """Each column's own conversion of a Python value before it is stored (e.g. times to UTC)."""
-    return tuple(
-        functools.partial(t.process_bind_param, dialect=_PG) if isinstance(t, TypeDecorator) else None
-        for t in (table.c[k].type for k in keys)
-    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -438,7 +449,7 @@ def _sqlite_row(
         convert = _sqlite_converter(table.c[column].type)
         scope[f"d{j}"] = convert(value) if convert is not None else value
         items.append((f"d{j}", None))
-    return tuple_maker(items, scope)
+    return row_maker(items, scope)
 
 
 def _sqlite_converter(col_type: Any) -> Any:

@@ -88,9 +88,7 @@ class Direct:
     def _compile(self, dialect: Dialect) -> _Form:
         compiled = cast(SQLCompiler, self._statement.compile(dialect=dialect))
         processors = [_result_processor(c.type, dialect) for c in self._columns]
-        convert = (
-            tuple_maker([(f"row[{i}]", p) for i, p in enumerate(processors)]) if any(processors) else None
-        )
+        convert = row_maker([(f"row[{i}]", p) for i, p in enumerate(processors)]) if any(processors) else None
         fixed: dict[str, Any] = {}
         binds: dict[str, Callable[[Any], Any]] = {}
         if dialect.name == "sqlite":
@@ -117,13 +115,16 @@ def _sqlite_utc_time(stored: str | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def tuple_maker(
-    items: Sequence[tuple[str, Callable[[Any], Any] | None]], scope: Mapping[str, Any] | None = None
-) -> Callable[[Any], tuple[Any, ...]]:
-    """``row -> (f0(<item 0>), <item 1>, …)``, generated once: each item is a Python expression over
-    ``row`` (and the names of ``scope``) with the function to apply to it, if any. One call per row
-    instead of an interpreted loop over its columns, which was most of the hot paths' Python work on
-    SQLite (docs/performance.md)."""
+def row_maker(
+    items: Sequence[tuple[str, Callable[[Any], Any] | None]],
+    scope: Mapping[str, Any] | None = None,
+    *,
+    keys: Sequence[str] | None = None,
+) -> Callable[[Any], Any]:
+    """``row -> (f0(<item 0>), <item 1>, …)``, or with ``keys`` the dict ``{key 0: f0(<item 0>), …}``,
+    generated once: each item is a Python expression over ``row`` (and the names of ``scope``) with
+    the function to apply to it, if any. One call per row instead of an interpreted loop over its
+    columns, which was most of the hot paths' Python work on SQLite (docs/performance.md)."""
     names: dict[str, Any] = dict(scope or {})
     parts = []
     for i, (expression, convert) in enumerate(items):
@@ -132,8 +133,12 @@ def tuple_maker(
         else:
             names[f"_f{i}"] = convert
             parts.append(f"_f{i}({expression})")
-    exec(f"def make(row):\n    return ({', '.join(parts)},)", names)  # noqa: S102 - generated from our own names
-    return cast(Callable[[Any], tuple[Any, ...]], names["make"])
+    if keys is None:
+        made = f"({', '.join(parts)},)"
+    else:
+        made = "{" + ", ".join(f"{k!r}: {part}" for k, part in zip(keys, parts, strict=True)) + "}"
+    exec(f"def make(row):\n    return {made}", names)  # noqa: S102 - generated from our own names
+    return cast(Callable[[Any], Any], names["make"])
 
 
 def _params(form: _Form, given: Mapping[str, Any]) -> Mapping[str, Any]:
