@@ -279,9 +279,7 @@ def _json_rows(
 ) -> str:
     """``rows`` as one JSON array of objects: the columns ``given``, ``extra``'s (the same for every
     row) and, for an UPDATE ``keyed_by`` a column, that column from each row's ``b_<column>``."""
-    fields = given if keyed_by is None else (*given, f"b_{keyed_by}")
-    columns = given if keyed_by is None else (*given, keyed_by)
-    make = _json_row(table, fields, columns, tuple(extra.items()))
+    make = _json_row(table, *_fields_and_columns(given, keyed_by), tuple(extra.items()))
     return orjson.dumps(list(map(make, rows)), default=_json_default).decode()
 
 
@@ -429,10 +427,17 @@ def _sqlite_params(
 ) -> list[tuple[Any, ...]]:
     """Each row's values of the columns ``given``, then of ``defaults`` (the same for every row), then,
     for an UPDATE ``keyed_by`` a column, its ``b_<column>`` value; converted as SQLAlchemy stores them."""
-    fields = given if keyed_by is None else (*given, f"b_{keyed_by}")
-    columns = given if keyed_by is None else (*given, keyed_by)
     extra = tuple((defaults or {}).items())
-    return list(map(_sqlite_row(table, fields, columns, extra), rows))
+    return list(map(_sqlite_row(table, *_fields_and_columns(given, keyed_by), extra), rows))
+
+
+def _fields_and_columns(
+    given: tuple[str, ...], keyed_by: str | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The keys to read from each row and the columns they fill: an UPDATE's key comes as ``b_<key>``."""
+    if keyed_by is None:
+        return given, given
+    return (*given, f"b_{keyed_by}"), (*given, keyed_by)
 
 
 @functools.lru_cache(maxsize=64)
