@@ -66,7 +66,7 @@ class Direct:
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         form = self._form(conn.dialect.name)
-        rows: list[tuple[Any, ...]] = _run(conn, form.sql, _params(form, params)).fetchall()
+        rows: list[tuple[Any, ...]] = run_sql(conn, form.sql, _params(form, params)).fetchall()
         if form.convert is None:
             return rows
         return list(map(form.convert, rows))
@@ -77,7 +77,7 @@ class Direct:
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> None:
         form = self._form(conn.dialect.name)
-        _run(conn, form.sql, _params(form, params))
+        run_sql(conn, form.sql, _params(form, params))
 
     def _form(self, dialect_name: str) -> _Form:
         form = self._forms.get(dialect_name)
@@ -155,10 +155,6 @@ def _params(form: _Form, given: Mapping[str, Any]) -> Mapping[str, Any]:
 def run_sql(conn: Connection, sql: str, params: Any, *, many: bool = False) -> Any:
     """``sql`` with the driver's own parameters (a sequence of them with ``many``), on the transaction's
     driver cursor: ``exec_driver_sql`` without SQLAlchemy's per-statement work. Returns the cursor."""
-    return _run(conn, sql, params, many=many)
-
-
-def _run(conn: Connection, sql: str, params: Any, *, many: bool = False) -> Any:
     if not conn.in_transaction():
         conn.begin()  # what Connection.execute's autobegin does: commit() and rollback() then apply
     pooled = conn.connection
@@ -167,11 +163,12 @@ def _run(conn: Connection, sql: str, params: Any, *, many: bool = False) -> Any:
     if cursor is None or cursor.connection is not driver:  # a reconnected record: a new cursor
         cursor = pooled.info[_CURSOR] = driver.cursor()  # type: ignore[union-attr]
     conn.dispatch.before_cursor_execute(conn, cursor, sql, params, None, many)
-    error = _DRIVER_ERRORS[conn.dialect.name]
+    dialect = conn.dialect.name
+    error = _DRIVER_ERRORS[dialect]
     try:
         if many:
             cursor.executemany(sql, params)
-        elif error is psycopg.Error:
+        elif dialect == "postgresql":
             cursor.execute(sql, params, prepare=True)
         else:
             cursor.execute(sql, params)
