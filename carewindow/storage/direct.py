@@ -47,6 +47,7 @@ class _Form:
 
     sql: str
     convert: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None  # a row's; None: as the driver gives it
+    to_dict: Callable[[tuple[Any, ...]], dict[str, Any]]  # a driver row, converted, by column name
     fixed: Mapping[str, Any]  # the statement's own literal parameters (SQLite), already converted
     binds: Mapping[str, Callable[[Any], Any]]  # conversions of given parameters (SQLite)
 
@@ -72,8 +73,8 @@ class Direct:
         return list(map(form.convert, rows))
 
     def dicts(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        names = self.names
-        return [dict(zip(names, row, strict=True)) for row in self.rows(conn, params)]
+        form = self._form(conn.dialect.name)
+        return list(map(form.to_dict, run_sql(conn, form.sql, _params(form, params)).fetchall()))
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> None:
         form = self._form(conn.dialect.name)
@@ -87,8 +88,9 @@ class Direct:
 
     def _compile(self, dialect: Dialect) -> _Form:
         compiled = cast(SQLCompiler, self._statement.compile(dialect=dialect))
-        processors = [_result_processor(c.type, dialect) for c in self._columns]
-        convert = row_maker([(f"row[{i}]", p) for i, p in enumerate(processors)]) if any(processors) else None
+        items = [(f"row[{i}]", _result_processor(c.type, dialect)) for i, c in enumerate(self._columns)]
+        convert = row_maker(items) if any(p for _, p in items) else None
+        to_dict = row_maker(items, keys=self.names)
         fixed: dict[str, Any] = {}
         binds: dict[str, Callable[[Any], Any]] = {}
         if dialect.name == "sqlite":
@@ -98,7 +100,7 @@ class Direct:
                     binds[name] = process
                 if bind.value is not None and not bind.callable:
                     fixed[name] = process(bind.value) if process else bind.value
-        return _Form(str(compiled), convert, fixed, binds)
+        return _Form(str(compiled), convert, to_dict, fixed, binds)
 
 
 def _result_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
