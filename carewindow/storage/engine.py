@@ -45,7 +45,22 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     )
 
 
+def _require_sqlite_json() -> None:
+    """Key lists travel as JSON arrays (``storage.bulk.listed``): say so at once if that cannot work."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        probe.execute("SELECT value FROM json_each('[1]')")
+    except sqlite3.OperationalError as err:
+        raise RuntimeError(
+            f"SQLite {sqlite3.sqlite_version} has no JSON functions; carewindow needs SQLite 3.38 or "
+            "newer, or a build with JSON1"
+        ) from err
+    finally:
+        probe.close()
+
+
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+    _require_sqlite_json()
     parsed = make_url(url)
     memory = parsed.database in (None, "", ":memory:")
     if not memory and parsed.database:
@@ -69,13 +84,6 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
         cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA temp_store=MEMORY")
-        try:  # key lists travel as JSON arrays (storage.bulk.listed): say so at once if that cannot work
-            cur.execute("SELECT value FROM json_each('[1]')")
-        except sqlite3.OperationalError as err:
-            raise RuntimeError(
-                f"SQLite {sqlite3.sqlite_version} has no JSON functions; carewindow needs SQLite 3.38 or "
-                "newer, or a build with JSON1"
-            ) from err
         cur.close()
 
     @event.listens_for(engine, "begin")
