@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select, update
-from sqlalchemy.exc import IntegrityError
 
 from carewindow.actions.errors import SendRefused, ValidationFailed
 from carewindow.actions.events import Event
@@ -41,7 +40,8 @@ from carewindow.storage import messages as message_store
 from carewindow.storage import outbox as outbox_store
 from carewindow.storage import templates as template_store
 from carewindow.storage import usage as usage_store
-from carewindow.storage.engine import write_tx
+from carewindow.storage.engine import connect, write_tx
+from carewindow.storage.errors import Conflict
 from carewindow.storage.group_commit import GroupCommitter
 from carewindow.storage.tables import contacts, messages
 from carewindow.wire.messages import validate_outbound
@@ -151,7 +151,7 @@ def do_queue_send(
         else:
             with write_tx(engine) as conn:
                 result = do_send_batch(conn, [job])[0]
-    except IntegrityError as exc:
+    except Conflict as exc:
         return _raced(engine, cmd, exc)
     return send_result(result)
 
@@ -161,7 +161,7 @@ async def queue_send(engine: Engine, committer: GroupCommitter[SendJob, Any], jo
     check_send_request(job.cmd)
     try:
         result = await committer.submit(job)
-    except IntegrityError as exc:
+    except Conflict as exc:
         return _raced(engine, job.cmd, exc)
     return send_result(result)
 
@@ -172,10 +172,10 @@ def send_result(result: SendOutcome | SendRefused) -> SendOutcome:
     return result
 
 
-def _raced(engine: Engine, cmd: SendCommand, exc: IntegrityError) -> SendOutcome:
+def _raced(engine: Engine, cmd: SendCommand, exc: Conflict) -> SendOutcome:
     # Two requests with one idempotency key raced; the loser answers with the winner's message.
     if cmd.idempotency_key:
-        with engine.connect() as conn:
+        with connect(engine) as conn:
             earlier = message_store.get_by_idempotency_key(conn, cmd.idempotency_key)
         if earlier is not None:
             return SendOutcome(message=earlier, decision=None)

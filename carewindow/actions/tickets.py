@@ -13,6 +13,7 @@ from carewindow.actions.send import SendCommand, SendOutcome, do_queue_send
 from carewindow.actions.send_batch import SendJob
 from carewindow.policy import OnClosed, PolicySettings, TemplateRef, parse_placeholders
 from carewindow.storage import templates as template_store
+from carewindow.storage.engine import connect
 from carewindow.storage.group_commit import GroupCommitter
 from carewindow.storage.tables import contacts, messages
 
@@ -62,7 +63,7 @@ def do_notify(
     if template is None or not template.params:
         name = template.name if template else DEFAULT_TEMPLATE
         language = template.language if template else default_language
-        with engine.connect() as conn:
+        with connect(engine) as conn:
             template = knock_params(conn, name=name, language=language, ticket_id=ticket_id)
     cmd = SendCommand(
         to=to,

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from carewindow.api.errors import ApiError
 from carewindow.storage import api_keys as key_store
+from carewindow.storage.engine import connect
 
 READ_CONVERSATIONS = frozenset({"admin", "agent"})
 SEND = frozenset({"admin", "agent", "integration"})
@@ -45,7 +46,7 @@ class KeyRing:
         if principal is not None:
             return principal
         # No cache: a revoked key must stop working at once.
-        with self.engine.connect() as conn:
+        with connect(self.engine) as conn:
             row = key_store.find_active(conn, key)
         if row is None:
             return None

@@ -9,12 +9,12 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from carewindow.actions.errors import ActionError
 from carewindow.policy import PolicyError, RefusalCode
+from carewindow.storage.errors import StorageError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -104,30 +104,18 @@ def install(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
 
-    @app.exception_handler(OperationalError)
-    async def _db_down(_r: Request, exc: OperationalError) -> Response:
-        if not is_unavailable(exc):
-            log.error("database error: %s: %s", type(exc.orig).__name__, exc.orig)
-            return error_response(500, "internal_error", "An internal database error occurred.")
-        # The driver's own words (e.g. "database is locked"), never the statement or its parameters.
-        log.warning("database unavailable: %s: %s", type(exc.orig).__name__, exc.orig)
-        return error_response(
-            503,
-            "unavailable",
-            "The database is unavailable; nothing was written. Retry shortly.",
-            headers={"Retry-After": "1"},
-        )
-
-    @app.exception_handler(DBAPIError)
-    async def _db_error(_r: Request, exc: DBAPIError) -> Response:
-        if exc.connection_invalidated:
+    @app.exception_handler(StorageError)
+    async def _db_error(_r: Request, exc: StorageError) -> Response:
+        if isinstance(exc, Unavailable):
+            # The driver's own words (e.g. "database is locked"), never the statement or its parameters.
+            log.warning("database unavailable: %s", exc.reason)
             return error_response(
                 503,
                 "unavailable",
-                "The database connection was lost; retry shortly.",
+                "The database is unavailable; nothing was written. Retry shortly.",
                 headers={"Retry-After": "1"},
             )
-        log.exception("database error")
+        log.error("database error: %s", exc.reason)
         return error_response(500, "internal_error", "An internal database error occurred.")
 
     @app.exception_handler(Exception)
@@ -135,14 +123,3 @@ def install(app: FastAPI) -> None:
         # Last resort: a bug still answers in the contract's shape (and is logged with its traceback).
         log.error("unhandled %s", type(exc).__name__, exc_info=exc)
         return error_response(500, "internal_error", "An internal error occurred; it has been logged.")
-
-
-# SQLite reports schema and SQL mistakes as OperationalError too; those are bugs (500), not outages.
-_SQLITE_BUGS = ("no such table", "no such column", "syntax error", "has no column", "no such function")
-
-
-def is_unavailable(exc: OperationalError) -> bool:
-    """An outage worth a 503 and a retry: a lost or refused connection, a locked, busy or full
-    database, a disk error. PostgreSQL drivers raise OperationalError only for those."""
-    text = str(exc.orig).lower()
-    return not any(marker in text for marker in _SQLITE_BUGS)

@@ -56,14 +56,14 @@ def policy_settings(settings: Settings, *, rate_card: RateCard | None = None) ->
 
 def stored_rate_card(engine: Engine) -> RateCard | None:
     """The imported rate card, or None (nothing imported, or the database is not migrated yet)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from carewindow.storage import rates as rate_store
+    from carewindow.storage.engine import connect
+    from carewindow.storage.errors import StorageError
 
     try:
-        with engine.connect() as conn:
+        with connect(engine) as conn:
             return rate_store.load(conn)
-    except SQLAlchemyError:
+    except StorageError:
         log.warning("rate card not loaded from the database; using the built-in example card")
         return None
 

@@ -20,6 +20,7 @@ from rich.table import Table
 from carewindow.policy import PRICING_MODELS, PolicySettings, RateCard
 from carewindow.policy.pricing import CategoryTotal, LogEntry, replay, summarise
 from carewindow.settings import Settings, load_settings
+from carewindow.storage.engine import connect
 from carewindow.storage.export import gc_paused
 
 rates_app = typer.Typer(
@@ -117,7 +118,7 @@ def rates_list(as_json: JsonOpt = False) -> None:
     from carewindow.storage import rates as rate_store
 
     engine = _engine(_settings())
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         stored = rate_store.load(conn)
     engine.dispose()
     card = stored or EXAMPLE_RATE_CARD
@@ -168,7 +169,7 @@ def costs_report(
     settings = _settings()
     engine = _engine(settings)
     policy = _policy(settings, engine)
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         data = reports.costs(
             conn,
             card=policy.rate_card,
@@ -226,7 +227,7 @@ def costs_export(since: SinceOpt = None, until: UntilOpt = None, number: NumberO
 
     engine = _engine(_settings())
     out = sys.stdout
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         for row in ledger.message_log(
             conn, since=parse_when(since, "since"), until=parse_when(until, "until"), phone_number_ids=number
         ):
@@ -330,7 +331,7 @@ def _replay(
         from carewindow.storage.export import line_of
 
         assert engine is not None
-        with engine.connect() as conn:
+        with connect(engine) as conn:
             rows = ledger.message_log(conn, since=lo, until=hi, phone_number_ids=number)
             entries, recorded = read_log(orjson.dumps(line_of(r)) for r in rows)
     return entries, recorded, summarise(replay(entries, settings=policy))
@@ -378,7 +379,7 @@ def analytics(
 
     settings = _settings()
     engine = _engine(settings)
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         data = reports.windows(
             conn,
             window=timedelta(hours=settings.window_hours),

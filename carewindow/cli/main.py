@@ -21,6 +21,7 @@ from rich.table import Table
 from carewindow.cli.costs import analytics, costs_app, rates_app
 from carewindow.gc_tuning import tune_for_serving
 from carewindow.settings import Settings, load_settings
+from carewindow.storage.engine import connect
 
 app = typer.Typer(
     help="WhatsApp customer care that keeps to the customer care window rules.", no_args_is_help=True
@@ -131,7 +132,7 @@ def _ensure_dev_key(engine: Any) -> str:
     path = Path("var/dev-api-key")
     if path.exists():
         key = path.read_text().strip()
-        with engine.connect() as conn:
+        with connect(engine) as conn:
             if key_store.find_active(conn, key) is not None:
                 return key
     key = "cw_dev_" + secrets.token_urlsafe(24)
@@ -250,7 +251,7 @@ def keys_list() -> None:
 
     engine = make_engine(_settings().database_url)
     table = Table("id", "name", "prefix", "role", "numbers", "created", "revoked")
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         for r in key_store.list_all(conn):
             table.add_row(
                 str(r.id),

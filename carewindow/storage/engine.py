@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
+
+from carewindow.storage.errors import StorageError, translated
 
 _IMMEDIATE = "carewindow_immediate"
 T = TypeVar("T")
@@ -114,10 +115,10 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
     lock hands over the moment the previous writer commits. Other processes still meet busy_timeout.
     """
     if not is_sqlite(engine):
-        with engine.connect() as conn, conn.begin():
+        with translated(), engine.connect() as conn, conn.begin():
             yield conn
         return
-    with _writer_lock(engine), engine.connect() as conn:
+    with translated(), _writer_lock(engine), engine.connect() as conn:
         conn = conn.execution_options(**{_IMMEDIATE: True})
         with conn.begin():
             yield conn
@@ -143,7 +144,7 @@ class HeldConnection:
 
     @contextmanager
     def write_tx(self) -> Iterator[Connection]:
-        with _writer_lock(self._engine) if self._sqlite else nullcontext():
+        with translated(), _writer_lock(self._engine) if self._sqlite else nullcontext():
             if self._conn is None:
                 self._conn = self._engine.connect()
                 if self._sqlite:
@@ -176,7 +177,15 @@ def _gone(conn: Connection) -> bool:
 
 @contextmanager
 def read_tx(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn, conn.begin():
+    """A read-only transaction; errors come out as ``storage.errors``."""
+    with translated(), engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def connect(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads outside an explicit transaction; errors come out as ``storage.errors``."""
+    with translated(), engine.connect() as conn:
         yield conn
 
 
@@ -191,13 +200,9 @@ def dialect_insert(conn: Connection | Engine, table: Any) -> Any:
     return pg_insert(table)
 
 
-_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
-
-
 def is_retryable(exc: BaseException) -> bool:
     """A transaction PostgreSQL aborted to break a deadlock or a serialization conflict: safe to redo."""
-    orig = getattr(exc, "orig", None)
-    return getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+    return isinstance(exc, StorageError) and exc.retryable
 
 
 def retry_tx(fn: Callable[[], T], *, attempts: int = 5) -> T:
@@ -205,8 +210,9 @@ def retry_tx(fn: Callable[[], T], *, attempts: int = 5) -> T:
     victim; any other error, or the last attempt's, propagates."""
     for attempt in range(1, attempts + 1):
         try:
-            return fn()
-        except DBAPIError as exc:
+            with translated():
+                return fn()
+        except StorageError as exc:
             if attempt == attempts or not is_retryable(exc):
                 raise
             time.sleep(0.005 * attempt)

@@ -30,6 +30,7 @@ from carewindow.actions.send import SendCommand, do_queue_send
 from carewindow.policy import ConsentStatus, ParameterFormat, TemplateDefinitionError, TemplateRef, window_at
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import templates as template_store
+from carewindow.storage.engine import connect
 from carewindow.web import present, queries
 from carewindow.web.costs import costs_view
 from carewindow.web.live import closing_event, event_stream
@@ -145,7 +146,7 @@ class Inbox:
         rt = self.rt
         now = rt.now()
         conversation = None
-        with rt.engine.connect() as conn:
+        with connect(rt.engine) as conn:
             rows = queries.conversation_list(conn, phone_number_ids=self.numbers(agent), now=now)
             if phone_number_id is not None and wa_id is not None:
                 contact = queries.contact(conn, phone_number_id=phone_number_id, wa_id=wa_id)
@@ -237,7 +238,7 @@ def build_router(inbox: Inbox) -> APIRouter:
     @router.get("/costs")
     def costs_page(request: Request, days: int = 30) -> Response:
         session, agent = inbox.signed_in(request)
-        with rt.engine.connect() as conn:
+        with connect(rt.engine) as conn:
             view = costs_view(
                 conn,
                 now=rt.now(),
@@ -309,7 +310,7 @@ def build_router(inbox: Inbox) -> APIRouter:
         def queue() -> Any:
             if mode == "template":
                 name, _, language = template.partition("|")
-                with rt.engine.connect() as conn:
+                with connect(rt.engine) as conn:
                     row = queries.template(conn, name=name, language=language)
                 ref = _params(row, form.params) or TemplateRef(name=name, language=language)
                 cmd = SendCommand(

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from carewindow.storage import api_keys as key_store
+from carewindow.storage.engine import connect
 from carewindow.storage.tables import api_keys
 
 COOKIE_NAME = "cw_inbox"
@@ -110,7 +111,7 @@ class SessionManager:
             if role is None or role not in INBOX_ROLES:
                 return None
             return Agent(role=role, key_id=None, phone_number_ids=None)
-        with self._engine.connect() as conn:
+        with connect(self._engine) as conn:
             row = conn.execute(
                 select(api_keys.c.key_hash, api_keys.c.role, api_keys.c.phone_number_ids).where(
                     api_keys.c.id == session.key_id, api_keys.c.revoked_at.is_(None)

@@ -193,10 +193,10 @@ async def test_everything_else_gets_the_routes_own_answer(service: Service, case
 async def test_a_key_that_cannot_be_read_gets_the_routes_503(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sqlalchemy.exc import OperationalError
+    from carewindow.storage.errors import Unavailable
 
     def down(_key: str) -> None:
-        raise OperationalError("SELECT", {}, Exception("database is down"))
+        raise Unavailable("OperationalError: database is down")
 
     monkeypatch.setattr(service.rt.keys, "resolve", down)
     before = _fast_path(service).answered

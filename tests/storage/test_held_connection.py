@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Connection, Engine, func, insert, select, text
-from sqlalchemy.exc import OperationalError
 
 from carewindow.storage.engine import HeldConnection
+from carewindow.storage.errors import Unavailable
 from carewindow.storage.group_commit import GroupCommitter
 from carewindow.storage.tables import webhook_raw
 
@@ -47,7 +47,7 @@ def test_one_connection_across_transactions_and_a_fresh_one_once_it_is_lost(engi
         with held.write_tx() as conn:
             assert pid(conn) == first  # rolled back and still usable
         terminate(engine, first)
-        with pytest.raises(OperationalError), held.write_tx() as conn:
+        with pytest.raises(Unavailable), held.write_tx() as conn:
             pid(conn)
         assert lost(held)
         with held.write_tx() as conn:

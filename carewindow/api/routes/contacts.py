@@ -18,6 +18,7 @@ from carewindow.api.present import message_public, window_public
 from carewindow.policy import ConsentStatus
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
+from carewindow.storage.engine import connect
 from carewindow.storage.tables import messages
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
@@ -55,7 +56,7 @@ def list_thread(
     require(principal, READ_CONVERSATIONS, "read conversations")
     wa_id = _wa_id(wa_id)
     number = _number(rt, principal, phone_number_id)
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
         if contact is None:
             return schemas.MessageList(data=[], next_before=None)
@@ -79,7 +80,7 @@ def get_window(
     require(principal, READ_CONVERSATIONS | SEND, "read windows")
     wa_id = _wa_id(wa_id)
     number = _number(rt, principal, phone_number_id)
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
         held = pending_for_contact(conn, contact.id) if contact is not None else []
     return window_public(contact, wa_id=wa_id, now=rt.now(), policy=rt.policy, held=held)
@@ -92,7 +93,7 @@ def get_consent(
     require(principal, READ_CONVERSATIONS | SEND, "read consent")
     wa_id = _wa_id(wa_id)
     number = _number(rt, principal, phone_number_id)
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
         history = contact_store.consent_history(conn, contact.id) if contact is not None else []
     return schemas.ConsentPublic(

@@ -11,6 +11,7 @@ from carewindow.api.auth import READ_CONVERSATIONS, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.present import window_public
 from carewindow.storage import contacts as contact_store
+from carewindow.storage.engine import connect
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 
@@ -27,7 +28,7 @@ def list_conversations(
     require(principal, READ_CONVERSATIONS, "read conversations")
     now = rt.now()
     numbers = sorted(principal.phone_number_ids) if principal.phone_number_ids is not None else None
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         rows = contact_store.list_conversations(
             conn,
             phone_number_ids=numbers,

@@ -15,7 +15,7 @@ from carewindow.api.errors import ApiError
 from carewindow.policy import RateCard
 from carewindow.storage import rates as rate_store
 from carewindow.storage import reports
-from carewindow.storage.engine import write_tx
+from carewindow.storage.engine import connect, write_tx
 
 router = APIRouter(prefix="/v1", tags=["costs"])
 CSV_HELP = "CSV: market,category,currency,price,valid_from (see examples/rates-example.csv)"
@@ -45,7 +45,7 @@ def costs(
     require(principal, READ_CONVERSATIONS, "read costs")
     _aware(since=since, until=until)
     numbers = sorted(principal.phone_number_ids) if principal.phone_number_ids is not None else None
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         return reports.costs(
             conn,
             card=rt.policy.rate_card,
@@ -69,7 +69,7 @@ def window_analytics(
     require(principal, READ_CONVERSATIONS, "read analytics")
     _aware(since=since, until=until)
     numbers = sorted(principal.phone_number_ids) if principal.phone_number_ids is not None else None
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         return reports.windows(
             conn,
             window=rt.policy.window,
@@ -100,7 +100,7 @@ def _card_json(card: RateCard, *, imported: bool) -> dict[str, Any]:
 def list_rates(rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     """The rate card the service prices with: the imported one, else the built-in EXAMPLE card."""
     require(principal, READ_CONVERSATIONS, "read rates")
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         imported = rate_store.load(conn)
     return _card_json(imported or rt.policy.rate_card, imported=imported is not None)
 

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from carewindow.api.deps import RuntimeDep
 from carewindow.api.errors import ApiError
 from carewindow.storage import outbox as outbox_store
+from carewindow.storage.engine import connect
 
 router = APIRouter(tags=["health"])
 
@@ -16,7 +17,7 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 def healthz(rt: RuntimeDep) -> dict[str, str]:
     try:
-        with rt.engine.connect() as conn:
+        with connect(rt.engine) as conn:
             conn.execute(text("SELECT 1"))
     except Exception:
         raise ApiError(503, "unavailable", "The database is unreachable.") from None
@@ -25,7 +26,7 @@ def healthz(rt: RuntimeDep) -> dict[str, str]:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 def metrics(rt: RuntimeDep) -> PlainTextResponse:
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         pending = outbox_store.pending_count(conn)
     w = rt.worker
     lines = [

@@ -11,7 +11,7 @@ from carewindow.api import schemas
 from carewindow.api.auth import ADMIN, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.storage import api_keys as key_store
-from carewindow.storage.engine import write_tx
+from carewindow.storage.engine import connect, write_tx
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 # A database integer: larger ids cannot exist, and would overflow the driver (a 500 before this bound).
@@ -46,7 +46,7 @@ def create_key(body: schemas.KeyCreate, rt: RuntimeDep, principal: PrincipalDep)
 @router.get("", response_model=list[schemas.KeyPublic])
 def list_keys(rt: RuntimeDep, principal: PrincipalDep) -> list[schemas.KeyPublic]:
     require(principal, ADMIN, "list API keys")
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         return [_public(r) for r in key_store.list_all(conn)]
 
 

@@ -26,6 +26,7 @@ from carewindow.api.runtime import Runtime, send_queue
 from carewindow.policy import OnClosed, TemplateRef
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
+from carewindow.storage.engine import connect
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -201,7 +202,7 @@ def _hold(rt: Runtime) -> timedelta:
 
 
 def _window(rt: Runtime, number: str, wa_id: str) -> schemas.WindowPublic:
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
     return window_public(contact, wa_id=wa_id, now=rt.now(), policy=rt.policy)
 
@@ -210,7 +211,7 @@ def _window(rt: Runtime, number: str, wa_id: str) -> schemas.WindowPublic:
 def get_message(message_id: str, rt: RuntimeDep, principal: PrincipalDep) -> schemas.MessagePublic:
     """The message with its status history (queued, sent, delivered, read, failed + error, held)."""
     require(principal, READ_CONVERSATIONS | SEND, "read messages")
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         row = message_store.get_by_id(conn, message_id)
         if row is None or not principal.may_use(row.phone_number_id):
             raise NotFound(f"No message {message_id!r}.", id=message_id)
@@ -224,7 +225,7 @@ def get_message(message_id: str, rt: RuntimeDep, principal: PrincipalDep) -> sch
 async def cancel_message(message_id: str, rt: RuntimeDep, principal: PrincipalDep) -> schemas.MessagePublic:
     """Cancel a scheduled or held message, or a queued one the provider has not been given yet."""
     require(principal, SEND, "cancel messages")
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         found = message_store.get_by_id(conn, message_id)
     if found is None or not principal.may_use(found.phone_number_id):
         raise NotFound(f"No message {message_id!r}.", id=message_id)

@@ -13,7 +13,7 @@ from carewindow.api.auth import SUBSCRIPTIONS, Principal, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
 from carewindow.storage import subscriptions as subscription_store
-from carewindow.storage.engine import write_tx
+from carewindow.storage.engine import connect, write_tx
 from carewindow.storage.ids import new_id
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
@@ -70,7 +70,7 @@ def create_subscription(
 @router.get("", response_model=list[schemas.SubscriptionPublic])
 def list_subscriptions(rt: RuntimeDep, principal: PrincipalDep) -> list[schemas.SubscriptionPublic]:
     require(principal, SUBSCRIPTIONS, "read subscriptions")
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         return [_public(r) for r in subscription_store.active(conn) if _visible(principal, r)]
 
 
@@ -83,7 +83,7 @@ def list_deliveries(
 ) -> dict[str, Any]:
     """The delivery log, newest first: status, attempts, the receiver's last answer."""
     require(principal, SUBSCRIPTIONS, "read subscriptions")
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         row = subscription_store.get(conn, subscription_id)
         if row is None or not _visible(principal, row):
             raise NotFound(f"No subscription {subscription_id!r}.", id=subscription_id)

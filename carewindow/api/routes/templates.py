@@ -17,7 +17,7 @@ from carewindow.api.errors import ApiError
 from carewindow.policy import TemplateStatus, parse_placeholders
 from carewindow.providers.base import ProviderError
 from carewindow.storage import templates as template_store
-from carewindow.storage.engine import write_tx
+from carewindow.storage.engine import connect, write_tx
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
@@ -55,7 +55,7 @@ def _provider_failure(exc: ProviderError) -> ApiError:
 @router.get("", response_model=list[schemas.TemplatePublic])
 def list_templates(rt: RuntimeDep, principal: PrincipalDep) -> list[schemas.TemplatePublic]:
     require(principal, READ_CONVERSATIONS | SEND, "read templates")
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         return [_public(r) for r in template_store.list_all(conn)]
 
 
@@ -104,7 +104,7 @@ async def sync_templates(rt: RuntimeDep, principal: PrincipalDep) -> dict[str, i
 @router.get("/{name}/{language}", response_model=schemas.TemplatePublic)
 def get_template(name: str, language: str, rt: RuntimeDep, principal: PrincipalDep) -> schemas.TemplatePublic:
     require(principal, READ_CONVERSATIONS | SEND, "read templates")
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         row = template_store.get(conn, name, language)
     if row is None:
         raise NotFound(f"No template {name!r} in language {language!r}.", name=name, language=language)

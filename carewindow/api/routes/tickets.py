@@ -17,6 +17,7 @@ from carewindow.api.present import message_public, window_public
 from carewindow.api.routes.messages import _ref
 from carewindow.api.runtime import send_queue
 from carewindow.storage import contacts as contact_store
+from carewindow.storage.engine import connect
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 def get_ticket(ticket_id: str, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     """The ticket's messages (oldest first) and the window of its contact."""
     require(principal, READ_CONVERSATIONS, "read tickets")
-    with rt.engine.connect() as conn:
+    with connect(rt.engine) as conn:
         rows = [r for r in ticket_actions.thread(conn, ticket_id) if principal.may_use(r.phone_number_id)]
         if not rows:
             raise NotFound(f"No messages carry ticket {ticket_id!r}.", ticket_id=ticket_id)
