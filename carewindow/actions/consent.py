@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine
-
 from carewindow.actions.events import Event
 from carewindow.policy import ConsentEvent, ConsentStatus, PolicySettings, apply_consent_event
 from carewindow.storage import contacts as contact_store
-from carewindow.storage.engine import write_tx
+from carewindow.storage.engine import Engine, write_tx
 
 
 def do_record_consent(

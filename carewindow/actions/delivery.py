@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, select
-
 from carewindow.actions import outgoing
 from carewindow.actions.events import Event
 from carewindow.actions.held import release_next
@@ -28,9 +26,7 @@ from carewindow.policy import CareWindow, PolicySettings, window_at
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import outbox as outbox_store
-from carewindow.storage.bulk import PerDialect, keys, listed
-from carewindow.storage.engine import write_tx
-from carewindow.storage.tables import contacts, messages
+from carewindow.storage.engine import Connection, Engine, write_tx
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,13 +73,13 @@ def claim(
         if not rows:
             return out, events
         seqs = [r.message_seq for r in rows]
-        info = _message_info(conn, seqs)
+        info = message_store.delivery_info(conn, seqs)
         due = [seq for seq in seqs if info[seq].status == "scheduled"]
         for seq in due:  # scheduled messages are decided now, with the window as it is now
             _status, evs = decide_due(conn, seq, settings=settings, now=now, hold=hold)
             events.extend(evs)
         if due:
-            info.update(_message_info(conn, due))
+            info.update(message_store.delivery_info(conn, due))
         by_number: dict[str, list[Any]] = {}
         for r in rows:
             m = info[r.message_seq]
@@ -266,36 +262,10 @@ def _settle(
     outbox_store.complete(conn, outbox_id)
 
 
-@PerDialect
-def _message_info_stmt(pg: bool) -> Select[Any]:
-    return (
-        select(
-            messages.c.seq,
-            messages.c.id,
-            messages.c.status,
-            messages.c.kind,
-            messages.c.content,
-            messages.c.hold_until,
-            contacts.c.wa_id,
-            contacts.c.phone_number_id,
-            contacts.c.last_inbound_at,
-            contacts.c.window_opened_at,
-            contacts.c.entry_point_at,
-            contacts.c.id.label("contact_id"),
-        )
-        .join(contacts, contacts.c.id == messages.c.contact_id)
-        .where(listed(messages.c.seq, "seqs", pg))
-    )
-
-
-def _message_info(conn: Connection, seqs: Sequence[int]) -> dict[int, Any]:
-    return {r.seq: r for r in conn.execute(_message_info_stmt(conn), {"seqs": keys(seqs)})}
-
-
 def _release_next(
     conn: Connection, contact_id: int, number: str, settings: PolicySettings, now: datetime
 ) -> None:
-    row = conn.execute(select(contacts).where(contacts.c.id == contact_id)).first()
+    row = contact_store.get_by_id(conn, contact_id)
     if row is not None:
         release_next(
             conn,

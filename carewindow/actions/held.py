@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
-
 from carewindow.actions.events import Event
 from carewindow.actions.outbound import charge_values
 from carewindow.policy import ContactState, PolicySettings, PricingUsage, SendRequest, decide
 from carewindow.policy.pricing import counts_service_usage, usage_period
+from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import outbox as outbox_store
 from carewindow.storage import usage as usage_store
-from carewindow.storage.tables import contacts, messages
+from carewindow.storage.engine import Connection
 
 
 def release_on_inbound(
@@ -33,13 +32,7 @@ def release_on_inbound(
     now: datetime,
 ) -> list[Event]:
     """The customer wrote: release every held message (expired ones end ``expired``)."""
-    rows = conn.execute(
-        select(
-            messages.c.seq, messages.c.id, messages.c.type, messages.c.hold_until, messages.c.knock_message_id
-        )
-        .where(messages.c.contact_id == contact_id, messages.c.status == "held")
-        .order_by(messages.c.seq)
-    ).all()
+    rows = message_store.held_of(conn, contact_id)
     if not rows:
         return []
     base = {"wa_id": wa_id, "phone_number_id": phone_number_id}
@@ -67,11 +60,7 @@ def release_on_inbound(
         ):
             _set(conn, knock.seq, "cancelled", now)
             events.append(Event(type="message.status", **base, data={"id": knock.id, "status": "cancelled"}))
-    conn.execute(
-        update(contacts)
-        .where(contacts.c.id == contact_id)
-        .values(held_count=contacts.c.held_count - len(rows))
-    )
+    contact_store.take_held(conn, contact_id, len(rows))
     return events
 
 
@@ -85,12 +74,7 @@ def release_next(
     now: datetime,
 ) -> bool:
     """Queue the next ``releasing`` message of the contact, if any."""
-    row = conn.execute(
-        select(messages.c.seq, messages.c.type)
-        .where(messages.c.contact_id == contact_id, messages.c.status == "releasing")
-        .order_by(messages.c.seq)
-        .limit(1)
-    ).first()
+    row = message_store.next_releasing(conn, contact_id)
     if row is None:
         return False
     message_store.set_status(
@@ -109,20 +93,11 @@ def release_next(
 
 def expire_due(conn: Connection, *, now: datetime, limit: int = 500) -> list[Event]:
     """Held messages whose hold period passed end ``expired`` (the index on hold_until keeps this cheap)."""
-    rows = conn.execute(
-        select(
-            messages.c.seq, messages.c.id, messages.c.contact_id, contacts.c.wa_id, contacts.c.phone_number_id
-        )
-        .join(contacts, contacts.c.id == messages.c.contact_id)
-        .where(messages.c.hold_until <= now, messages.c.status == "held")
-        .limit(limit)
-    ).all()
+    rows = message_store.held_past(conn, now=now, limit=limit)
     events = []
     for r in rows:
         _set(conn, r.seq, "expired", now)
-        conn.execute(
-            update(contacts).where(contacts.c.id == r.contact_id).values(held_count=contacts.c.held_count - 1)
-        )
+        contact_store.take_held(conn, r.contact_id, 1)
         events.append(
             Event(type="message.expired", wa_id=r.wa_id, phone_number_id=r.phone_number_id, data={"id": r.id})
         )

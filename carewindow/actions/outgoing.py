@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine
 
 from carewindow.actions.events import Event
 from carewindow.storage import subscriptions as subscription_store
+from carewindow.storage.engine import Connection, Engine
 
 EVENT_TYPES = (
     "message.received",

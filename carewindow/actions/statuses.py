@@ -11,12 +11,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row
-
 from carewindow.actions.events import Event
 from carewindow.policy.pricing.actual import billed_differently
 from carewindow.storage import messages as message_store
-from carewindow.storage.bulk import Writes
+from carewindow.storage.engine import Connection, Row
+from carewindow.storage.messages import Writes
 from carewindow.wire.webhook import StatusUpdate
 
 # Message columns a status may change; a batch writes them all so one UPDATE serves every row.

@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
-
 from carewindow.policy import (
     Template,
     TemplateButton,
@@ -17,7 +15,7 @@ from carewindow.policy import (
     validate_template_definition,
 )
 from carewindow.storage import templates as template_store
-from carewindow.storage.engine import write_tx
+from carewindow.storage.engine import Engine, write_tx
 
 
 def check_template(

@@ -6,29 +6,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select
-
 from carewindow.actions.errors import NotFound
 from carewindow.actions.send import SendCommand, SendOutcome, do_queue_send
 from carewindow.actions.send_batch import SendJob
 from carewindow.policy import OnClosed, PolicySettings, TemplateRef, parse_placeholders
+from carewindow.storage import messages as message_store
 from carewindow.storage import templates as template_store
-from carewindow.storage.engine import connect
+from carewindow.storage.engine import Connection, Engine, Row, connect
 from carewindow.storage.group_commit import GroupCommitter
-from carewindow.storage.tables import contacts, messages
 
 DEFAULT_TEMPLATE = "ticket_update"
 
 
 def thread(conn: Connection, ticket_id: str, *, limit: int = 500) -> Sequence[Row[Any]]:
     """The ticket's messages, oldest first, with their contact."""
-    return conn.execute(
-        select(messages, contacts.c.wa_id, contacts.c.phone_number_id)
-        .join(contacts, contacts.c.id == messages.c.contact_id)
-        .where(messages.c.ticket_id == ticket_id)
-        .order_by(messages.c.ts, messages.c.seq)
-        .limit(limit)
-    ).all()
+    return message_store.ticket_thread(conn, ticket_id, limit=limit)
 
 
 def knock_params(conn: Connection, *, name: str, language: str, ticket_id: str) -> TemplateRef:

@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, select
-
 from carewindow.actions import outgoing
 from carewindow.actions.events import Event
 from carewindow.actions.held import expire_due
-from carewindow.storage.engine import dialect_insert, write_tx
-from carewindow.storage.tables import contacts, window_alerts
+from carewindow.storage import windows as window_store
+from carewindow.storage.engine import Engine, write_tx
 
 GRACE = timedelta(hours=1)  # a sweeper that was down this long still emits the closes it missed
 
@@ -41,30 +39,12 @@ def do_sweep(
     horizon = now + timedelta(minutes=max(leads_minutes, default=0))
     events: list[Event] = []
     with write_tx(engine) as conn:
-        rows = conn.execute(
-            select(contacts.c.id, contacts.c.wa_id, contacts.c.phone_number_id, contacts.c.window_expires_at)
-            .where(
-                and_(contacts.c.window_expires_at > now - GRACE, contacts.c.window_expires_at <= horizon),
-                ~select(window_alerts.c.id)
-                .where(
-                    window_alerts.c.contact_id == contacts.c.id,
-                    window_alerts.c.expires_at == contacts.c.window_expires_at,
-                    window_alerts.c.kind == "closed",
-                )
-                .exists(),
-            )
-            .order_by(contacts.c.window_expires_at)
-            .limit(limit)
-        ).all()
+        rows = window_store.due_windows(conn, after=now - GRACE, until=horizon, limit=limit)
         for r in rows:
             for kind in due_kinds(expires_at=r.window_expires_at, now=now, leads_minutes=leads_minutes):
-                inserted = conn.execute(
-                    dialect_insert(conn, window_alerts)
-                    .values(contact_id=r.id, expires_at=r.window_expires_at, kind=kind, emitted_at=now)
-                    .on_conflict_do_nothing(index_elements=["contact_id", "expires_at", "kind"])
-                    .returning(window_alerts.c.id)
-                ).first()
-                if inserted is None:
+                if not window_store.claim_alert(
+                    conn, contact_id=r.id, expires_at=r.window_expires_at, kind=kind, now=now
+                ):
                     continue
                 data: dict[str, object] = {"expires_at": r.window_expires_at}
                 if kind.startswith("expiring_"):

@@ -286,3 +286,24 @@ def list_conversations(
         func.coalesce(contacts.c.last_activity_at, contacts.c.created_at).desc(), contacts.c.id.desc()
     )
     return conn.execute(stmt.limit(limit).offset(offset)).all()
+
+
+def mark_read(conn: Connection, contact_id: int, *, now: datetime) -> None:
+    """Nothing in the contact's conversation is unread any more (no write when nothing was)."""
+    conn.execute(
+        update(contacts)
+        .where(contacts.c.id == contact_id, contacts.c.unread_count != 0)
+        .values(unread_count=0, updated_at=now)
+    )
+
+
+def take_held(conn: Connection, contact_id: int, count: int) -> None:
+    """``count`` of the contact's held messages left the hold (released or expired)."""
+    conn.execute(
+        update(contacts).where(contacts.c.id == contact_id).values(held_count=contacts.c.held_count - count)
+    )
+
+
+def get_by_id(conn: Connection, contact_id: int) -> Row[Any] | None:
+    """The whole contact row, or None."""
+    return conn.execute(select(contacts).where(contacts.c.id == contact_id)).first()

@@ -24,13 +24,13 @@ from sqlalchemy import (
 
 from carewindow.storage.bulk import (
     PerDialect,
-    Writes,
     insert_returning_tuples,
     insert_rows,
     keys,
     listed,
     update_rows,
 )
+from carewindow.storage.bulk import Writes as Writes  # re-exported: the batch writes a caller collects
 from carewindow.storage.direct import Direct
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
@@ -331,3 +331,78 @@ def link_wamids(conn: Connection, links: Mapping[str, str]) -> int:
         )
         linked += res.rowcount
     return linked
+
+
+def ticket_thread(conn: Connection, ticket_id: str, *, limit: int) -> Sequence[Row[Any]]:
+    """The ticket's messages with their contact's wa_id and phone_number_id, oldest first, at most
+    ``limit`` (through the index on ``ticket_id``)."""
+    return conn.execute(
+        select(messages, contacts.c.wa_id, contacts.c.phone_number_id)
+        .join(contacts, contacts.c.id == messages.c.contact_id)
+        .where(messages.c.ticket_id == ticket_id)
+        .order_by(messages.c.ts, messages.c.seq)
+        .limit(limit)
+    ).all()
+
+
+def held_of(conn: Connection, contact_id: int) -> Sequence[Row[Any, Any, Any, Any, Any]]:
+    """The contact's held messages (seq, id, type, hold_until, knock_message_id), in seq order."""
+    return conn.execute(
+        select(
+            messages.c.seq, messages.c.id, messages.c.type, messages.c.hold_until, messages.c.knock_message_id
+        )
+        .where(messages.c.contact_id == contact_id, messages.c.status == "held")
+        .order_by(messages.c.seq)
+    ).all()
+
+
+def next_releasing(conn: Connection, contact_id: int) -> Row[Any, Any] | None:
+    """The contact's first ``releasing`` message (seq, type) by seq, or None."""
+    return conn.execute(
+        select(messages.c.seq, messages.c.type)
+        .where(messages.c.contact_id == contact_id, messages.c.status == "releasing")
+        .order_by(messages.c.seq)
+        .limit(1)
+    ).first()
+
+
+def held_past(conn: Connection, *, now: datetime, limit: int) -> Sequence[Row[Any, Any, Any, Any, Any]]:
+    """Held messages whose hold ended by ``now`` (seq, id, contact_id and the contact's wa_id and
+    phone_number_id), at most ``limit``; the index on ``hold_until`` keeps this cheap."""
+    return conn.execute(
+        select(
+            messages.c.seq, messages.c.id, messages.c.contact_id, contacts.c.wa_id, contacts.c.phone_number_id
+        )
+        .join(contacts, contacts.c.id == messages.c.contact_id)
+        .where(messages.c.hold_until <= now, messages.c.status == "held")
+        .limit(limit)
+    ).all()
+
+
+@PerDialect
+def _delivery_info(pg: bool) -> Select[Any]:
+    return (
+        select(
+            messages.c.seq,
+            messages.c.id,
+            messages.c.status,
+            messages.c.kind,
+            messages.c.content,
+            messages.c.hold_until,
+            contacts.c.wa_id,
+            contacts.c.phone_number_id,
+            contacts.c.last_inbound_at,
+            contacts.c.window_opened_at,
+            contacts.c.entry_point_at,
+            contacts.c.id.label("contact_id"),
+        )
+        .join(contacts, contacts.c.id == messages.c.contact_id)
+        .where(listed(messages.c.seq, "seqs", pg))
+    )
+
+
+def delivery_info(conn: Connection, seqs: Sequence[int]) -> dict[int, Row[Any]]:
+    """What the delivery worker needs of each message in ``seqs``, by seq, in one statement: seq, id,
+    status, kind, content, hold_until and the contact's wa_id, phone_number_id, window columns
+    (last_inbound_at, window_opened_at, entry_point_at) and id (as ``contact_id``)."""
+    return {r.seq: r for r in conn.execute(_delivery_info(conn), {"seqs": keys(seqs)})}
