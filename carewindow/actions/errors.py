@@ -1,4 +1,5 @@
-"""Errors raised by actions; api/errors.py is the one place that turns them into HTTP.
+"""Errors raised by actions; api/errors.py is the one place that turns them into HTTP (the inbox
+answers with the same statuses, from the same ``REFUSAL_STATUS`` table).
 
 ActionError
 ├── SendRefused          the policy said no (carries the Decision and its contract code)
@@ -12,8 +13,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from carewindow.policy import RefusalCode
+
 if TYPE_CHECKING:
     from carewindow.policy import Decision
+
+# Contract table: refusal code -> HTTP status (other action errors answer their own ``http_status``).
+REFUSAL_STATUS = {
+    RefusalCode.WINDOW_CLOSED.value: 409,
+    RefusalCode.NO_CONSENT.value: 403,
+    RefusalCode.TEMPLATE_NOT_FOUND.value: 404,
+    RefusalCode.TEMPLATE_NOT_APPROVED.value: 409,
+    RefusalCode.TEMPLATE_PARAMS_INVALID.value: 422,
+    RefusalCode.REENGAGEMENT_PENDING.value: 409,
+    RefusalCode.VALIDATION_ERROR.value: 422,
+}
 
 
 class ActionError(Exception):

@@ -1,57 +1,26 @@
-"""API keys with roles: ``admin`` (everything), ``agent`` (read conversations, send), ``integration``
-(send, subscriptions). Keys come from ``CAREWINDOW_API_KEYS`` or the database (stored hashed)."""
+"""What each role may do, and the bearer key of a request. Keys resolve to a ``Principal`` through
+``actions.keys.KeyRing`` (the one resolver, shared with the inbox's sessions)."""
 
 from __future__ import annotations
 
-import hmac
-from dataclasses import dataclass
-
-from sqlalchemy import Engine
-
+from carewindow.actions.keys import KeyRing, Principal
 from carewindow.api.errors import ApiError
-from carewindow.storage import api_keys as key_store
-from carewindow.storage.engine import connect
+
+__all__ = [
+    "ADMIN",
+    "READ_CONVERSATIONS",
+    "SEND",
+    "SUBSCRIPTIONS",
+    "KeyRing",
+    "Principal",
+    "bearer_key",
+    "require",
+]
 
 READ_CONVERSATIONS = frozenset({"admin", "agent"})
 SEND = frozenset({"admin", "agent", "integration"})
 ADMIN = frozenset({"admin"})
 SUBSCRIPTIONS = frozenset({"admin", "integration"})
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    role: str
-    key_id: int | None  # None for keys from the environment
-    phone_number_ids: frozenset[str] | None  # None: every number
-
-    def may_use(self, phone_number_id: str) -> bool:
-        return self.phone_number_ids is None or phone_number_id in self.phone_number_ids
-
-
-class KeyRing:
-    def __init__(self, engine: Engine, env_pairs: list[tuple[str, str]]) -> None:
-        self.engine = engine
-        self._env = [(key_store.hash_key(k), role) for k, role in env_pairs]
-
-    def resolve_env(self, key: str) -> Principal | None:
-        """The principal of a key from the environment (no database read), or None."""
-        digest = key_store.hash_key(key)
-        for h, role in self._env:
-            if hmac.compare_digest(h, digest):
-                return Principal(role=role, key_id=None, phone_number_ids=None)
-        return None
-
-    def resolve(self, key: str) -> Principal | None:
-        principal = self.resolve_env(key)
-        if principal is not None:
-            return principal
-        # No cache: a revoked key must stop working at once.
-        with connect(self.engine) as conn:
-            row = key_store.find_active(conn, key)
-        if row is None:
-            return None
-        numbers = frozenset(row.phone_number_ids.split(",")) if row.phone_number_ids else None
-        return Principal(role=row.role, key_id=row.id, phone_number_ids=numbers)
 
 
 def bearer_key(authorization: str | None) -> str:

@@ -12,22 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from carewindow.actions.errors import ActionError
-from carewindow.policy import PolicyError, RefusalCode
+from carewindow.actions.errors import REFUSAL_STATUS, ActionError
+from carewindow.policy import PolicyError
 from carewindow.storage.errors import StorageError, Unavailable
 
 log = logging.getLogger(__name__)
 
-# Contract table: refusal code -> HTTP status.
-REFUSAL_STATUS = {
-    RefusalCode.WINDOW_CLOSED.value: 409,
-    RefusalCode.NO_CONSENT.value: 403,
-    RefusalCode.TEMPLATE_NOT_FOUND.value: 404,
-    RefusalCode.TEMPLATE_NOT_APPROVED.value: 409,
-    RefusalCode.TEMPLATE_PARAMS_INVALID.value: 422,
-    RefusalCode.REENGAGEMENT_PENDING.value: 409,
-    RefusalCode.VALIDATION_ERROR.value: 422,
-}
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",

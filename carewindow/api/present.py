@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
-
 from carewindow.api import schemas
 from carewindow.policy import Decision, PolicySettings, window_at
 from carewindow.storage import contacts as contact_store
+from carewindow.storage.engine import Row
 
 
 def window_public(

@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine
 
 from carewindow.actions.events import EventBus, from_wire, to_wire
 from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_webhook
@@ -25,7 +24,7 @@ from carewindow.policy import EXAMPLE_RATE_CARD, PolicySettings, RateCard
 from carewindow.providers.base import Provider
 from carewindow.providers.meta import MetaProvider
 from carewindow.settings import Settings
-from carewindow.storage.engine import make_engine
+from carewindow.storage.engine import Connection, Engine, make_engine
 from carewindow.storage.group_commit import GroupCommitter
 from carewindow.storage.pubsub import PgEventBridge
 

@@ -97,16 +97,14 @@ def rates_import(
     """Import a rate card CSV; rows with the same market, category and valid_from are replaced.
 
     A running server prices with it after a restart (or import through POST /v1/rates instead)."""
-    from carewindow.storage import rates as rate_store
-    from carewindow.storage.engine import write_tx
+    from carewindow.actions.rates import do_import_rates
 
     try:
         card = RateCard.from_csv(file.read_text())
     except (OSError, ValueError) as exc:
         raise _fail(str(exc), 2) from None
     engine = _engine(_settings())
-    with write_tx(engine) as conn:
-        count = rate_store.save(conn, card, source=file.name, now=datetime.now(UTC))
+    count = do_import_rates(engine, card, source=file.name, now=datetime.now(UTC))
     engine.dispose()
     console.print(f"imported {count} rates ({', '.join(card.markets)}) from {file}")
 

@@ -126,8 +126,8 @@ def _ensure_dev_key(engine: Any) -> str:
     from datetime import UTC, datetime
     from pathlib import Path
 
+    from carewindow.actions.keys import do_create_key
     from carewindow.storage import api_keys as key_store
-    from carewindow.storage.engine import write_tx
 
     path = Path("var/dev-api-key")
     if path.exists():
@@ -136,8 +136,7 @@ def _ensure_dev_key(engine: Any) -> str:
             if key_store.find_active(conn, key) is not None:
                 return key
     key = "cw_dev_" + secrets.token_urlsafe(24)
-    with write_tx(engine) as conn:
-        key_store.create(conn, role="admin", name="development", now=datetime.now(UTC), key=key)
+    do_create_key(engine, role="admin", name="development", now=datetime.now(UTC), key=key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(key + "\n")
     path.chmod(0o600)
@@ -227,19 +226,16 @@ def keys_create(
     """Create an API key; it is printed once and stored hashed."""
     from datetime import UTC, datetime
 
-    from carewindow.storage import api_keys as key_store
-    from carewindow.storage.engine import make_engine, write_tx
+    from carewindow.actions.keys import ROLES, do_create_key
+    from carewindow.storage.engine import make_engine
     from carewindow.storage.migrate import upgrade
 
-    if role not in key_store.ROLES:
-        raise _fail(f"unknown role {role!r}; choose one of {', '.join(key_store.ROLES)}", 2)
+    if role not in ROLES:
+        raise _fail(f"unknown role {role!r}; choose one of {', '.join(ROLES)}", 2)
     engine = make_engine(_settings().database_url)
     upgrade(engine)
-    with write_tx(engine) as conn:
-        key, key_id = key_store.create(
-            conn, role=role, name=name, now=datetime.now(UTC), phone_number_ids=number
-        )
-    console.print(f"created key {key_id} ({role}): [bold]{key}[/bold]")
+    key, row = do_create_key(engine, role=role, name=name, now=datetime.now(UTC), phone_number_ids=number)
+    console.print(f"created key {row.id} ({role}): [bold]{key}[/bold]")
     console.print("store it now: it cannot be shown again")
 
 
@@ -270,13 +266,15 @@ def keys_revoke(key_id: int) -> None:
     """Revoke a key at once."""
     from datetime import UTC, datetime
 
-    from carewindow.storage import api_keys as key_store
-    from carewindow.storage.engine import make_engine, write_tx
+    from carewindow.actions.errors import NotFound
+    from carewindow.actions.keys import do_revoke_key
+    from carewindow.storage.engine import make_engine
 
     engine = make_engine(_settings().database_url)
-    with write_tx(engine) as conn:
-        if not key_store.revoke(conn, key_id, datetime.now(UTC)):
-            raise _fail(f"no active key {key_id}")
+    try:
+        do_revoke_key(engine, key_id, now=datetime.now(UTC))
+    except NotFound:
+        raise _fail(f"no active key {key_id}") from None
     console.print(f"revoked key {key_id}")
 
 

@@ -66,3 +66,18 @@ def revoke(conn: Connection, key_id: int, now: datetime) -> bool:
         .values(revoked_at=now)
     )
     return res.rowcount == 1
+
+
+def get(conn: Connection, key_id: int) -> Row[Any] | None:
+    """One key by its id, revoked or not (never its secret part: only the hash is stored)."""
+    return conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+
+
+def find_active_by_id(conn: Connection, key_id: int) -> Any:
+    """(key_hash, role, phone_number_ids) of the unrevoked key with this id, or None (an inbox session
+    names its key by id)."""
+    return conn.execute(
+        select(api_keys.c.key_hash, api_keys.c.role, api_keys.c.phone_number_ids).where(
+            api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)
+        )
+    ).first()

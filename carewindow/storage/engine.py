@@ -15,11 +15,14 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection as Connection
 from sqlalchemy import Engine as Engine
 from sqlalchemy import Row as Row
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from carewindow.storage.errors import StorageError, translated
+
+# Re-exported: the types that callers outside storage name in their signatures.
+__all__ = ["Connection", "Engine", "Row"]
 
 _IMMEDIATE = "carewindow_immediate"
 T = TypeVar("T")
@@ -192,6 +195,12 @@ def connect(engine: Engine) -> Iterator[Connection]:
     """A connection for reads outside an explicit transaction; errors come out as ``storage.errors``."""
     with translated(), engine.connect() as conn:
         yield conn
+
+
+def ping(engine: Engine) -> None:
+    """One round trip to the database (``SELECT 1``); raises ``storage.errors`` when it cannot answer."""
+    with connect(engine) as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def dialect_insert(conn: Connection | Engine, table: Any) -> Any:

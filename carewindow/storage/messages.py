@@ -169,6 +169,11 @@ def thread(conn: Connection, *, contact_id: int, limit: int, before: Row[Any] | 
     return conn.execute(stmt.order_by(messages.c.ts.desc(), messages.c.seq.desc()).limit(limit)).all()
 
 
+def thread_anchor(conn: Connection, message_id: str) -> Any:
+    """(ts, seq) of a message, or None: where ``thread(before=...)`` pages back from."""
+    return conn.execute(select(messages.c.ts, messages.c.seq).where(messages.c.id == message_id)).first()
+
+
 def set_status(conn: Connection, seq: int, values: Mapping[str, Any]) -> None:
     conn.execute(update(messages).where(messages.c.seq == seq).values(**values))
 

@@ -8,8 +8,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row
-
 from carewindow.policy import (
     ConsentStatus,
     ContactState,
@@ -22,6 +20,7 @@ from carewindow.policy import (
 )
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import templates as template_store
+from carewindow.storage.engine import Row
 
 
 def iso(at: datetime | None) -> str:

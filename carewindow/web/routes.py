@@ -25,13 +25,15 @@ from fastapi.staticfiles import StaticFiles
 
 from carewindow.actions.consent import do_record_consent
 from carewindow.actions.contacts import do_mark_read
-from carewindow.actions.errors import ActionError
+from carewindow.actions.errors import REFUSAL_STATUS, ActionError
 from carewindow.actions.send import SendCommand, do_queue_send
 from carewindow.policy import ConsentStatus, ParameterFormat, TemplateDefinitionError, TemplateRef, window_at
 from carewindow.storage import contacts as contact_store
+from carewindow.storage import inbox as inbox_store
+from carewindow.storage import messages as message_store
 from carewindow.storage import templates as template_store
 from carewindow.storage.engine import connect
-from carewindow.web import present, queries
+from carewindow.web import present
 from carewindow.web.costs import costs_view
 from carewindow.web.live import closing_event, event_stream
 from carewindow.web.session import INBOX_ROLES, Agent, SessionManager, WebSession, csrf_ok
@@ -42,16 +44,8 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-REFUSAL_STATUS = {
-    "window_closed": 409,
-    "no_consent": 403,
-    "template_not_found": 404,
-    "template_not_approved": 409,
-    "template_params_invalid": 422,
-    "reengagement_pending": 409,
-    "validation_error": 422,
-}
 FormStr = Annotated[str, Form(max_length=4096)]
+THREAD_LIMIT = 100  # the newest messages a conversation shows
 
 
 class SignInRequired(Exception):
@@ -77,8 +71,7 @@ class Inbox:
         self.sessions = SessionManager(
             secret=secret,
             secure=settings.public_url.startswith("https://"),
-            engine=rt.engine,
-            env_keys=settings.api_key_pairs,
+            keys=rt.keys,
         )
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -147,9 +140,9 @@ class Inbox:
         now = rt.now()
         conversation = None
         with connect(rt.engine) as conn:
-            rows = queries.conversation_list(conn, phone_number_ids=self.numbers(agent), now=now)
+            rows = inbox_store.conversation_list(conn, phone_number_ids=self.numbers(agent), now=now)
             if phone_number_id is not None and wa_id is not None:
-                contact = queries.contact(conn, phone_number_id=phone_number_id, wa_id=wa_id)
+                contact = contact_store.get(conn, phone_number_id=phone_number_id, wa_id=wa_id)
                 if contact is None:
                     return self.render(
                         "missing.html",
@@ -157,10 +150,15 @@ class Inbox:
                         status=404,
                         session=session,
                     )
-                thread = queries.thread(conn, contact_id=contact.id)
+                # Newest first from storage; shown oldest first, the order they are read in.
+                thread = list(
+                    reversed(
+                        message_store.thread(conn, contact_id=contact.id, limit=THREAD_LIMIT, before=None)
+                    )
+                )
                 if contact.unread_count:
                     do_mark_read(rt.engine, contact_id=contact.id, now=now)
-                options = present.template_options(queries.approved_templates(conn))
+                options = present.template_options(inbox_store.approved_templates(conn))
                 conversation = self._conversation(contact, thread, options, now=now, form=form)
         return self.render(
             "inbox.html",
@@ -311,7 +309,7 @@ def build_router(inbox: Inbox) -> APIRouter:
             if mode == "template":
                 name, _, language = template.partition("|")
                 with connect(rt.engine) as conn:
-                    row = queries.template(conn, name=name, language=language)
+                    row = template_store.get(conn, name, language)
                 ref = _params(row, form.params) or TemplateRef(name=name, language=language)
                 cmd = SendCommand(
                     to=wa_id,

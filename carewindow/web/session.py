@@ -12,18 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import Engine, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from carewindow.storage import api_keys as key_store
-from carewindow.storage.engine import connect
-from carewindow.storage.tables import api_keys
+from carewindow.actions.keys import KeyRing, Principal, hash_key
 
 COOKIE_NAME = "cw_inbox"
 COOKIE_PATH = "/inbox"
@@ -31,17 +27,8 @@ MAX_AGE_SECONDS = 12 * 3600
 INBOX_ROLES = frozenset({"admin", "agent"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Agent:
-    """Who is signed in: the key's role and the business numbers it may use (None: every number)."""
-
-    role: str
-    key_id: int | None
-    phone_number_ids: frozenset[str] | None
-
-    def may_use(self, phone_number_id: str) -> bool:
-        """True when this agent may read and send for ``phone_number_id``."""
-        return self.phone_number_ids is None or phone_number_id in self.phone_number_ids
+# Who is signed in: the key's role and the business numbers it may use (None: every number).
+Agent = Principal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,15 +47,11 @@ class WebSession:
 class SessionManager:
     """Reads, writes and checks inbox sessions for one app."""
 
-    def __init__(
-        self, *, secret: str, secure: bool, engine: Engine, env_keys: Sequence[tuple[str, str]]
-    ) -> None:
+    def __init__(self, *, secret: str, secure: bool, keys: KeyRing) -> None:
         self._secret = secret.encode()
         self._serializer = URLSafeTimedSerializer(secret, salt="carewindow.inbox.session")
         self.secure = secure
-        self._engine = engine
-        # fingerprint -> role for keys from CAREWINDOW_API_KEYS (fixed for the process's life).
-        self._env = {self._fingerprint(key_store.hash_key(k)): role for k, role in env_keys}
+        self._keys = keys
 
     def _fingerprint(self, key_hash: str) -> str:
         return hmac.new(self._secret, key_hash.encode(), hashlib.sha256).hexdigest()[:32]
@@ -99,30 +82,19 @@ class SessionManager:
 
     def sign_in(self, key: str, key_id: int | None) -> WebSession:
         """A fresh session (new CSRF token: no fixation) for an API key that was just checked."""
-        return replace(self.new(), key_id=key_id, fingerprint=self._fingerprint(key_store.hash_key(key)))
+        return replace(self.new(), key_id=key_id, fingerprint=self._fingerprint(hash_key(key)))
 
     def agent(self, session: WebSession | None) -> Agent | None:
         """The agent behind a session, checked against the keys as they are now (sync: may query)."""
         if session is None or session.fingerprint is None:
             return None
         fp = session.fingerprint
-        if session.key_id is None:
-            role = next((r for f, r in self._env.items() if hmac.compare_digest(f, fp)), None)
-            if role is None or role not in INBOX_ROLES:
-                return None
-            return Agent(role=role, key_id=None, phone_number_ids=None)
-        with connect(self._engine) as conn:
-            row = conn.execute(
-                select(api_keys.c.key_hash, api_keys.c.role, api_keys.c.phone_number_ids).where(
-                    api_keys.c.id == session.key_id, api_keys.c.revoked_at.is_(None)
-                )
-            ).first()
-        if row is None or row.role not in INBOX_ROLES:
+        agent = self._keys.resolve_hash(
+            session.key_id, lambda key_hash: hmac.compare_digest(self._fingerprint(key_hash), fp)
+        )
+        if agent is None or agent.role not in INBOX_ROLES:
             return None
-        if not hmac.compare_digest(self._fingerprint(row.key_hash), fp):
-            return None
-        numbers = frozenset(row.phone_number_ids.split(",")) if row.phone_number_ids else None
-        return Agent(role=row.role, key_id=session.key_id, phone_number_ids=numbers)
+        return agent
 
     def save(self, response: Response, session: WebSession) -> None:
         """Write the session cookie: HttpOnly, SameSite=Lax, Secure behind an https public URL."""

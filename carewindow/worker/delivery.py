@@ -15,13 +15,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 import anyio
-from sqlalchemy import Engine
 
-from carewindow.actions import delivery
+from carewindow.actions import delivery, delivery_retry
 from carewindow.actions.events import Event
 from carewindow.policy import PolicySettings
 from carewindow.providers.base import Provider, ProviderError
-from carewindow.storage.engine import retry_tx
+from carewindow.storage.engine import Engine
 from carewindow.worker.retry import next_attempt
 
 log = logging.getLogger(__name__)
@@ -96,28 +95,24 @@ class DeliveryWorker:
         """Claim and process one batch; returns how many rows it handled."""
         now = self.clock()
         claimed, settled = await anyio.to_thread.run_sync(
-            lambda: retry_tx(
-                lambda: delivery.claim(
-                    self.engine,
-                    worker_id=self.worker_id,
-                    now=now,
-                    lease=self.lease,
-                    limit=self.batch_size,
-                    rate=self.rate,
-                    burst=self.burst,
-                    settings=self.policy,
-                    hold=self.hold,
-                )
+            lambda: delivery_retry.claim(
+                self.engine,
+                worker_id=self.worker_id,
+                now=now,
+                lease=self.lease,
+                limit=self.batch_size,
+                rate=self.rate,
+                burst=self.burst,
+                settings=self.policy,
+                hold=self.hold,
             )
         )
         self.publish(settled)  # one event per row settled without a send (cancelled, uncertain, closed)
         if not claimed:
             return len(settled)
         claimed = await anyio.to_thread.run_sync(
-            lambda: retry_tx(
-                lambda: delivery.mark_in_flight(
-                    self.engine, claimed, worker_id=self.worker_id, now=self.clock()
-                )
+            lambda: delivery_retry.mark_in_flight(
+                self.engine, claimed, worker_id=self.worker_id, now=self.clock()
             )
         )
         # None: the provider may have the message (no answer came back). The row stays stamped in
@@ -125,9 +120,7 @@ class DeliveryWorker:
         answers = [a for a in await asyncio.gather(*(self._send(c) for c in claimed)) if a is not None]
         events = await anyio.to_thread.run_sync(
             # A lost answer would turn a sent message into an ``uncertain`` one: redo deadlock victims.
-            lambda: retry_tx(
-                lambda: delivery.record(self.engine, answers, now=self.clock(), settings=self.policy)
-            )
+            lambda: delivery_retry.record(self.engine, answers, now=self.clock(), settings=self.policy)
         )
         self.publish(events)
         return len(claimed) + len(settled)

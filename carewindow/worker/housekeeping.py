@@ -10,13 +10,11 @@ from typing import Any
 
 import anyio
 import httpx
-from sqlalchemy import Engine
 
-from carewindow.actions import outgoing
 from carewindow.actions.events import Event
+from carewindow.actions.subscriptions import DeliveryAnswer, do_claim_deliveries, do_settle_deliveries
 from carewindow.actions.windows import do_sweep
-from carewindow.storage import subscriptions as subscription_store
-from carewindow.storage.engine import write_tx
+from carewindow.storage.engine import Engine
 from carewindow.wire import signature
 
 log = logging.getLogger(__name__)
@@ -73,40 +71,20 @@ class Housekeeper:
     async def deliver_webhooks(self) -> int:
         now = self.clock()
 
-        def _claim() -> Sequence[Any]:
-            with write_tx(self.engine) as conn:
-                return subscription_store.claim_due(
-                    conn, now=now, lease=timedelta(seconds=60), limit=self.batch
-                )
-
-        due = await anyio.to_thread.run_sync(_claim)
+        due = await anyio.to_thread.run_sync(
+            lambda: do_claim_deliveries(self.engine, now=now, lease=timedelta(seconds=60), limit=self.batch)
+        )
         if not due:
             return 0
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=10.0)
-        results = await asyncio.gather(*(self._post(d) for d in due))
-
-        def _settle() -> None:
-            done = self.clock()
-            with write_tx(self.engine) as conn:
-                for d, (ok, code, error) in zip(due, results, strict=True):
-                    subscription_store.settle(
-                        conn,
-                        d.id,
-                        outgoing.settle_values(
-                            ok=ok,
-                            attempts=d.attempts,
-                            status_code=code,
-                            error=error,
-                            now=done,
-                            give_up_at=d.give_up_at,
-                        ),
-                    )
-
-        await anyio.to_thread.run_sync(_settle)
+        answers = await asyncio.gather(*(self._post(d) for d in due))
+        await anyio.to_thread.run_sync(
+            lambda: do_settle_deliveries(self.engine, list(zip(due, answers, strict=True)), now=self.clock())
+        )
         return len(due)
 
-    async def _post(self, d: Any) -> tuple[bool, int | None, str | None]:
+    async def _post(self, d: Any) -> DeliveryAnswer:
         assert self._client is not None
         headers = {
             "Content-Type": "application/json",
@@ -118,7 +96,7 @@ class Housekeeper:
         try:
             r = await self._client.post(d.url, content=d.body, headers=headers)
         except httpx.HTTPError as exc:
-            return False, None, f"{type(exc).__name__}: {exc}"
+            return DeliveryAnswer(ok=False, status_code=None, error=f"{type(exc).__name__}: {exc}")
         if 200 <= r.status_code < 300:
-            return True, r.status_code, None
-        return False, r.status_code, r.text[:200]
+            return DeliveryAnswer(ok=True, status_code=r.status_code, error=None)
+        return DeliveryAnswer(ok=False, status_code=r.status_code, error=r.text[:200])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from carewindow.actions.consent import do_record_consent
 from carewindow.actions.errors import NotFound
@@ -19,7 +18,6 @@ from carewindow.policy import ConsentStatus
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage.engine import connect
-from carewindow.storage.tables import messages
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 NumberQuery = Annotated[
@@ -62,9 +60,7 @@ def list_thread(
             return schemas.MessageList(data=[], next_before=None)
         anchor: Any = None
         if before:
-            anchor = conn.execute(
-                select(messages.c.ts, messages.c.seq).where(messages.c.id == before)
-            ).first()
+            anchor = message_store.thread_anchor(conn, before)
             if anchor is None:
                 raise NotFound(f"No message {before!r} to page back from.", before=before)
         rows = message_store.thread(conn, contact_id=contact.id, limit=limit, before=anchor)

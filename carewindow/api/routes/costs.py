@@ -9,13 +9,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body
 
+from carewindow.actions.rates import do_import_rates
 from carewindow.api.auth import ADMIN, READ_CONVERSATIONS, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
 from carewindow.policy import RateCard
 from carewindow.storage import rates as rate_store
 from carewindow.storage import reports
-from carewindow.storage.engine import connect, write_tx
+from carewindow.storage.engine import connect
 
 router = APIRouter(prefix="/v1", tags=["costs"])
 CSV_HELP = "CSV: market,category,currency,price,valid_from (see examples/rates-example.csv)"
@@ -122,7 +123,6 @@ def import_rates(
         raise ApiError(
             422, "validation_error", str(exc), fields=[{"loc": ["body"], "msg": str(exc)}]
         ) from None
-    with write_tx(rt.engine) as conn:
-        count = rate_store.save(conn, card, source="api", now=rt.now())
+    count = do_import_rates(rt.engine, card, source="api", now=rt.now())
     loaded = rt.reload_rate_card()
     return {"imported": count, "rates_in_card": len(loaded.rates) if loaded else 0}

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import text
 
 from carewindow.api.deps import RuntimeDep
 from carewindow.api.errors import ApiError
 from carewindow.storage import outbox as outbox_store
-from carewindow.storage.engine import connect
+from carewindow.storage.engine import connect, ping
 
 router = APIRouter(tags=["health"])
 
@@ -17,8 +16,7 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 def healthz(rt: RuntimeDep) -> dict[str, str]:
     try:
-        with connect(rt.engine) as conn:
-            conn.execute(text("SELECT 1"))
+        ping(rt.engine)
     except Exception:
         raise ApiError(503, "unavailable", "The database is unreachable.") from None
     return {"status": "ok", "provider": rt.settings.provider, "database": rt.engine.dialect.name}

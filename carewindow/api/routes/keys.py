@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from carewindow.actions.errors import NotFound
+from carewindow.actions.keys import do_create_key, do_revoke_key
 from carewindow.api import schemas
 from carewindow.api.auth import ADMIN, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.storage import api_keys as key_store
-from carewindow.storage.engine import connect, write_tx
+from carewindow.storage.engine import connect
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 # A database integer: larger ids cannot exist, and would overflow the driver (a 500 before this bound).
@@ -35,11 +35,9 @@ def _public(r: Any, key: str | None = None) -> schemas.KeyPublic:
 @router.post("", status_code=201, response_model=schemas.KeyPublic)
 def create_key(body: schemas.KeyCreate, rt: RuntimeDep, principal: PrincipalDep) -> schemas.KeyPublic:
     require(principal, ADMIN, "create API keys")
-    with write_tx(rt.engine) as conn:
-        key, key_id = key_store.create(
-            conn, role=body.role, name=body.name, now=rt.now(), phone_number_ids=body.phone_number_ids
-        )
-        row = next(r for r in key_store.list_all(conn) if r.id == key_id)
+    key, row = do_create_key(
+        rt.engine, role=body.role, name=body.name, now=rt.now(), phone_number_ids=body.phone_number_ids
+    )
     return _public(row, key)
 
 
@@ -54,7 +52,5 @@ def list_keys(rt: RuntimeDep, principal: PrincipalDep) -> list[schemas.KeyPublic
 def revoke_key(key_id: KeyId, rt: RuntimeDep, principal: PrincipalDep) -> Response:
     """Revoke at once: keys are checked against the database on every request."""
     require(principal, ADMIN, "revoke API keys")
-    with write_tx(rt.engine) as conn:
-        if not key_store.revoke(conn, key_id, rt.now()):
-            raise NotFound(f"No active API key with id {key_id}.", id=key_id)
+    do_revoke_key(rt.engine, key_id, now=rt.now())
     return Response(status_code=204)

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Query, Response
 
 from carewindow.actions import outgoing
 from carewindow.actions.errors import NotFound
+from carewindow.actions.subscriptions import do_create_subscription, do_delete_subscription, visible
 from carewindow.api import schemas
-from carewindow.api.auth import SUBSCRIPTIONS, Principal, require
+from carewindow.api.auth import SUBSCRIPTIONS, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
 from carewindow.storage import subscriptions as subscription_store
-from carewindow.storage.engine import connect, write_tx
-from carewindow.storage.ids import new_id
+from carewindow.storage.engine import connect
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 
@@ -27,13 +27,6 @@ def _public(row: Any) -> schemas.SubscriptionPublic:
         phone_number_ids=row.phone_number_ids.split(",") if row.phone_number_ids else None,
         created_at=row.created_at,
     )
-
-
-def _visible(principal: Principal, row: Any) -> bool:
-    if principal.phone_number_ids is None:
-        return True
-    numbers = set(row.phone_number_ids.split(",")) if row.phone_number_ids else None
-    return numbers is not None and numbers <= principal.phone_number_ids
 
 
 @router.post("", status_code=201, response_model=schemas.SubscriptionPublic)
@@ -49,21 +42,14 @@ def create_subscription(
             raise ApiError(
                 403, "forbidden", "This key may not subscribe to events of other business numbers."
             )
-    public_id = new_id("sub")
-    with write_tx(rt.engine) as conn:
-        subscription_store.create(
-            conn,
-            {
-                "public_id": public_id,
-                "url": body.url,
-                "events": sorted(set(body.events)),
-                "secret": body.secret,
-                "phone_number_ids": ",".join(numbers) if numbers else None,
-                "created_at": rt.now(),
-            },
-        )
-        row = subscription_store.get(conn, public_id)
-    outgoing.invalidate_cache()
+    row = do_create_subscription(
+        rt.engine,
+        url=body.url,
+        events=body.events,
+        secret=body.secret,
+        phone_number_ids=numbers,
+        now=rt.now(),
+    )
     return _public(row)
 
 
@@ -71,7 +57,7 @@ def create_subscription(
 def list_subscriptions(rt: RuntimeDep, principal: PrincipalDep) -> list[schemas.SubscriptionPublic]:
     require(principal, SUBSCRIPTIONS, "read subscriptions")
     with connect(rt.engine) as conn:
-        return [_public(r) for r in subscription_store.active(conn) if _visible(principal, r)]
+        return [_public(r) for r in subscription_store.active(conn) if visible(r, principal.phone_number_ids)]
 
 
 @router.get("/{subscription_id}/deliveries")
@@ -85,7 +71,7 @@ def list_deliveries(
     require(principal, SUBSCRIPTIONS, "read subscriptions")
     with connect(rt.engine) as conn:
         row = subscription_store.get(conn, subscription_id)
-        if row is None or not _visible(principal, row):
+        if row is None or not visible(row, principal.phone_number_ids):
             raise NotFound(f"No subscription {subscription_id!r}.", id=subscription_id)
         rows = subscription_store.log(conn, row.id, limit=limit)
     return {"subscription": subscription_id, "data": outgoing.deliveries_public(rows)}
@@ -94,10 +80,7 @@ def list_deliveries(
 @router.delete("/{subscription_id}", status_code=204)
 def delete_subscription(subscription_id: str, rt: RuntimeDep, principal: PrincipalDep) -> Response:
     require(principal, SUBSCRIPTIONS, "manage subscriptions")
-    with write_tx(rt.engine) as conn:
-        row = subscription_store.get(conn, subscription_id)
-        if row is None or not _visible(principal, row):
-            raise NotFound(f"No subscription {subscription_id!r}.", id=subscription_id)
-        subscription_store.delete(conn, subscription_id, rt.now())
-    outgoing.invalidate_cache()
+    do_delete_subscription(
+        rt.engine, subscription_id, now=rt.now(), phone_number_ids=principal.phone_number_ids
+    )
     return Response(status_code=204)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 
 from carewindow.actions import templates as template_actions
 from carewindow.actions.errors import NotFound
+from carewindow.actions.template_edits import do_remove_template, do_update_template
 from carewindow.api import schemas
 from carewindow.api.auth import ADMIN, READ_CONVERSATIONS, SEND, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
@@ -17,7 +18,7 @@ from carewindow.api.errors import ApiError
 from carewindow.policy import TemplateStatus, parse_placeholders
 from carewindow.providers.base import ProviderError
 from carewindow.storage import templates as template_store
-from carewindow.storage.engine import connect, write_tx
+from carewindow.storage.engine import connect
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
@@ -117,34 +118,24 @@ def update_template(
 ) -> schemas.TemplatePublic:
     """Edit the local catalog entry (e.g. mirror a status change made in Meta's manager)."""
     require(principal, ADMIN, "edit templates")
-    with write_tx(rt.engine) as conn:
-        row = template_store.get(conn, name, language)
-        if row is None:
-            raise NotFound(f"No template {name!r} in language {language!r}.", name=name, language=language)
-        merged = {
-            "category": body.category or row.category,
-            "status": body.status or row.status,
-            "body": body.body if body.body is not None else row.body,
-            "header": body.header if body.header is not None else row.header,
-            "footer": body.footer if body.footer is not None else row.footer,
-        }
-        t = template_actions.check_template(
-            name=name, language=language, buttons=list(row.buttons or []), **merged
-        )
-        template_store.upsert(conn, template_actions.row_values(t, provider_id=row.provider_id, now=rt.now()))
+    do_update_template(
+        rt.engine,
+        name,
+        language,
+        category=body.category,
+        status=body.status,
+        body=body.body,
+        header=body.header,
+        footer=body.footer,
+        now=rt.now(),
+    )
     return get_template(name, language, rt, principal)
 
 
 @router.delete("/{name}/{language}", status_code=204)
 async def delete_template(name: str, language: str, rt: RuntimeDep, principal: PrincipalDep) -> Response:
     require(principal, ADMIN, "delete templates")
-
-    def _remove() -> int:
-        with write_tx(rt.engine) as conn:
-            return template_store.remove(conn, name, language)
-
-    if await anyio.to_thread.run_sync(_remove) == 0:
-        raise NotFound(f"No template {name!r} in language {language!r}.", name=name, language=language)
+    await anyio.to_thread.run_sync(do_remove_template, rt.engine, name, language)
     assert rt.provider is not None
     try:
         await rt.provider.delete_template(name)

@@ -1,4 +1,5 @@
-"""The inbox's reads. Each page needs few queries, and the conversation list exactly one."""
+"""The inbox's own reads (docs/inbox.md): the conversation list, one statement, and the templates an
+agent may pick. The rest of a page reads through the aggregate modules (contacts, messages, templates)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from sqlalchemy import Connection, Row, case, func, select
 from carewindow.storage.tables import contacts, messages, templates
 
 LIST_LIMIT = 200
-THREAD_LIMIT = 100
 
 
 def conversation_list(
@@ -47,32 +47,10 @@ def conversation_list(
     return conn.execute(stmt.limit(limit)).all()
 
 
-def contact(conn: Connection, *, phone_number_id: str, wa_id: str) -> Row[Any] | None:
-    return conn.execute(
-        select(contacts).where(contacts.c.phone_number_id == phone_number_id, contacts.c.wa_id == wa_id)
-    ).first()
-
-
-def thread(conn: Connection, *, contact_id: int, limit: int = THREAD_LIMIT) -> list[Row[Any]]:
-    """The newest ``limit`` messages, oldest first (the order they are read in)."""
-    rows = conn.execute(
-        select(messages)
-        .where(messages.c.contact_id == contact_id)
-        .order_by(messages.c.ts.desc(), messages.c.seq.desc())
-        .limit(limit)
-    ).all()
-    return list(reversed(rows))
-
-
 def approved_templates(conn: Connection) -> Sequence[Row[Any]]:
+    """The approved templates, by name and language: what the composer offers."""
     return conn.execute(
         select(templates)
         .where(templates.c.status == "APPROVED")
         .order_by(templates.c.name, templates.c.language)
     ).all()
-
-
-def template(conn: Connection, *, name: str, language: str) -> Row[Any] | None:
-    return conn.execute(
-        select(templates).where(templates.c.name == name, templates.c.language == language)
-    ).first()
