@@ -104,7 +104,9 @@ def decide_due(
             message_store.add_event(conn, message_seq=seq, status="failed", at=now, error=error)
             outbox_store.remove_for_message(conn, seq)
             data = {"id": row.id, "status": "failed", "error_code": refused.code}
-            return [Event(type="message.status", wa_id=row.wa_id, phone_number_id=row.phone_number_id, data=data)]
+            return [
+                Event(type="message.status", wa_id=row.wa_id, phone_number_id=row.phone_number_id, data=data)
+            ]
         return list(done.events)
 
 
@@ -120,7 +122,9 @@ def _send(
         earlier = message_store.get_by_idempotency_key(conn, cmd.idempotency_key)
         if earlier is not None:
             return Sent(message=earlier, decision=None)
-    contact = contact_store.get_or_create(conn, phone_number_id=number, wa_id=cmd.to, now=now, for_update=True)
+    contact = contact_store.get_or_create(
+        conn, phone_number_id=number, wa_id=cmd.to, now=now, for_update=True
+    )
     if cmd.send_at is not None and cmd.send_at > now:
         values = {
             **_new_row(cmd, contact, now, cmd.ticket_id or contact.open_ticket_id),
@@ -229,11 +233,22 @@ def _apply(
             hold_until=now + hold,
             knock_message_id=knock_id,
         )
-        events.append(Event(type="message.held", **base, data={"id": message.id, "knock_message_id": knock_id}))
+        events.append(
+            Event(type="message.held", **base, data={"id": message.id, "knock_message_id": knock_id})
+        )
     else:
         as_fallback = decision.action is Action.SEND_FALLBACK
         message = _write(
-            conn, cmd, contact, decision, decision.send_template, as_fallback, "queued", now, ticket_id, stored
+            conn,
+            cmd,
+            contact,
+            decision,
+            decision.send_template,
+            as_fallback,
+            "queued",
+            now,
+            ticket_id,
+            stored,
         )
     if joins_held:
         values: dict[str, Any] = {"updated_at": now}
@@ -323,7 +338,9 @@ def _write(
     row = message_store.insert_outbound_row(conn, values)
     message_store.add_event(conn, message_seq=row.seq, status=status, at=now)
     if status == "queued":
-        outbox_store.enqueue(conn, message_seq=row.seq, phone_number_id=contact.phone_number_id, available_at=now)
+        outbox_store.enqueue(
+            conn, message_seq=row.seq, phone_number_id=contact.phone_number_id, available_at=now
+        )
     return row
 
 

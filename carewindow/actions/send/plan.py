@@ -331,6 +331,7 @@ def _plan_failed(plan: Plan, job: SendJob, refused: SendRefused) -> Answer:
         }
     )
     plan.history.append((seq, "failed", now, error))
+    plan.unqueued.append(seq)
     event = Event(
         type="message.status",
         wa_id=job.cmd.to,
