@@ -13,11 +13,17 @@ Two kinds of job go through the same steps:
   (the answer its sender would have had sending now) and leaves the outbox.
 
 Reconciled behaviour (the two former implementations differed; these are the rules now):
-- the ``meta_pmp_2026`` service counter is read once per (number, period), locked, and counted in
-  memory; a message counts when it goes out as a session message, and only then;
-- ``held_count`` is the locked contact's count plus one per message held, written with the contact;
+- the ``meta_pmp_2026`` service counter is read once per (number, period) and counted in memory (the
+  due path took and gave back one row update per message); a message counts when it goes out as a
+  session message, and only then. The read creates the counter at 0 and locks it, so two batches of
+  one number count in turn even in a period's first second (a plain ``FOR UPDATE`` read, as the batch
+  path had, locks nothing while the row does not exist yet);
+- ``held_count`` is the locked contact's count plus one per message held, written with the rest of
+  the contact (the due path added one in SQL: the same on a locked row, one statement more);
 - a due message decided ``queued`` keeps the outbox row that is delivering it; held or failed, its
-  outbox row is removed here, not left to the caller.
+  outbox row is removed here (the due path removed it when held but left a failed one to the claim);
+- a due batch is planned in the order given (the claim's), each meeting the state the ones before it
+  left, as the due path deciding them one by one did.
 """
 
 from __future__ import annotations
