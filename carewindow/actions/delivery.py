@@ -75,10 +75,8 @@ def claim(
         seqs = [r.message_seq for r in rows]
         info = message_store.delivery_info(conn, seqs)
         due = [seq for seq in seqs if info[seq].status == "scheduled"]
-        for seq in due:  # scheduled messages are decided now, with the window as it is now
-            _status, evs = decide_due(conn, seq, settings=settings, now=now, hold=hold)
-            events.extend(evs)
-        if due:
+        if due:  # scheduled messages are decided now, with the window as it is now (one batch)
+            events.extend(decide_due(conn, due, settings=settings, now=now, hold=hold))
             info.update(message_store.delivery_info(conn, due))
         by_number: dict[str, list[Any]] = {}
         for r in rows:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from carewindow.actions.events import Event
-from carewindow.actions.outbound import charge_values
+from carewindow.actions.send.rows import charge_values
 from carewindow.policy import ContactState, PolicySettings, PricingUsage, SendRequest, decide
 from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import contacts as contact_store

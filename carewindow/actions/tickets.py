@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from carewindow.actions.errors import NotFound
-from carewindow.actions.send import SendCommand, SendOutcome, do_queue_send
-from carewindow.actions.send_batch import SendJob
+from carewindow.actions.send import SendCommand, SendJob, SendOutcome, do_queue_send
 from carewindow.policy import OnClosed, PolicySettings, TemplateRef, parse_placeholders
 from carewindow.storage import messages as message_store
 from carewindow.storage import templates as template_store

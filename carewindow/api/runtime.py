@@ -17,8 +17,7 @@ import httpx
 from carewindow.actions.events import EventBus, from_wire, to_wire
 from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_webhook
 from carewindow.actions.ingest_batch import do_ingest_batch
-from carewindow.actions.send import send_committer
-from carewindow.actions.send_batch import SendJob
+from carewindow.actions.send import SendJob, send_committer
 from carewindow.api.auth import KeyRing
 from carewindow.policy import EXAMPLE_RATE_CARD, PolicySettings, RateCard
 from carewindow.providers.base import Provider

@@ -9,8 +9,7 @@ import orjson
 from sqlalchemy import Engine, insert
 
 from carewindow.actions.ingest import IngestJob
-from carewindow.actions.send import SendCommand, do_queue_send
-from carewindow.actions.send_batch import SendJob
+from carewindow.actions.send import SendCommand, SendJob, do_queue_send
 from carewindow.policy import ConsentStatus, OnClosed, PolicySettings, TemplateRef, apply_inbound_message
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import templates as template_store

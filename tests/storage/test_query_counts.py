@@ -34,7 +34,7 @@ from sqlalchemy import Engine, event, insert
 from carewindow.actions import outgoing
 from carewindow.actions.errors import SendRefused
 from carewindow.actions.ingest_batch import do_ingest_batch
-from carewindow.actions.send_batch import do_send_batch
+from carewindow.actions.send import do_send_batch
 from carewindow.providers.fake import FakeProvider
 from carewindow.storage.engine import write_tx
 from carewindow.storage.tables import contacts

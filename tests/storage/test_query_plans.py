@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, event, insert, select, update
 
 from carewindow.actions import held, tickets
 from carewindow.actions.ingest_batch import do_ingest_batch
-from carewindow.actions.send_batch import do_send_batch
+from carewindow.actions.send import do_send_batch
 from carewindow.providers.fake import FakeProvider
 from carewindow.storage import contacts as contact_store
 from carewindow.storage.engine import make_engine, write_tx

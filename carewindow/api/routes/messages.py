@@ -14,8 +14,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carewindow.actions.errors import NotFound
-from carewindow.actions.send import SendCommand, do_cancel, do_queue_send, queue_send
-from carewindow.actions.send_batch import SendJob
+from carewindow.actions.send import SendCommand, SendJob, do_cancel, do_queue_send, queue_send
 from carewindow.api import schemas
 from carewindow.api.auth import READ_CONVERSATIONS, SEND, Principal, bearer_key, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep

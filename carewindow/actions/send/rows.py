@@ -1,35 +1,19 @@
-"""The columns of an outbound message row, built the same way for every path that writes one
-(live sends in batches, scheduled sends decided when due, released held messages)."""
+"""The columns of an outbound message row, built the same way for every send the planner plans
+(live sends and scheduled sends decided when due) and for released held messages (their charge)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from carewindow.policy import Decision, MessageKind, OnClosed, RenderedTemplate, TemplateRef
+from carewindow.actions.send.commands import SendCommand
+from carewindow.policy import Charge, Decision, MessageKind, RenderedTemplate
 from carewindow.storage.ids import new_id
 from carewindow.wire.messages import build_send_body
 
 
-class Outbound(Protocol):
-    """What these helpers read from a send command (``actions.send.SendCommand`` fits)."""
-
-    @property
-    def to(self) -> str: ...
-    @property
-    def message_type(self) -> str: ...
-    @property
-    def content(self) -> Any: ...
-    @property
-    def template(self) -> TemplateRef | None: ...
-    @property
-    def on_closed(self) -> OnClosed: ...
-    @property
-    def context_wamid(self) -> str | None: ...
-
-
-def base_values(cmd: Outbound, contact_id: int, *, now: datetime, ticket_id: str | None) -> dict[str, Any]:
+def base_values(cmd: SendCommand, contact_id: int, *, now: datetime, ticket_id: str | None) -> dict[str, Any]:
     """The columns a new outbound row gets once: a fresh id, its contact, times."""
     return {
         "id": new_id("msg"),
@@ -44,7 +28,7 @@ def base_values(cmd: Outbound, contact_id: int, *, now: datetime, ticket_id: str
 
 
 def message_values(
-    cmd: Outbound,
+    cmd: SendCommand,
     decision: Decision | None,
     *,
     template: RenderedTemplate | None,
@@ -83,7 +67,7 @@ def message_values(
     }
 
 
-def charge_values(c: Any) -> dict[str, Any]:
+def charge_values(c: Charge | None) -> dict[str, Any]:
     return {
         "charge_billable": c.billable if c else None,
         "charge_category": c.category if c else None,
@@ -95,7 +79,7 @@ def charge_values(c: Any) -> dict[str, Any]:
     }
 
 
-def preview(cmd: Outbound) -> str | None:
+def preview(cmd: SendCommand) -> str | None:
     """The short text the thread and the conversation list show for a message."""
     if cmd.message_type == "template":
         return f"[template {cmd.template.name}]" if cmd.template else "[template]"
