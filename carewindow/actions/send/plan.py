@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
-
 from carewindow.actions.errors import SendRefused
 from carewindow.actions.events import Event
 from carewindow.actions.send.commands import SendCommand, SendJob
@@ -55,6 +53,7 @@ from carewindow.policy import (
 )
 from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import contacts as contact_store
+from carewindow.storage.engine import Row
 
 Counter = tuple[str, str]  # (business number, period)
 
