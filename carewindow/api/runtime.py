@@ -23,7 +23,7 @@ from carewindow.policy import EXAMPLE_RATE_CARD, PolicySettings, RateCard
 from carewindow.providers.base import Provider
 from carewindow.providers.meta import MetaProvider
 from carewindow.settings import Settings
-from carewindow.storage.engine import Connection, Engine, make_engine
+from carewindow.storage.engine import Connection, Engine, in_process, make_engine
 from carewindow.storage.group_commit import GroupCommitter
 from carewindow.storage.pubsub import PgEventBridge
 
@@ -106,7 +106,7 @@ def committer_options(settings: Settings, engine: Engine) -> dict[str, Any]:
     the GIL: a thread only adds hand-overs); on PostgreSQL in threads, which wait for the server
     while the loop serves, ``commit_threads`` of them (a second batch is written while the first
     waits)."""
-    if engine.dialect.name == "sqlite":
+    if in_process(engine):
         return {"on_loop": True}
     return {"threads": settings.commit_threads}
 
@@ -171,7 +171,7 @@ def start_event_bridge(rt: Runtime, *, listen: bool) -> None:
 
     ``listen``: also receive theirs (serving processes, whose inbox streams need them); a worker only
     sends. Must run inside the event loop that receives the events."""
-    if rt.engine.dialect.name != "postgresql":
+    if in_process(rt.engine):
         return  # SQLite is one process: the in-process bus already reaches everyone
     on_remote = None
     if listen:

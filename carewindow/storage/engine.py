@@ -32,6 +32,13 @@ def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def in_process(engine: Engine | Connection) -> bool:
+    """Whether the database runs inside this process (SQLite): its writes are CPU work under the GIL,
+    and one process owns it, so there is nobody to share live events with. PostgreSQL: a server that
+    many processes share, whose writes are waits."""
+    return is_sqlite(engine)
+
+
 def normalise_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
