@@ -13,7 +13,6 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Final
 
-from carewindow.policy._fast import fast_constructor
 from carewindow.policy._time import fmt_duration, fmt_utc, require_aware
 from carewindow.policy.enums import (
     Action,
@@ -29,6 +28,7 @@ from carewindow.policy.errors import (
     TemplateNotApproved,
     TemplateParamsInvalid,
 )
+from carewindow.policy.frozen import fast_constructor
 from carewindow.policy.pricing import Charge, PricingUsage
 from carewindow.policy.reengagement import record_reengagement, reengagement_allowed
 from carewindow.policy.settings import PolicySettings
@@ -101,18 +101,6 @@ class Decision:
 
 _make_decision = fast_constructor(Decision)
 _EMPTY: Mapping[str, object] = MappingProxyType({})
-# The hot path's decision: a session message sent now; only the charge, window and state vary.
-_make_session_send = fast_constructor(
-    Decision,
-    allowed=True,
-    action=Action.SEND,
-    code=None,
-    message="",
-    details=_EMPTY,
-    kind=MessageKind.SESSION,
-    send_template=None,
-    hold=False,
-)
 _make_view = make_view
 _OPEN = WindowState.OPEN
 _SESSION = MessageKind.SESSION
@@ -151,13 +139,13 @@ def decide(
             left = expires - now
             entry = window.entry_point_at
             view = _make_view(
-                _OPEN,
-                window.opened_at,
-                expires,
-                left.days * 86400 + left.seconds + (left.microseconds > 0),
-                last,
-                None,
-                None if entry is None else entry + settings.entry_point_window,
+                state=_OPEN,
+                opened_at=window.opened_at,
+                expires_at=expires,
+                seconds_left=left.days * 86400 + left.seconds + (left.microseconds > 0),
+                last_inbound_at=last,
+                closed_at=None,
+                entry_point_expires_at=None if entry is None else entry + settings.entry_point_window,
             )
             charge = (
                 None if entry is not None else settings._session_charge(state.wa_id, now, settings.rate_card)
@@ -166,7 +154,19 @@ def decide(
                 charge, state = settings._price(
                     _SESSION, None, state.wa_id, now, view, state, settings, usage
                 )
-            return _make_session_send(charge, view, state)
+            return _make_decision(
+                allowed=True,
+                action=_SEND,
+                code=None,
+                message="",
+                details=_EMPTY,
+                kind=_SESSION,
+                send_template=None,
+                hold=False,
+                charge=charge,
+                window=view,
+                state_after=state,
+            )
     view = window_at(window, now=now, settings=settings)
     if message_type != "template":
         if message_type not in SESSION_MESSAGE_TYPES:
@@ -329,7 +329,17 @@ def _send_template(
     if closed:
         after = replace(after, reengagement=record_reengagement(reengagement, at=now))
     return _make_decision(
-        True, action, None, note, _EMPTY, _TEMPLATE, rendered, action is Action.HOLD, charge, view, after
+        allowed=True,
+        action=action,
+        code=None,
+        message=note,
+        details=_EMPTY,
+        kind=_TEMPLATE,
+        send_template=rendered,
+        hold=action is Action.HOLD,
+        charge=charge,
+        window=view,
+        state_after=after,
     )
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Final, TypeAlias
 
-from carewindow.policy._fast import fast_constructor
 from carewindow.policy.enums import ParameterFormat, TemplateCategory, TemplateStatus
 from carewindow.policy.errors import TemplateDefinitionError, TemplateParamsInvalid
+from carewindow.policy.frozen import fast_constructor
 
 __all__ = [
     "BODY_MAX",
@@ -371,15 +371,15 @@ def render_template(template: Template, params: TemplateParams) -> RenderedTempl
         body_pairs = tuple((None, v) for v in values[:n_body])
         header_pairs = tuple((None, v) for v in values[n_body:])
     return _make_rendered(
-        template.name,
-        template.language,
-        template.category,
-        fmt,
-        body_pairs,
-        body_text,
-        header_text,
-        template.footer,
-        header_pairs,
+        name=template.name,
+        language=template.language,
+        category=template.category,
+        parameter_format=fmt,
+        parameters=body_pairs,
+        body_text=body_text,
+        header_text=header_text,
+        footer_text=template.footer,
+        header_parameters=header_pairs,
     )
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from carewindow.policy._fast import fast_constructor
 from carewindow.policy._time import require_aware
 from carewindow.policy.enums import WindowState
+from carewindow.policy.frozen import fast_constructor
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from carewindow.policy.settings import PolicySettings
@@ -58,7 +58,7 @@ class WindowView:
         return self.state is WindowState.OPEN
 
 
-#: Positional constructor for WindowView (fields in order), for the decide() hot path.
+#: WindowView's constructor without the frozen __setattr__ per field, for the decide() hot path.
 make_view = fast_constructor(WindowView)
 _make_view = make_view
 _NEVER_OPENED = WindowView(
@@ -116,5 +116,21 @@ def window_at(window: CareWindow, *, now: datetime, settings: PolicySettings) ->
     if now < expires:
         left = expires - now  # whole seconds, rounded up
         seconds_left = left.days * 86400 + left.seconds + (left.microseconds > 0)
-        return _make_view(_OPEN, window.opened_at, expires, seconds_left, last, None, entry_expires)
-    return _make_view(_CLOSED, window.opened_at, expires, 0, last, expires, entry_expires)
+        return _make_view(
+            state=_OPEN,
+            opened_at=window.opened_at,
+            expires_at=expires,
+            seconds_left=seconds_left,
+            last_inbound_at=last,
+            closed_at=None,
+            entry_point_expires_at=entry_expires,
+        )
+    return _make_view(
+        state=_CLOSED,
+        opened_at=window.opened_at,
+        expires_at=expires,
+        seconds_left=0,
+        last_inbound_at=last,
+        closed_at=expires,
+        entry_point_expires_at=entry_expires,
+    )

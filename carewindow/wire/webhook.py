@@ -18,7 +18,7 @@ from typing import Final
 
 import orjson
 
-from carewindow.policy._fast import fast_constructor
+from carewindow.policy.frozen import fast_constructor
 from carewindow.wire.errors import WebhookFormatError
 
 __all__ = [
@@ -233,7 +233,7 @@ class WebhookBatch:
 
 # ---------------------------------------------------------------------------------------- parsing
 
-# Positional constructors of the same frozen instances without a frozen ``__init__``'s per-field
+# Constructors of the same frozen instances without a frozen ``__init__``'s per-field
 # ``object.__setattr__``: a quarter of ``parse_webhook``'s time (docs/performance.md).
 _make_message = fast_constructor(InboundMessage)
 _make_status = fast_constructor(StatusUpdate)
@@ -285,7 +285,12 @@ def parse_webhook(body: bytes) -> WebhookBatch:
                 templates.append(_parse_template_update(value, path, waba_id))
             else:
                 other.append(OtherChange(field=field_name, value=value, waba_id=waba_id))
-    return _make_batch(tuple(messages), tuple(statuses), tuple(templates), tuple(other))
+    return _make_batch(
+        messages=tuple(messages),
+        statuses=tuple(statuses),
+        template_updates=tuple(templates),
+        other=tuple(other),
+    )
 
 
 def _change_path(i: int, j: int) -> str:
@@ -392,21 +397,21 @@ def _parse_message(
         context_wamid = cid if isinstance(cid, str) and cid else None
     referral = msg.get("referral")
 
-    return _make_message(  # InboundMessage's fields, in order
-        wamid,
-        sender,
-        phone_number_id,
-        display,
-        timestamp,
-        mtype,
-        _preview_text(mtype, raw_type, msg),
-        profile_name,
-        referral if isinstance(referral, dict) else None,
-        context_wamid,
-        user_id,
-        waba_id,
-        raw_type,
-        msg,
+    return _make_message(
+        wamid=wamid,
+        wa_id=sender,
+        phone_number_id=phone_number_id,
+        display_phone_number=display,
+        timestamp=timestamp,
+        type=mtype,
+        text=_preview_text(mtype, raw_type, msg),
+        profile_name=profile_name,
+        referral=referral if isinstance(referral, dict) else None,
+        context_wamid=context_wamid,
+        user_id=user_id,
+        waba_id=waba_id,
+        raw_type=raw_type,
+        raw=msg,
     )
 
 
@@ -467,19 +472,19 @@ def _parse_status(
         raise _bad_time(st.get("timestamp"), f"{_item_path(at, 'statuses', k)}.timestamp")
     recipient = _str_or_int(st.get("recipient_id"))
     recipient_user = st.get("recipient_user_id")
-    return _make_status(  # StatusUpdate's fields, in order
-        wamid,
-        _DELIVERY_STATUSES.get(raw_status) or DeliveryStatus(raw_status),
-        timestamp,
-        recipient or None,
-        phone_number_id,
-        _parse_errors(st.get("errors")),
-        _parse_pricing(st.get("pricing")),
-        _parse_conversation(st.get("conversation")),
-        recipient_user if isinstance(recipient_user, str) and recipient_user else None,
-        display,
-        waba_id,
-        st,
+    return _make_status(
+        wamid=wamid,
+        status=_DELIVERY_STATUSES.get(raw_status) or DeliveryStatus(raw_status),
+        timestamp=timestamp,
+        recipient_id=recipient or None,
+        phone_number_id=phone_number_id,
+        errors=_parse_errors(st.get("errors")),
+        pricing=_parse_pricing(st.get("pricing")),
+        conversation=_parse_conversation(st.get("conversation")),
+        recipient_user_id=recipient_user if isinstance(recipient_user, str) and recipient_user else None,
+        display_phone_number=display,
+        waba_id=waba_id,
+        raw=st,
     )
 
 
@@ -513,8 +518,11 @@ def _parse_pricing(raw: object) -> PricingInfo | None:
     billable = raw.get("billable")
     if not isinstance(billable, bool):
         billable = (ptype == "regular") if ptype is not None else None
-    return _make_pricing(  # PricingInfo's fields, in order
-        billable, _str_or_empty(raw.get("pricing_model")), _str_or_empty(raw.get("category")), ptype
+    return _make_pricing(
+        billable=billable,
+        pricing_model=_str_or_empty(raw.get("pricing_model")),
+        category=_str_or_empty(raw.get("category")),
+        type=ptype,
     )
 
 
@@ -526,8 +534,10 @@ def _parse_conversation(raw: object) -> ConversationInfo | None:
     expiration = None
     if raw.get("expiration_timestamp") is not None:
         expiration = _unix_time(raw["expiration_timestamp"])
-    return _make_conversation(  # ConversationInfo's fields, in order
-        _str_or_int(raw.get("id")) or "", expiration, origin_type if isinstance(origin_type, str) else None
+    return _make_conversation(
+        id=_str_or_int(raw.get("id")) or "",
+        expiration_timestamp=expiration,
+        origin_type=origin_type if isinstance(origin_type, str) else None,
     )
 
 

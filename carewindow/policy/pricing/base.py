@@ -8,9 +8,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol, cast
 
-from carewindow.policy._fast import fast_constructor
 from carewindow.policy.enums import MessageKind, TemplateCategory
 from carewindow.policy.errors import RateNotFound
+from carewindow.policy.frozen import fast_constructor
 from carewindow.policy.pricing.rate_card import RateCard
 from carewindow.policy.state import ContactState
 from carewindow.policy.window import WindowView
@@ -79,7 +79,6 @@ class PricingModel(Protocol):
         """Price ``message`` for the contact in ``state``."""
 
 
-make_priced_message = fast_constructor(PricedMessage)
 _make_charge = fast_constructor(Charge)
 
 
@@ -93,7 +92,15 @@ def free_charge(card: RateCard, model: str, market: str, category: str, reason: 
             currency = card.lookup(market, category, on).currency
         except RateNotFound:
             currency = _FALLBACK_CURRENCY
-        found = _make_charge(False, category, ZERO, currency, model, market, reason)
+        found = _make_charge(
+            billable=False,
+            category=category,
+            amount=ZERO,
+            currency=currency,
+            pricing_model=model,
+            market=market,
+            reason=reason,
+        )
         if len(memo) > 4096:
             memo.clear()
         memo[key] = found
@@ -112,9 +119,25 @@ def billed_charge(
         try:
             rate = card.lookup(market, rate_of or category, on)
         except RateNotFound:
-            found = _make_charge(True, category, ZERO, _FALLBACK_CURRENCY, model, market, "rate_unknown")
+            found = _make_charge(
+                billable=True,
+                category=category,
+                amount=ZERO,
+                currency=_FALLBACK_CURRENCY,
+                pricing_model=model,
+                market=market,
+                reason="rate_unknown",
+            )
         else:
-            found = _make_charge(True, category, rate.price, rate.currency, model, market, "regular")
+            found = _make_charge(
+                billable=True,
+                category=category,
+                amount=rate.price,
+                currency=rate.currency,
+                pricing_model=model,
+                market=market,
+                reason="regular",
+            )
         if len(memo) > 4096:
             memo.clear()
         memo[key] = found

@@ -18,8 +18,8 @@ from abc import ABC, abstractmethod
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from carewindow.policy._fast import fast_constructor
 from carewindow.policy.enums import MessageKind, TemplateCategory, WindowState
+from carewindow.policy.frozen import fast_constructor
 from carewindow.policy.pricing.base import (
     SERVICE_CATEGORY,
     Charge,
@@ -58,7 +58,7 @@ CONVERSATION_LENGTH = timedelta(hours=24)
 _OPEN = WindowState.OPEN
 _SESSION = MessageKind.SESSION
 _UTILITY = TemplateCategory.UTILITY
-# Positional constructors (no __post_init__ on either): meta_cbp builds one of each per billed template.
+# Fast constructors (no __post_init__ on either): meta_cbp builds one of each per billed template.
 _make_conversation = fast_constructor(Conversation)
 _make_state = fast_constructor(ContactState)
 
@@ -254,10 +254,18 @@ class MetaCbpPricing(_PartsModel):
             if conversation.category == name and conversation.is_open_at(sent_at):
                 return free_charge(card, self.name, market, name, "inside_open_conversation", on), state
         charge = billed_charge(card, self.name, market, name, on)
-        opened = _make_conversation(name, sent_at, sent_at + CONVERSATION_LENGTH)
+        opened = _make_conversation(
+            category=name, opened_at=sent_at, expires_at=sent_at + CONVERSATION_LENGTH
+        )
         # Keep only conversations still open when this one starts: the state stays small.
         kept = tuple(c for c in state.conversations if c.expires_at > sent_at)
-        after = _make_state(state.wa_id, state.window, state.consent, state.reengagement, (*kept, opened))
+        after = _make_state(
+            wa_id=state.wa_id,
+            window=state.window,
+            consent=state.consent,
+            reengagement=state.reengagement,
+            conversations=(*kept, opened),
+        )
         return charge, after
 
 

@@ -90,13 +90,13 @@ def replay(entries: Iterable[LogEntry], *, settings: PolicySettings) -> Iterator
                     continue
             left = last + length - at
             view = _make_view(
-                _OPEN,
-                window.opened_at,
-                last + length,
-                left.days * 86400 + left.seconds + (left.microseconds > 0),
-                last,
-                None,
-                None,
+                state=_OPEN,
+                opened_at=window.opened_at,
+                expires_at=last + length,
+                seconds_left=left.days * 86400 + left.seconds + (left.microseconds > 0),
+                last_inbound_at=last,
+                closed_at=None,
+                entry_point_expires_at=None,
             )
         else:
             view = window_at(window, now=at, settings=settings)
