@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+import anyio
 from sqlalchemy import Engine
 
 from carewindow.api.errors import ApiError
@@ -52,6 +53,19 @@ class KeyRing:
             return None
         numbers = frozenset(row.phone_number_ids.split(",")) if row.phone_number_ids else None
         return Principal(role=row.role, key_id=row.id, phone_number_ids=numbers)
+
+
+async def authenticate(keys: KeyRing, authorization: str | None) -> Principal:
+    """The principal of an ``Authorization`` header, or ``ApiError`` 401: the one resolver, used by
+    ``PrincipalDep`` and by the hot routes (api/edge.py). A key from the environment is checked on the
+    event loop; a stored key is read from the database off it."""
+    key = bearer_key(authorization)
+    principal = keys.resolve_env(key)
+    if principal is None:
+        principal = await anyio.to_thread.run_sync(keys.resolve, key)
+    if principal is None:
+        raise ApiError(401, "unauthorized", "Unknown or revoked API key.")
+    return principal
 
 
 def bearer_key(authorization: str | None) -> str:
