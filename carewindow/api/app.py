@@ -62,6 +62,8 @@ DOCS_CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 _RAW_SECURITY_HEADERS = tuple((k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
+_API_CSP = (b"content-security-policy", API_CSP.encode())
+_DOCS_CSP = (b"content-security-policy", DOCS_CSP.encode())
 
 
 def create_app(
@@ -212,8 +214,7 @@ def with_security_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[byte
     if b"content-security-policy" not in present:
         # Pages set their own policy (the inbox does); the rest get the strictest that works.
         ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-        csp = DOCS_CSP if ctype.startswith(b"text/html") else API_CSP
-        headers.append((b"content-security-policy", csp.encode()))
+        headers.append(_DOCS_CSP if ctype.startswith(b"text/html") else _API_CSP)
     return headers
 
 
