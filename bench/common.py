@@ -28,7 +28,6 @@ import orjson
 import psycopg
 import uvloop
 
-from carewindow.api.server_protocol import HTTP
 from carewindow.wire import signature
 from carewindow.wire.webhook import build_message_webhook, build_status_webhook
 
@@ -44,7 +43,7 @@ PG_URL = os.environ.get("CAREWINDOW_TEST_PG_URL") or "postgresql://postgres@127.
 # directory), not whatever the venv's console script would import: an editable install points that
 # at one checkout, and an A/B run from a second work tree must not measure the first one's code.
 CAREWINDOW = [sys.executable, "-m", "carewindow"]
-UVICORN_ARGS = ["--http", HTTP, "--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
+UVICORN_ARGS = ["--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
 
 
 # --------------------------------------------------------------------------------------------- machine

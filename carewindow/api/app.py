@@ -6,15 +6,19 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from fastapi.openapi.utils import get_openapi
+from starlette.datastructures import State
+from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carewindow import __version__
 from carewindow.api import errors
-from carewindow.api.fastpath import CareWindowAPI
+from carewindow.api.edge import HotRoutes
 from carewindow.api.routes import (
     contacts,
     conversations,
@@ -39,7 +43,9 @@ from carewindow.api.runtime import (
     utc_now,
 )
 from carewindow.settings import Settings, load_settings
+from carewindow.storage.engine import Engine
 from carewindow.storage.migrate import upgrade
+from carewindow.web.routes import mount_inbox
 
 log = logging.getLogger(__name__)
 SECURITY_HEADERS = {
@@ -56,6 +62,8 @@ DOCS_CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 _RAW_SECURITY_HEADERS = tuple((k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
+_API_CSP = (b"content-security-policy", API_CSP.encode())
+_DOCS_CSP = (b"content-security-policy", DOCS_CSP.encode())
 
 
 def create_app(
@@ -66,7 +74,7 @@ def create_app(
     loopback: bool = False,
     migrate: bool = False,
     run_worker: bool | None = None,
-) -> CareWindowAPI:
+) -> CareWindowApp:
     """Build the app. ``loopback`` routes our own HTTP calls (provider -> sandbox -> webhooks) through
     an in-process ASGI transport instead of the network: the same code paths, for tests."""
     settings = settings or load_settings()
@@ -95,16 +103,28 @@ def create_app(
             if rt.bridge is not None:
                 rt.bridge.stop()
 
-    app = CareWindowAPI(
+    api = FastAPI(
         title="carewindow",
         version=__version__,
         description="WhatsApp customer care that keeps to the customer care window rules.",
         lifespan=lifespan,
     )
-    app.state.runtime = rt
+    api.state.runtime = rt
+    errors.install(api)
+    # The hot POSTs have one implementation each, in their route module, reached without FastAPI's
+    # routing and dependency solving (api/edge.py); the schema still describes them. The project's
+    # middleware wraps everything, the hot routes included.
+    hot = HotRoutes(
+        api,
+        {
+            ("POST", webhooks.PATH): partial(webhooks.post_webhook, rt),
+            ("POST", messages.PATH): partial(messages.post_message, rt),
+        },
+        shared=[webhooks.PATH],  # GET: Meta's verification, a FastAPI route
+    )
+    app = CareWindowApp(api, SecurityHeaders(hot))
     if loopback:
         rt.http_transport = httpx.ASGITransport(app=app)
-    errors.install(app)
     for module in (
         webhooks,
         messages,
@@ -117,16 +137,50 @@ def create_app(
         tickets,
         health,
     ):
-        app.include_router(module.router)
+        api.include_router(module.router)
+    documented = [*webhooks.documented.routes, *messages.documented.routes]
+    api.openapi = partial(_openapi, api, documented)  # type: ignore[method-assign]
     if settings.provider == "sandbox":
-        _mount_sandbox(app, rt, loopback=loopback)
-    _mount_inbox(app, rt)
-
-    app.add_middleware(SecurityHeaders)
-    # Before all of that: the hot POSTs skip the framework's layers (api/fastpath.py, docs/performance.md).
-    app.add_fast_path(messages.SendFastPath, secure=with_security_headers)
-    app.add_fast_path(webhooks.WebhookFastPath, ok_headers=with_security_headers(webhooks.OK_HEADERS))
+        _mount_sandbox(api, rt, loopback=loopback)
+    mount_inbox(api, rt)
     return app
+
+
+class CareWindowApp:
+    """What ``create_app`` returns and uvicorn serves: ``SecurityHeaders`` around ``HotRoutes`` around
+    the FastAPI app ``api``. ``state``, ``router`` and ``openapi`` are the FastAPI app's."""
+
+    def __init__(self, api: FastAPI, asgi: ASGIApp) -> None:
+        self.api = api
+        self._asgi = asgi
+
+    @property
+    def state(self) -> State:
+        return self.api.state
+
+    @property
+    def router(self) -> Router:
+        return self.api.router
+
+    def openapi(self) -> dict[str, Any]:
+        return self.api.openapi()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+
+def _openapi(api: FastAPI, documented: list[BaseRoute]) -> dict[str, Any]:
+    """The app's OpenAPI schema, with the operations the hot routes answer (FastAPI's "extending
+    OpenAPI": ``get_openapi`` over the app's routes and the documented ones)."""
+    if api.openapi_schema is None:
+        api.openapi_schema = get_openapi(
+            title=api.title,
+            version=api.version,
+            openapi_version=api.openapi_version,
+            description=api.description,
+            routes=[*api.routes, *documented],
+        )
+    return api.openapi_schema
 
 
 class SecurityHeaders:
@@ -160,8 +214,7 @@ def with_security_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[byte
     if b"content-security-policy" not in present:
         # Pages set their own policy (the inbox does); the rest get the strictest that works.
         ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-        csp = DOCS_CSP if ctype.startswith(b"text/html") else API_CSP
-        headers.append((b"content-security-policy", csp.encode()))
+        headers.append(_DOCS_CSP if ctype.startswith(b"text/html") else _API_CSP)
     return headers
 
 
@@ -190,11 +243,3 @@ def _mount_sandbox(app: FastAPI, rt: Runtime, *, loopback: bool) -> None:
     )
     rt.sandbox = sandbox_app.state.sandbox
     app.mount("/sandbox", sandbox_app)
-
-
-def _mount_inbox(app: FastAPI, rt: Runtime) -> None:
-    try:
-        from carewindow.web.routes import mount_inbox  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the inbox is optional while it is being built
-        return
-    mount_inbox(app, rt)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import anyio
+
 from carewindow.actions.keys import KeyRing, Principal
 from carewindow.api.errors import ApiError
 
@@ -13,6 +15,7 @@ __all__ = [
     "SUBSCRIPTIONS",
     "KeyRing",
     "Principal",
+    "authenticate",
     "bearer_key",
     "require",
 ]
@@ -21,6 +24,19 @@ READ_CONVERSATIONS = frozenset({"admin", "agent"})
 SEND = frozenset({"admin", "agent", "integration"})
 ADMIN = frozenset({"admin"})
 SUBSCRIPTIONS = frozenset({"admin", "integration"})
+
+
+async def authenticate(keys: KeyRing, authorization: str | None) -> Principal:
+    """The principal of an ``Authorization`` header, or ``ApiError`` 401: the one resolver, used by
+    ``PrincipalDep`` and by the hot routes (api/edge.py). A key from the environment is checked on the
+    event loop; a stored key is read from the database off it."""
+    key = bearer_key(authorization)
+    principal = keys.resolve_env(key)
+    if principal is None:
+        principal = await anyio.to_thread.run_sync(keys.resolve, key)
+    if principal is None:
+        raise ApiError(401, "unauthorized", "Unknown or revoked API key.")
+    return principal
 
 
 def bearer_key(authorization: str | None) -> str:

@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from carewindow.api.auth import Principal, bearer_key
-from carewindow.api.errors import ApiError
+from carewindow.api.auth import Principal, authenticate
 from carewindow.api.runtime import Runtime
 
 
@@ -21,12 +20,8 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_principal(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    key = bearer_key(authorization)
-    principal = rt.keys.resolve(key)
-    if principal is None:
-        raise ApiError(401, "unauthorized", "Unknown or revoked API key.")
-    return principal
+async def get_principal(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    return await authenticate(rt.keys, authorization)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import singledispatch
 from typing import Any
 
 import orjson
@@ -60,56 +61,86 @@ def error_response(
     )
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_r: Request, exc: ApiError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error_response(exc.status, exc.code, exc.message, headers=headers, details=exc.details)
+@singledispatch
+def error_answer(exc: BaseException) -> Response:
+    """The contract's answer to ``exc``: status, error JSON and headers, as one ``Response``.
 
-    @app.exception_handler(ActionError)
-    async def _action_error(_r: Request, exc: ActionError) -> Response:
-        status = REFUSAL_STATUS.get(exc.code, exc.http_status)
-        return error_response(status, exc.code, exc.message, details=exc.details)
+    Used by the FastAPI app's exception handlers (``install``) and by the hot routes (api/edge.py),
+    so both answer alike. The implementation for the most specific registered class of ``exc`` runs
+    (``functools.singledispatch`` follows the class hierarchy as Starlette's handler lookup does);
+    ``install`` registers a handler for exactly the classes registered here.
+    """
+    raise TypeError(f"not an exception: {exc!r}")
 
-    @app.exception_handler(PolicyError)
-    async def _policy_error(_r: Request, exc: PolicyError) -> Response:
-        status = REFUSAL_STATUS.get(exc.code, 422)
+
+@error_answer.register
+def _api_error(exc: ApiError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, exc.code, exc.message, headers=headers, details=exc.details)
+
+
+@error_answer.register
+def _action_error(exc: ActionError) -> Response:
+    status = REFUSAL_STATUS.get(exc.code, exc.http_status)
+    return error_response(status, exc.code, exc.message, details=exc.details)
+
+
+@error_answer.register
+def _policy_error(exc: PolicyError) -> Response:
+    status = REFUSAL_STATUS.get(exc.code, 422)
+    return error_response(status, exc.code, exc.message, details={"meta_code": exc.meta_code, **exc.details})
+
+
+@error_answer.register
+def _validation(exc: RequestValidationError) -> Response:
+    fields = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    first = fields[0] if fields else {"loc": [], "msg": "invalid request"}
+    where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))
+    message = f"{where}: {first['msg']}" if where else str(first["msg"])
+    return error_response(422, "validation_error", message, details={"fields": fields})
+
+
+@error_answer.register
+def _http(exc: StarletteHTTPException) -> Response:
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+
+
+@error_answer.register
+def _db_error(exc: StorageError) -> Response:
+    if isinstance(exc, Unavailable):
+        # The driver's own words (e.g. "database is locked"), never the statement or its parameters.
+        log.warning("database unavailable: %s", exc.reason)
         return error_response(
-            status, exc.code, exc.message, details={"meta_code": exc.meta_code, **exc.details}
+            503,
+            "unavailable",
+            "The database is unavailable; nothing was written. Retry shortly.",
+            headers={"Retry-After": "1"},
         )
+    log.error("database error: %s", exc.reason)
+    return error_response(500, "internal_error", "An internal database error occurred.")
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_r: Request, exc: RequestValidationError) -> Response:
-        fields = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        first = fields[0] if fields else {"loc": [], "msg": "invalid request"}
-        where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))
-        message = f"{where}: {first['msg']}" if where else str(first["msg"])
-        return error_response(422, "validation_error", message, details={"fields": fields})
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_r: Request, exc: StarletteHTTPException) -> Response:
-        code = _HTTP_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+@error_answer.register
+def _internal(exc: Exception) -> Response:
+    # Last resort: a bug still answers in the contract's shape (and is logged with its traceback).
+    log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+    return error_response(500, "internal_error", "An internal error occurred; it has been logged.")
 
-    @app.exception_handler(StorageError)
-    async def _db_error(_r: Request, exc: StorageError) -> Response:
-        if isinstance(exc, Unavailable):
-            # The driver's own words (e.g. "database is locked"), never the statement or its parameters.
-            log.warning("database unavailable: %s", exc.reason)
-            return error_response(
-                503,
-                "unavailable",
-                "The database is unavailable; nothing was written. Retry shortly.",
-                headers={"Retry-After": "1"},
-            )
-        log.error("database error: %s", exc.reason)
-        return error_response(500, "internal_error", "An internal database error occurred.")
 
-    @app.exception_handler(Exception)
-    async def _internal(_r: Request, exc: Exception) -> Response:
-        # Last resort: a bug still answers in the contract's shape (and is logged with its traceback).
-        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
-        return error_response(500, "internal_error", "An internal error occurred; it has been logged.")
+def handled_classes() -> list[type[Exception]]:
+    """The exception classes ``error_answer`` has an answer for."""
+    return [cls for cls in error_answer.registry if cls is not object and issubclass(cls, Exception)]
+
+
+def install(app: FastAPI) -> None:
+    """Answer every exception a route raises through ``error_answer``."""
+
+    async def handle(_request: Request, exc: Exception) -> Response:
+        return error_answer(exc)
+
+    for cls in handled_classes():
+        app.add_exception_handler(cls, handle)

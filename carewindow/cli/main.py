@@ -96,13 +96,11 @@ def serve(
     console.print(f"inbox:    [bold]{public_url}/inbox[/bold]")
     console.print(f"API docs: {public_url}/docs")
     logging.basicConfig(level=s.log_level)
-    from carewindow.api.server_protocol import HTTP
-
     uvicorn.run(
         "carewindow.api.asgi:app",
         host=host,
         port=port,
-        http=HTTP,  # httptools, one write per response (api/server_protocol.py)
+        http="httptools",  # uvicorn's own C-parser protocol (uvicorn[standard] installs it)
         workers=workers,
         log_level=s.log_level.lower(),
         access_log=False,

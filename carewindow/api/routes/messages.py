@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import email.message
+import json
 from datetime import timedelta
+from functools import lru_cache
 from typing import Annotated, Any
 
 import anyio
 import orjson
 from fastapi import APIRouter, Header
-from pydantic import ValidationError
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi.exceptions import RequestValidationError
+from pydantic import StringConstraints, TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope
 
 from carewindow.actions.errors import NotFound
 from carewindow.actions.send import SendCommand, SendJob, do_cancel, do_queue_send, queue_send
 from carewindow.api import schemas
-from carewindow.api.auth import READ_CONVERSATIONS, SEND, Principal, bearer_key, require
+from carewindow.api.auth import READ_CONVERSATIONS, SEND, Principal, authenticate, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
+from carewindow.api.edge import Answer, header, json_headers, read_body
 from carewindow.api.errors import ApiError
-from carewindow.api.fastpath import FastPath, header, respond
 from carewindow.api.present import message_public, window_from_decision, window_public
 from carewindow.api.runtime import Runtime, send_queue
 from carewindow.policy import OnClosed, TemplateRef
@@ -28,6 +31,10 @@ from carewindow.storage import messages as message_store
 from carewindow.storage.engine import connect
 
 router = APIRouter(prefix="/v1", tags=["messages"])
+PATH = "/v1/messages"
+IDEMPOTENCY_KEY_MAX = 256
+_IDEMPOTENCY_KEY = TypeAdapter(Annotated[str, StringConstraints(max_length=IDEMPOTENCY_KEY_MAX)])
+_MISSING = object()  # an empty body
 
 
 def _ref(spec: schemas.TemplateSpec | None) -> TemplateRef | None:
@@ -37,23 +44,91 @@ def _ref(spec: schemas.TemplateSpec | None) -> TemplateRef | None:
     return TemplateRef(name=spec.name, language=spec.language, params=params)
 
 
-@router.post(
+# The OpenAPI description of ``POST /v1/messages``, never mounted: ``post_message`` answers it.
+documented = APIRouter(prefix="/v1", tags=["messages"])
+
+
+@documented.post(
     "/messages", status_code=202, response_model=schemas.MessagePublic, response_model_exclude_none=True
 )
 async def send_message(
     body: schemas.MessageCreate,
     rt: RuntimeDep,
     principal: PrincipalDep,
-    idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_MAX)] = None,
 ) -> schemas.MessagePublic:
     """Decide with the window rules; on acceptance store the message and queue it (202)."""
-    return await accept_send(rt, principal, body, idempotency_key)
+    raise NotImplementedError("answered by post_message through api/edge.py")
+
+
+async def post_message(rt: Runtime, scope: Scope, receive: Receive) -> Answer:
+    """``POST /v1/messages`` (api/edge.py), checked in the order the documented signature gives:
+    the body as JSON (422 ``json_invalid``, 400 when it cannot be decoded at all), the key (401), then
+    the ``Idempotency-Key`` header and the body against ``schemas.MessageCreate`` (one 422 listing
+    both), then ``accept_send`` (403, refusals, 503)."""
+    data = _json_body(await read_body(scope, receive), header(scope, b"content-type"))
+    principal = await authenticate(rt.keys, header(scope, b"authorization"))
+    idempotency_key = header(scope, b"idempotency-key")
+    errors: list[dict[str, Any]] = []
+    if idempotency_key is not None:
+        try:
+            _IDEMPOTENCY_KEY.validate_python(idempotency_key)
+        except ValidationError as exc:
+            errors += _located(exc, ("header", "idempotency-key"))
+    body: schemas.MessageCreate | None = None
+    if data is _MISSING:
+        errors.append({"type": "missing", "loc": ("body",), "msg": "Field required", "input": None})
+    else:
+        try:
+            body = schemas.MessageCreate.model_validate(data, from_attributes=True)
+        except ValidationError as exc:
+            errors += _located(exc, ("body",))
+    if errors or body is None:
+        raise RequestValidationError(errors)
+    public = await accept_send(rt, principal, body, idempotency_key)
+    answer = public.model_dump_json(by_alias=True, exclude_none=True).encode()
+    return Answer(202, answer, json_headers(answer))
+
+
+def _json_body(raw: bytes, content_type: str | None) -> Any:
+    """The body as the model is validated from it: parsed JSON when the content type says JSON,
+    the bytes as they are otherwise (they fail validation), ``_MISSING`` when empty."""
+    if not raw:
+        return _MISSING
+    if content_type is None or not _is_json(content_type):
+        return raw
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # what orjson refuses may still be JSON to Python (NaN, huge integers, UTF-16); its errors
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {}}
+        raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}]) from None
+    except Exception:  # not text at all (invalid UTF-8), or nested past the parser's depth
+        raise HTTPException(400, "There was an error parsing the body") from None
+
+
+@lru_cache(maxsize=64)
+def _is_json(content_type: str) -> bool:
+    """``application/json`` or ``application/*+json``, parameters aside (FastAPI's rule)."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
+
+
+def _located(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{**e, "loc": (*prefix, *e["loc"])} for e in exc.errors(include_url=False)]
 
 
 async def accept_send(
     rt: Runtime, principal: Principal, body: schemas.MessageCreate, idempotency_key: str | None
 ) -> schemas.MessagePublic:
-    """The send route's work, shared with ``SendFastPath``."""
+    """The send use case behind ``post_message``, once the key and the body are known."""
     require(principal, SEND, "send messages")
     number = body.phone_number_id or rt.phone_number_id
     if not principal.may_use(number):
@@ -102,98 +177,6 @@ async def accept_send(
     return message_public(
         outcome.message, wa_id=body.to, fallback_message_id=outcome.fallback_message_id, window=window
     )
-
-
-class SendFastPath(FastPath):
-    """``POST /v1/messages`` as plain ASGI (api/fastpath.py): with a JSON body that validates and a key
-    that may send, ``accept_send`` runs here and its answer, or its error through the app's own
-    exception handlers, goes out as the route would send it. Anything else goes to the route before
-    anything is written (a bad key, a malformed header, a body that does not validate)."""
-
-    path = "/v1/messages"
-
-    def __init__(
-        self, app: ASGIApp, *, secure: Callable[[Iterable[tuple[bytes, bytes]]], list[tuple[bytes, bytes]]]
-    ) -> None:
-        super().__init__(app)
-        self._secure = secure
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rt: Runtime = scope["app"].state.runtime
-        body = await self.read_body(scope, receive, send, _MAX_BODY)
-        if body is None:
-            return
-        idempotency_key = header(scope, b"idempotency-key")
-        try:
-            principal = await _principal(rt, header(scope, b"authorization"))
-        except Exception:  # e.g. the database is down while reading a stored key: the route answers 503
-            principal = None
-        model = _model(body) if _is_json(header(scope, b"content-type")) else None
-        if (
-            principal is None
-            or model is None
-            or (idempotency_key is not None and len(idempotency_key) > _MAX_IDEMPOTENCY_KEY)
-        ):
-            await self.hand_over(scope, receive, send, body)
-            return
-        try:
-            public = await accept_send(
-                rt, principal, model, idempotency_key.decode("latin-1") if idempotency_key else None
-            )
-        except Exception as exc:
-            handler = _handler(scope["app"].exception_handlers, exc)
-            if handler is None:
-                raise  # the framework's server error answer, as from the route
-            self.answered += 1
-            response = await handler(Request(scope), exc)
-            await response(scope, receive, self._secured(send))
-            return
-        self.answered += 1
-        answer = public.model_dump_json(by_alias=True, exclude_none=True).encode()
-        headers = [(b"content-length", str(len(answer)).encode()), (b"content-type", b"application/json")]
-        await respond(send, 202, answer, self._secure(headers))
-
-    def _secured(self, send: Send) -> Send:
-        async def secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": self._secure(message.get("headers", ()))}
-            await send(message)
-
-        return secured
-
-
-_MAX_BODY = 1 << 20  # larger bodies (far over any valid message) get the route's own answer
-_MAX_IDEMPOTENCY_KEY = 256  # as the route's Header(max_length=256)
-
-
-async def _principal(rt: Runtime, authorization: bytes | None) -> Principal | None:
-    try:
-        key = bearer_key(authorization.decode("latin-1") if authorization is not None else None)
-    except ApiError:
-        return None  # the route gives the 401
-    principal = rt.keys.resolve_env(key)
-    if principal is None:  # a key from the database: read as the route does, off the event loop
-        principal = await anyio.to_thread.run_sync(rt.keys.resolve, key)
-    return principal if principal is not None and principal.role in SEND else None
-
-
-def _is_json(content_type: bytes | None) -> bool:
-    return content_type is not None and content_type.split(b";", 1)[0].strip().lower() == b"application/json"
-
-
-def _model(body: bytes) -> schemas.MessageCreate | None:
-    try:
-        return schemas.MessageCreate.model_validate(orjson.loads(body))
-    except (orjson.JSONDecodeError, ValidationError):
-        return None
-
-
-def _handler(handlers: Mapping[Any, Any], exc: Exception) -> Any:
-    """The app's handler for ``exc``, looked up along its class hierarchy as the framework does."""
-    for cls in type(exc).__mro__:
-        if cls in handlers:
-            return handlers[cls]
-    return None
 
 
 def _hold(rt: Runtime) -> timedelta:

@@ -8,26 +8,27 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from carewindow.actions.ingest import IngestJob
 from carewindow.api.deps import RuntimeDep
+from carewindow.api.edge import Answer, BodyTooLarge, header, json_headers, read_body
 from carewindow.api.errors import ApiError
-from carewindow.api.fastpath import FastPath, header, respond
+from carewindow.api.runtime import Runtime
 from carewindow.wire import signature
 from carewindow.wire.errors import WebhookFormatError
 from carewindow.wire.webhook import parse_webhook
 
 router = APIRouter(tags=["webhooks"])
-_OK_BODY = b'{"status":"ok"}'
-_OK = Response(_OK_BODY, media_type="application/json")
-OK_HEADERS = ((b"content-type", b"application/json"), (b"content-length", str(len(_OK_BODY)).encode()))
 PATH = "/webhooks/whatsapp"
+_OK_BODY = b'{"status":"ok"}'
+_OK = Answer(200, _OK_BODY, json_headers(_OK_BODY))
+_SIGNATURE = signature.HEADER.lower().encode()
 
 
-@router.get("/webhooks/whatsapp", response_class=PlainTextResponse)
+@router.get(PATH, response_class=PlainTextResponse)
 def verify_subscription(
     rt: RuntimeDep,
     mode: Annotated[str | None, Query(alias="hub.mode")] = None,
@@ -45,20 +46,27 @@ def verify_subscription(
     return PlainTextResponse(challenge)
 
 
-@router.post("/webhooks/whatsapp", responses={400: {}, 401: {}, 413: {}, 503: {}})
-async def receive_webhook(request: Request, rt: RuntimeDep) -> Response:
+# The OpenAPI description of ``POST /webhooks/whatsapp``, never mounted: ``post_webhook`` answers it.
+documented = APIRouter(tags=["webhooks"])
+
+
+@documented.post(PATH, responses={400: {}, 401: {}, 413: {}, 503: {}})
+async def receive_webhook() -> Response:
     """Store a webhook delivery; 200 only after the commit that holds it."""
+    raise NotImplementedError("answered by post_webhook through api/edge.py")
+
+
+async def post_webhook(rt: Runtime, scope: Scope, receive: Receive) -> Answer:
+    """``POST /webhooks/whatsapp``, the hot path of every deployment (api/edge.py): the body within
+    ``max_webhook_bytes`` (413), its signature (401), a webhook (400), then one submit to the ingest
+    group commit; the 200 waits for the commit that holds it."""
     limit = rt.settings.max_webhook_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "payload_too_large", f"Webhook body exceeds {limit} bytes.", limit=limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(413, "payload_too_large", f"Webhook body exceeds {limit} bytes.", limit=limit)
-    raw = bytes(body)
-    if rt.app_secret and not signature.verify(raw, request.headers.get(signature.HEADER), rt.app_secret):
+    try:
+        raw = await read_body(scope, receive, limit)
+    except BodyTooLarge:
+        message = f"Webhook body exceeds {limit} bytes."
+        raise ApiError(413, "payload_too_large", message, limit=limit) from None
+    if rt.app_secret and not signature.verify(raw, header(scope, _SIGNATURE), rt.app_secret):
         raise ApiError(401, "unauthorized", "Missing or invalid X-Hub-Signature-256 for this body.")
     try:
         batch = parse_webhook(raw)
@@ -67,41 +75,3 @@ async def receive_webhook(request: Request, rt: RuntimeDep) -> Response:
     result = await rt.ingest.submit(IngestJob(body=raw, batch=batch, received_at=rt.now()))
     rt.bus.publish(result.events)
     return _OK
-
-
-class WebhookFastPath(FastPath):
-    """``POST /webhooks/whatsapp`` as plain ASGI: the hot path of every deployment (api/fastpath.py).
-
-    Only the success path is handled here, with the same checks as ``receive_webhook`` in the same
-    order. Anything else (a declared or actual body over the limit, a bad signature, a body that is not
-    a webhook, an error while storing) is handed to the framework route with the body replayed, so
-    every error answer is the route's own. Storing is idempotent, so a retry there after an error is
-    safe. The 200 still waits for the commit that holds the body.
-    """
-
-    path = PATH
-
-    def __init__(self, app: ASGIApp, *, ok_headers: list[tuple[bytes, bytes]]) -> None:
-        super().__init__(app)
-        self._headers = ok_headers
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rt = scope["app"].state.runtime
-        body = await self.read_body(scope, receive, send, rt.settings.max_webhook_bytes)
-        if body is None:
-            return
-        sig = header(scope, b"x-hub-signature-256")
-        if rt.app_secret and not signature.verify(
-            body, sig.decode("latin-1") if sig is not None else None, rt.app_secret
-        ):
-            await self.hand_over(scope, receive, send, body)
-            return
-        try:
-            batch = parse_webhook(body)
-            result = await rt.ingest.submit(IngestJob(body=body, batch=batch, received_at=rt.now()))
-        except Exception:
-            await self.hand_over(scope, receive, send, body)
-            return
-        rt.bus.publish(result.events)
-        self.answered += 1
-        await respond(send, 200, _OK_BODY, self._headers)
