@@ -1,5 +1,5 @@
 # Thin wrappers over scripts/: one command per job (see scripts/README.md).
-.PHONY: run test lint fmt bench fuzz migrate clean
+.PHONY: run test lint fmt bench fuzz migrate reliability clean
 run:
 	@scripts/run
 test:
@@ -14,5 +14,7 @@ fuzz:
 	@scripts/fuzz
 migrate:
 	@scripts/migrate
+reliability:
+	@scripts/reliability-report --docs
 clean:
 	rm -rf .venv var .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results.json

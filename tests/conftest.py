@@ -122,7 +122,8 @@ async def service(db_url: str) -> AsyncIterator[Service]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Render the reliability table (docs/reliability.md) from what this run's tests recorded.
+    """Render the reliability table from what this run's tests recorded into var/reliability.md (ignored;
+    ``scripts/reliability-report --docs`` updates docs/reliability.md).
 
     Only the controlling process does it (xdist workers have ``workerinput``)."""
     if hasattr(session.config, "workerinput"):
