@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Row
 from carewindow.actions.events import Event
 from carewindow.policy.pricing.actual import billed_differently
 from carewindow.storage import messages as message_store
-from carewindow.storage.bulk import Writes
+from carewindow.storage.writes import Writes
 from carewindow.wire.webhook import StatusUpdate
 
 # Message columns a status may change; a batch writes them all so one UPDATE serves every row.

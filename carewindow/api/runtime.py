@@ -13,11 +13,10 @@ from functools import partial
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from carewindow.actions.events import EventBus, from_wire, to_wire
-from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_webhook
-from carewindow.actions.ingest_batch import do_ingest_batch
+from carewindow.actions.ingest import IngestJob, IngestResult, ingest_committer
 from carewindow.actions.send import send_committer
 from carewindow.actions.send_batch import SendJob
 from carewindow.api.auth import KeyRing
@@ -124,12 +123,6 @@ def build_runtime(
     # In sandbox mode the app secret signs webhooks between our own sandbox and our own endpoint.
     app_secret = settings.meta_app_secret or (secrets.token_hex(16) if sandbox_mode else "")
 
-    def work(conn: Connection, job: IngestJob) -> IngestResult:
-        return do_ingest_webhook(conn, job, settings=current[0].policy if current else pol)
-
-    def work_batch(conn: Connection, jobs: list[IngestJob]) -> list[IngestResult]:
-        return do_ingest_batch(conn, jobs, settings=current[0].policy if current else pol)
-
     rt = Runtime(
         settings=settings,
         policy=pol,
@@ -137,8 +130,8 @@ def build_runtime(
         clock=clock,
         bus=EventBus(),
         keys=KeyRing(engine, settings.api_key_pairs),
-        ingest=GroupCommitter(
-            engine, work, name="ingest", work_batch=work_batch, **committer_options(settings, engine)
+        ingest=ingest_committer(
+            engine, lambda: current[0].policy if current else pol, **committer_options(settings, engine)
         ),
         sends=send_committer(engine, **committer_options(settings, engine)),
         app_secret=app_secret,

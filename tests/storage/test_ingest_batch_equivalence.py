@@ -1,8 +1,9 @@
 """A group commit's batch ingestion stores exactly what one-by-one ingestion stores (both databases).
 
 ``do_ingest_batch`` shares statements across the webhooks of a group commit (one contact lookup, one
-message insert, one contact update, ...); ``do_ingest_webhook`` per webhook, each in its own commit,
-is the reference. Random deliveries: several contacts (one a username-only sender), replayed wamids,
+message insert, one contact update, ...); ``ingest_oracle.ingest_one_by_one`` per webhook, each in its
+own commit, is the reference. Random deliveries: several contacts (one a username-only sender),
+replayed wamids,
 out-of-order and future timestamps, opt-out keywords, non-window types. Each example writes under its
 own business numbers (one for each side), so the two sides can be compared in one database.
 """
@@ -16,10 +17,10 @@ from typing import Any
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ingest_oracle import ingest_one_by_one
 from sqlalchemy import Engine, select
 
-from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_webhook
-from carewindow.actions.ingest_batch import do_ingest_batch
+from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_batch
 from carewindow.policy import PolicySettings
 from carewindow.storage.engine import write_tx
 from carewindow.storage.tables import consent_events, contacts, messages
@@ -149,6 +150,6 @@ def test_batch_ingest_stores_what_one_by_one_ingest_stores(
             batch_results += do_ingest_batch(conn, _jobs(batch_number, f"b{n}", deliveries), settings=POLICY)
         for job in _jobs(single_number, f"s{n}", deliveries):
             with write_tx(engine) as conn:
-                single_results.append(do_ingest_webhook(conn, job, settings=POLICY))
+                single_results.append(ingest_one_by_one(conn, job, settings=POLICY))
     assert _summary(batch_results) == _summary(single_results)
     assert _stored(engine, batch_number, f"b{n}") == _stored(engine, single_number, f"s{n}")

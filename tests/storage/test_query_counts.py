@@ -30,7 +30,7 @@ from service_support import Clock, Service
 from sqlalchemy import Engine, event, insert
 
 from carewindow.actions.errors import SendRefused
-from carewindow.actions.ingest_batch import do_ingest_batch
+from carewindow.actions.ingest import do_ingest_batch
 from carewindow.actions.send_batch import do_send_batch
 from carewindow.providers.fake import FakeProvider
 from carewindow.storage.engine import write_tx
