@@ -87,7 +87,7 @@ def apply_statuses(
         writes=writes,
     )
     message_store.add_orphan_statuses(
-        conn, [{"wamid": w, "status": s, "payload": f} for (w, s), f in orphans.items()]
+        conn, [{"wamid": w, "status": s, "payload": f} for (w, s), f in orphans.items()], writes=writes
     )
     return out
 

@@ -263,12 +263,14 @@ def set_statuses(
     update_rows(conn, messages, "seq", rows, writes=writes)  # locked by status_rows
 
 
-def add_orphan_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        conn.execute(
-            dialect_insert(conn, orphan_statuses).on_conflict_do_nothing(index_elements=["wamid", "status"]),
-            list(rows),
-        )
+def add_orphan_statuses(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: Writes | None = None
+) -> None:
+    """Keep statuses whose wamid no message has (``wamid``, ``status``, ``payload`` per row): a send
+    whose commit the webhook beat, or a message another tool sent from the number. One insert, pairs
+    kept already skipped; with ``writes``, sent with the transaction's other writes (on PostgreSQL a
+    batch of statuses nobody here sent costs no statement of its own)."""
+    insert_rows(conn, orphan_statuses, rows, skip_conflicts_on=("wamid", "status"), writes=writes)
 
 
 @PerDialect
