@@ -124,7 +124,8 @@ def insert_returning(
         given = tuple(rows[0])
         defaults = _scalar_defaults(table, given)
         sql = _insert_sql(table, given + tuple(defaults), tuple(returning), conflict, ":rows")
-        return conn.execute(_typed(table, sql, tuple(returning)), {"rows": _pg_rows(rows, defaults)}).all()
+        doc = _pg_rows(table, rows, given, defaults)
+        return conn.execute(_typed(table, sql, tuple(returning)), {"rows": doc}).all()
     stmt = dialect_insert(conn, table)
     if conflict:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
@@ -151,7 +152,7 @@ def insert_returning_tuples(
     names = given + tuple(defaults)
     if not is_sqlite(conn):
         sql = _insert_sql(table, names, ret, conflict, "%(rows)s")
-        return [tuple(r) for r in conn.exec_driver_sql(sql, {"rows": _pg_rows(rows, defaults)})]
+        return [tuple(r) for r in conn.exec_driver_sql(sql, {"rows": _pg_rows(table, rows, given, defaults)})]
     # One multi-row INSERT … VALUES … RETURNING per chunk: SQLAlchemy's own path for this
     # (insertmanyvalues) was the costliest statement of an ingest batch on SQLite.
     params = _sqlite_params(table, rows, given, defaults)
@@ -185,7 +186,7 @@ def insert_rows(
         params = _sqlite_params(table, rows, given, defaults)
         conn.exec_driver_sql(_sqlite_insert(table, names, conflict), params)
         return
-    _write(conn, writes, _insert_sql, (table, names, (), conflict), (_pg_rows(rows, defaults),))
+    _write(conn, writes, _insert_sql, (table, names, (), conflict), (_pg_rows(table, rows, given, defaults),))
 
 
 def update_rows(
@@ -209,7 +210,7 @@ def update_rows(
         conn.exec_driver_sql(_sqlite_update(table, key, given), params)
         return
     # json_populate_recordset fills the table's columns by name: the key's column from b_<key>.
-    doc = direct.pg_json([{**r, key: r[b_key]} for r in ordered])
+    doc = direct.pg_json([{**r, key: r[b_key]} for r in ordered], _times(table, given))
     _write(conn, writes, _update_sql, (table, key, given), (doc, [r[b_key] for r in ordered]))
 
 
@@ -232,11 +233,23 @@ def _write(
 # ---------------------------------------------------------------------------------------- PostgreSQL
 
 
-def _pg_rows(rows: Sequence[Mapping[str, Any]], defaults: Mapping[str, Any]) -> str:
+def _pg_rows(
+    table: Table, rows: Sequence[Mapping[str, Any]], given: tuple[str, ...], defaults: Mapping[str, Any]
+) -> str:
     """``rows`` (and the defaults of the columns they leave out) as one JSON array of objects."""
     if defaults:
-        return direct.pg_json([{**r, **defaults} for r in rows])
-    return direct.pg_json(rows)
+        return direct.pg_json([{**r, **defaults} for r in rows], _times(table, given))
+    return direct.pg_json(rows, _times(table, given))
+
+
+@functools.lru_cache(maxsize=128)
+def _times(table: Table, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Which of the columns ``names`` hold times (refused when naive)."""
+    return tuple(n for n in names if _is_time(table.c[n].type))
+
+
+def _is_time(col_type: Any) -> bool:
+    return isinstance(col_type.impl if isinstance(col_type, TypeDecorator) else col_type, DateTime)
 
 
 def _q(name: str) -> str:

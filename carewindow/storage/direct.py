@@ -110,24 +110,19 @@ def key_list(values: Sequence[Any]) -> str:
     return orjson.dumps(list(values)).decode()
 
 
-def pg_json(rows: Any) -> str:
-    """Rows (or any value) as the JSON text PostgreSQL's ``json_populate_recordset`` and
-    ``json_to_recordset`` read: times refused when naive, exact decimals, ``bytea`` hex."""
-    try:
-        return orjson.dumps(rows, default=_pg_json_value, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
-    except orjson.JSONEncodeError as err:
-        if isinstance(err.__cause__, ValueError):  # a naive time: the refusal itself
-            raise err.__cause__ from None
-        raise
+def pg_json(rows: Sequence[Mapping[str, Any]], times: Sequence[str] = ()) -> str:
+    """Rows as the JSON array PostgreSQL's ``json_populate_recordset`` and ``json_to_recordset`` read:
+    the time fields ``times`` refused when naive (an aware time goes with its offset), exact decimals,
+    ``bytea`` hex."""
+    for row in rows if times else ():
+        for name in times:
+            value = row[name]
+            if value is not None and value.tzinfo is None:
+                raise ValueError(NAIVE)
+    return orjson.dumps(rows, default=_pg_json_value).decode()
 
 
 def _pg_json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError(NAIVE)
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)  # exact: PostgreSQL reads the digits as numeric
     if isinstance(value, bytes):

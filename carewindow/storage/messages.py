@@ -228,7 +228,7 @@ def record_statuses(conn: Connection, events: Sequence[Mapping[str, Any]]) -> di
         return {}
     wamids = keys(e["wamid"] for e in events)
     if not is_sqlite(conn):
-        found = run(conn, TAKE_STATUSES, {"wamids": wamids, "events": pg_json(events)})
+        found = run(conn, TAKE_STATUSES, {"wamids": wamids, "events": pg_json(events, ("at",))})
         return {r["wamid"]: {**r, "added": set(r["added"])} for r in dicts(found)}
     out: dict[str, dict[str, Any]] = {}
     recorded: dict[str, set[str]] = {}

@@ -57,5 +57,6 @@ def combined(specs: tuple[_Spec, ...]) -> tuple[str, tuple[str, ...]]:
         parts.append(build(*args, *(f"%({n})s" for n in own)))
     if len(parts) == 1:
         return parts[0], tuple(names)
-    ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts))
-    return f"WITH {ctes} SELECT 1", tuple(names)
+    # The last part is the statement itself: no result set to describe.
+    ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts[:-1]))
+    return f"WITH {ctes} {parts[-1]}", tuple(names)

@@ -200,5 +200,5 @@ def test_key_lists_and_json_round_trip() -> None:
         None,
     )
     with pytest.raises(ValueError, match="naive datetime"):
-        direct.pg_json([{"at": datetime(2026, 1, 1)}])
-    assert direct.pg_json([{"at": AT}]) == '[{"at":"2026-11-25T10:00:00+00:00"}]'
+        direct.pg_json([{"at": datetime(2026, 1, 1)}], ("at",))
+    assert direct.pg_json([{"at": AT}], ("at",)) == '[{"at":"2026-11-25T10:00:00+00:00"}]'
