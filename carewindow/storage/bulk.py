@@ -16,6 +16,7 @@ as SQLAlchemy would store them. Every statement runs through ``Connection.exec_d
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
@@ -152,7 +153,7 @@ def insert_returning_tuples(
     names = given + tuple(defaults)
     if not is_sqlite(conn):
         sql = _insert_sql(table, names, ret, conflict, "%(rows)s")
-        return [tuple(r) for r in conn.exec_driver_sql(sql, {"rows": _pg_rows(table, rows, given, defaults)})]
+        return list(conn.exec_driver_sql(sql, {"rows": _pg_rows(table, rows, given, defaults)}).tuples())
     # One multi-row INSERT … VALUES … RETURNING per chunk: SQLAlchemy's own path for this
     # (insertmanyvalues) was the costliest statement of an ingest batch on SQLite.
     params = _sqlite_params(table, rows, given, defaults)
@@ -160,9 +161,9 @@ def insert_returning_tuples(
     out: list[tuple[Any, ...]] = []
     for start in range(0, len(params), per_chunk):
         chunk = params[start : start + per_chunk]
-        flat = tuple(value for row in chunk for value in row)
+        flat = tuple(itertools.chain.from_iterable(chunk))
         sql = _sqlite_insert(table, names, conflict, rows=len(chunk), returning=ret)
-        out.extend(tuple(r) for r in conn.exec_driver_sql(sql, flat))
+        out.extend(conn.exec_driver_sql(sql, flat).tuples())
     return out
 
 

@@ -46,7 +46,7 @@ def run(conn: Connection, statement: HotSql, params: Mapping[str, Any] | Sequenc
 def dicts(result: CursorResult[Any]) -> list[dict[str, Any]]:
     """The rows of ``result`` as mutable dicts by column name."""
     names = tuple(result.keys())
-    return [dict(zip(names, row, strict=True)) for row in result]
+    return [dict(zip(names, row)) for row in result]  # noqa: B905 - one row, its own columns
 
 
 # ------------------------------------------------------------------------------------------ values
@@ -71,6 +71,7 @@ def sqlite_time(value: datetime | None) -> str | None:
     return stored.isoformat(" ", "microseconds")[:-6]  # without the "+00:00"
 
 
+@functools.lru_cache(maxsize=4096)  # rows of one batch share times (creation, receipt)
 def read_sqlite_time(stored: str | None) -> datetime | None:
     """A time SQLite kept, as an aware UTC time (its text has no offset: UTC)."""
     if stored is None:

@@ -228,8 +228,10 @@ def record_statuses(conn: Connection, events: Sequence[Mapping[str, Any]]) -> di
         return {}
     wamids = keys(e["wamid"] for e in events)
     if not is_sqlite(conn):
-        found = run(conn, TAKE_STATUSES, {"wamids": wamids, "events": pg_json(events, ("at",))})
-        return {r["wamid"]: {**r, "added": set(r["added"])} for r in dicts(found)}
+        found = dicts(run(conn, TAKE_STATUSES, {"wamids": wamids, "events": pg_json(events, ("at",))}))
+        for row in found:
+            row["added"] = set(row["added"])
+        return {r["wamid"]: r for r in found}
     out: dict[str, dict[str, Any]] = {}
     recorded: dict[str, set[str]] = {}
     for row in dicts(run(conn, TAKE_STATUSES, {"wamids": key_list(wamids)})):
