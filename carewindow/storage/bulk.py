@@ -141,8 +141,9 @@ def insert_returning_tuples(
     *,
     skip_conflicts_on: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
-    """``insert_returning``'s answer as plain tuples, for columns the driver gives back as Python
-    wants them (integers and strings): the hot paths' (key, id) pairs."""
+    """``insert_returning``'s answer as the driver gives it (rows that unpack as tuples, no type
+    conversion), for columns it gives back as Python wants them (integers and strings): the hot
+    paths' (key, id) pairs."""
     if not rows:
         return []
     ret, conflict = tuple(returning), tuple(skip_conflicts_on)
@@ -153,7 +154,7 @@ def insert_returning_tuples(
     names = given + tuple(defaults)
     if not is_sqlite(conn):
         sql = _insert_sql(table, names, ret, conflict, "%(rows)s")
-        return list(conn.exec_driver_sql(sql, {"rows": _pg_rows(table, rows, given, defaults)}).tuples())
+        return list(conn.exec_driver_sql(sql, {"rows": _pg_rows(table, rows, given, defaults)}))
     # One multi-row INSERT … VALUES … RETURNING per chunk: SQLAlchemy's own path for this
     # (insertmanyvalues) was the costliest statement of an ingest batch on SQLite.
     params = _sqlite_params(table, rows, given, defaults)
@@ -163,7 +164,7 @@ def insert_returning_tuples(
         chunk = params[start : start + per_chunk]
         flat = tuple(itertools.chain.from_iterable(chunk))
         sql = _sqlite_insert(table, names, conflict, rows=len(chunk), returning=ret)
-        out.extend(conn.exec_driver_sql(sql, flat).tuples())
+        out.extend(conn.exec_driver_sql(sql, flat))
     return out
 
 
