@@ -26,7 +26,7 @@ from carewindow.storage.bulk import (
     listed,
     update_rows,
 )
-from carewindow.storage.direct import HotSql, dicts, key_list, pg_json, read_sqlite_flag, run
+from carewindow.storage.direct import HotSql, dicts, key_list, pg_json, run
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
 from carewindow.storage.writes import Writes
@@ -237,8 +237,9 @@ def record_statuses(conn: Connection, events: Sequence[Mapping[str, Any]]) -> di
     for row in dicts(run(conn, TAKE_STATUSES, {"wamids": key_list(wamids)})):
         listed_ = row.pop("recorded")
         recorded[row["wamid"]] = set(listed_.split(",")) if listed_ else set()
-        for flag in _STATUS_FLAGS:
-            row[flag] = read_sqlite_flag(row[flag])
+        for flag in _STATUS_FLAGS:  # read_sqlite_flag, inline: three per message of the batch
+            if row[flag] is not None:
+                row[flag] = row[flag] == 1
         row["added"] = set()
         out[row["wamid"]] = row
     history = []
