@@ -80,6 +80,11 @@ def read_sqlite_time(stored: str | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def read_pg_time(text: str | None) -> datetime | None:
+    """A time PostgreSQL wrote in JSON (``row_to_json``: ISO 8601 with the session's offset)."""
+    return None if text is None else datetime.fromisoformat(text)
+
+
 def sqlite_json(value: Any) -> str | None:
     """A JSON column's text on SQLite (``json.dumps``, as SQLAlchemy's JSON type keeps it)."""
     return None if value is None else json.dumps(value)
