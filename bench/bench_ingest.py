@@ -119,6 +119,35 @@ def ingest(
     return rows
 
 
+def ingest_unknown_statuses(
+    kind: str, *, seconds: float, connections: int, ceiling_rps: float
+) -> dict[str, Any]:
+    """The wrk run of ``ingest`` with statuses of messages carewindow never sent (another tool sends
+    from the same number): each is kept as an orphan status instead of updating a message."""
+    now = int(time.time())
+    mix = common.webhook_mix(_bodies(seconds, ceiling_rps), contacts=5000, now=now, others=True)
+    with common.database(kind) as url, common.processes() as procs:
+        common.migrate(url)
+        common.seed_outbound(url, messages=0, contacts=5000, now_ts=now)
+        p = common.start_serve(procs, url, CAREWINDOW_RUN_WORKER="false")
+        warm = common.webhook_mix(400, contacts=100, now=now, tag="w", others=True)
+        common.load(p.port, _requests(p.port, warm), connections=8, max_seconds=20)
+        cpu0 = common.cpu_seconds(p.pid)
+        r = common.run_wrk(
+            p.url + "/webhooks/whatsapp", mix.bodies, mix.signatures, seconds=seconds, connections=connections
+        )
+        cpu = common.cpu_seconds(p.pid) - cpu0
+    row = _wrk_row(
+        f"ingest {kind}: durable webhooks (1 msg : 3 statuses of messages sent elsewhere), "
+        f"wrk -c{connections}",
+        r,
+        cpu,
+    )
+    row["ratio_to_ceiling"] = round(r.rps / ceiling_rps, 3) if ceiling_rps else None
+    row["replayed_bodies"] = max(0, r.requests - len(mix.bodies))
+    return row
+
+
 def ingest_processes(
     kind: str, *, workers: int, seconds: float, connections: int, ceiling_rps: float
 ) -> dict[str, Any]:
@@ -229,6 +258,9 @@ def run(
                 fixed_seconds=fixed_seconds,
                 ceiling_rps=ceiling_rps,
             )
+        )
+        rows.append(
+            ingest_unknown_statuses(kind, seconds=seconds, connections=connections, ceiling_rps=ceiling_rps)
         )
         if kind == "postgresql":
             rows.append(

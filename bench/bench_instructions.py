@@ -158,8 +158,7 @@ def _child_parse(passes: int) -> None:
 
 
 def _child_batch(url: str, batches: int) -> None:
-    from carewindow.actions.ingest import IngestJob
-    from carewindow.actions.ingest_batch import do_ingest_batch
+    from carewindow.actions.ingest import IngestJob, do_ingest_batch
     from carewindow.policy import PolicySettings
     from carewindow.storage.engine import HeldConnection, make_engine
     from carewindow.wire.webhook import parse_webhook

@@ -353,6 +353,11 @@ def out_wamid(i: int) -> str:
     return f"wamid.bench-out-{i:09d}"
 
 
+def other_wamid(i: int, tag: str = "") -> str:
+    """The wamid of a message another tool sent from the business number (never stored here)."""
+    return f"wamid.bench-other{tag}-{i:09d}"
+
+
 @dataclass(frozen=True)
 class WebhookMix:
     """Signed webhook bodies in the order a load generator should send them: groups of 1 message
@@ -363,14 +368,17 @@ class WebhookMix:
     outbound_messages: int  # business messages the statuses refer to (seed them first)
 
 
-def webhook_mix(count: int, *, contacts: int, now: int, tag: str = "") -> WebhookMix:
+def webhook_mix(count: int, *, contacts: int, now: int, tag: str = "", others: bool = False) -> WebhookMix:
+    """With ``others``, the statuses are of messages carewindow never sent (another tool sending from
+    the same number): no stored message has their wamids."""
     bodies: list[bytes] = []
     groups = (count + 3) // 4
     for g in range(groups):
         wa_id = wa_id_for(g % contacts)
         bodies.append(message_payload(wa_id, f"wamid.bench-in{tag}-{g:09d}", now - 5, f"hola {g}"))
+        wamid = other_wamid(g, tag) if others else out_wamid(g)
         for k, status in enumerate(("sent", "delivered", "read")):
-            bodies.append(status_payload(wa_id, out_wamid(g), status, now - 4 + k))
+            bodies.append(status_payload(wa_id, wamid, status, now - 4 + k))
     bodies = bodies[:count]
     return WebhookMix(bodies, [signature.sign(b, SECRET) for b in bodies], outbound_messages=groups)
 

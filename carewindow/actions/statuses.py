@@ -15,7 +15,7 @@ from carewindow.actions.events import Event
 from carewindow.policy.pricing.actual import billed_differently
 from carewindow.storage import messages as message_store
 from carewindow.storage.engine import Connection, Row
-from carewindow.storage.messages import Writes
+from carewindow.storage.writes import Writes
 from carewindow.wire.webhook import StatusUpdate
 
 # Message columns a status may change; a batch writes them all so one UPDATE serves every row.
@@ -86,7 +86,7 @@ def apply_statuses(
         writes=writes,
     )
     message_store.add_orphan_statuses(
-        conn, [{"wamid": w, "status": s, "payload": f} for (w, s), f in orphans.items()]
+        conn, [{"wamid": w, "status": s, "payload": f} for (w, s), f in orphans.items()], writes=writes
     )
     return out
 

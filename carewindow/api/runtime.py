@@ -15,15 +15,14 @@ from typing import Any
 import httpx
 
 from carewindow.actions.events import EventBus, from_wire, to_wire
-from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_webhook
-from carewindow.actions.ingest_batch import do_ingest_batch
+from carewindow.actions.ingest import IngestJob, IngestResult, ingest_committer
 from carewindow.actions.send import SendJob, send_committer
 from carewindow.api.auth import KeyRing
 from carewindow.policy import EXAMPLE_RATE_CARD, PolicySettings, RateCard
 from carewindow.providers.base import Provider
 from carewindow.providers.meta import MetaProvider
 from carewindow.settings import Settings
-from carewindow.storage.engine import Connection, Engine, in_process, make_engine
+from carewindow.storage.engine import Engine, in_process, make_engine
 from carewindow.storage.group_commit import GroupCommitter
 from carewindow.storage.pubsub import PgEventBridge
 
@@ -122,12 +121,6 @@ def build_runtime(
     # In sandbox mode the app secret signs webhooks between our own sandbox and our own endpoint.
     app_secret = settings.meta_app_secret or (secrets.token_hex(16) if sandbox_mode else "")
 
-    def work(conn: Connection, job: IngestJob) -> IngestResult:
-        return do_ingest_webhook(conn, job, settings=current[0].policy if current else pol)
-
-    def work_batch(conn: Connection, jobs: list[IngestJob]) -> list[IngestResult]:
-        return do_ingest_batch(conn, jobs, settings=current[0].policy if current else pol)
-
     rt = Runtime(
         settings=settings,
         policy=pol,
@@ -135,8 +128,8 @@ def build_runtime(
         clock=clock,
         bus=EventBus(),
         keys=KeyRing(engine, settings.api_key_pairs),
-        ingest=GroupCommitter(
-            engine, work, name="ingest", work_batch=work_batch, **committer_options(settings, engine)
+        ingest=ingest_committer(
+            engine, lambda: current[0].policy if current else pol, **committer_options(settings, engine)
         ),
         sends=send_committer(engine, **committer_options(settings, engine)),
         app_secret=app_secret,

@@ -4,21 +4,21 @@ A multi-row ``VALUES`` list (SQLAlchemy's "insertmanyvalues") changes its text w
 psycopg then converts every such statement's placeholders anew (its cache stops at 4 KB of SQL) and
 PostgreSQL plans it anew; for the send batch's message insert that was a third of the server's CPU
 (docs/performance.md). On PostgreSQL the rows travel instead as one JSON array, unpacked by
-``json_populate_recordset`` into the table's own column types: one statement text per column set.
-``Writes`` sends the writes of a transaction that nobody reads back as one statement there.
-SQLite has no round trips to save: its rows go straight to the driver (``executemany`` or one
-multi-row ``VALUES``), converted as SQLAlchemy would store them. ``PerDialect`` and ``listed`` build
-lookups by a list of keys once per dialect.
+``json_populate_recordset`` into the table's own column types: one statement text per column set,
+written out below (``_insert_sql``, ``_update_sql``) from the table's column names. Writes nobody reads
+back can join ``storage.writes.Writes`` (one statement for a whole transaction there).
+SQLite has no round trips to save: its rows go to the driver as one ``executemany`` (or one multi-row
+``VALUES`` when their keys must come back), their values converted by ``storage.direct``'s functions
+as SQLAlchemy would store them. Every statement runs through ``Connection.exec_driver_sql``.
+``PerDialect`` and ``listed`` build lookups by a list of keys once per dialect.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import json
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -28,7 +28,6 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
-    CursorResult,
     Date,
     DateTime,
     Float,
@@ -44,14 +43,24 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
-from carewindow.storage.direct import Direct, row_maker, run_sql
+from carewindow.storage import direct
 from carewindow.storage.engine import dialect_insert, is_sqlite
+from carewindow.storage.writes import Writes
+
+__all__ = [
+    "PerDialect",
+    "Writes",
+    "insert_returning",
+    "insert_returning_tuples",
+    "insert_rows",
+    "keys",
+    "listed",
+    "update_rows",
+]
 
 S = TypeVar("S")
-_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
-_SQLITE = sqlite.dialect()
 
 
 class PerDialect(Generic[S]):
@@ -107,15 +116,20 @@ def insert_returning(
     skip_conflicts_on: Sequence[str] = (),
 ) -> Sequence[Row[Any]]:
     """Insert ``rows`` (same keys in each, in this order of ids) and return ``returning`` of each new
-    row (in no promised order); with ``skip_conflicts_on``, rows that clash on that unique key are
-    skipped (not returned)."""
+    row (in no promised order), as SQLAlchemy reads them; with ``skip_conflicts_on``, rows that clash
+    on that unique key are skipped (not returned)."""
     if not rows:
         return []
+    conflict = tuple(skip_conflicts_on)
     if not is_sqlite(conn):
-        return _pg_insert(conn, table, rows, tuple(returning), tuple(skip_conflicts_on)).all()
+        given = tuple(rows[0])
+        defaults = _scalar_defaults(table, given)
+        sql = _insert_sql(table, given + tuple(defaults), tuple(returning), conflict, ":rows")
+        doc = _pg_rows(table, rows, given, defaults)
+        return conn.execute(_typed(table, sql, tuple(returning)), {"rows": doc}).all()
     stmt = dialect_insert(conn, table)
-    if skip_conflicts_on:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+    if conflict:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
     return conn.execute(stmt.returning(*(table.c[c] for c in returning)), list(rows)).all()
 
 
@@ -127,22 +141,31 @@ def insert_returning_tuples(
     *,
     skip_conflicts_on: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
-    """``insert_returning``'s answer as plain tuples: on PostgreSQL straight through the driver
-    (``storage.direct``), for the hot paths."""
+    """``insert_returning``'s answer as the driver gives it (rows that unpack as tuples, no type
+    conversion), for columns it gives back as Python wants them (integers and strings): the hot
+    paths' (key, id) pairs."""
     if not rows:
         return []
-    if is_sqlite(conn):
-        if _plain(table, tuple(returning)):
-            return _sqlite_insert_returning(conn, table, rows, tuple(returning), tuple(skip_conflicts_on))
-        found = insert_returning(conn, table, rows, returning, skip_conflicts_on=skip_conflicts_on)
-        return [tuple(r) for r in found]
-    sql, doc = _pg_insert_parts(table, rows, tuple(returning), tuple(skip_conflicts_on))
-    return _direct_returning(table, sql, tuple(returning)).rows(conn, {"rows": doc})
-
-
-@functools.lru_cache(maxsize=64)
-def _direct_returning(table: Table, sql: str, returning: tuple[str, ...]) -> Direct:
-    return Direct(text(sql), [table.c[c] for c in returning])
+    ret, conflict = tuple(returning), tuple(skip_conflicts_on)
+    if not _plain(table, ret):
+        raise ValueError(f"{table.name}: {ret} need conversion; use insert_returning")
+    given = tuple(rows[0])
+    defaults = _scalar_defaults(table, given)
+    names = given + tuple(defaults)
+    if not is_sqlite(conn):
+        sql = _insert_sql(table, names, ret, conflict, "%(rows)s")
+        return list(conn.exec_driver_sql(sql, {"rows": _pg_rows(table, rows, given, defaults)}))
+    # One multi-row INSERT … VALUES … RETURNING per chunk: SQLAlchemy's own path for this
+    # (insertmanyvalues) was the costliest statement of an ingest batch on SQLite.
+    params = _sqlite_params(table, rows, given, defaults)
+    per_chunk = max(1, _SQLITE_MAX_PARAMS // len(names))
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(params), per_chunk):
+        chunk = params[start : start + per_chunk]
+        flat = tuple(itertools.chain.from_iterable(chunk))
+        sql = _sqlite_insert(table, names, conflict, rows=len(chunk), returning=ret)
+        out.extend(conn.exec_driver_sql(sql, flat))
+    return out
 
 
 def insert_rows(
@@ -159,12 +182,13 @@ def insert_rows(
         return
     given = tuple(rows[0])
     defaults = _scalar_defaults(table, given)
+    names = given + tuple(defaults)
+    conflict = tuple(skip_conflicts_on)
     if is_sqlite(conn):
-        sql_text = _sqlite_insert(table, given + tuple(defaults), tuple(skip_conflicts_on))
-        run_sql(conn, sql_text, _sqlite_params(table, rows, given, defaults), many=True)
+        params = _sqlite_params(table, rows, given, defaults)
+        conn.exec_driver_sql(_sqlite_insert(table, names, conflict), params)
         return
-    sql, doc = _pg_insert_parts(table, rows, (), tuple(skip_conflicts_on))
-    _write(conn, writes, (sql, ("rows",)), (doc,))
+    _write(conn, writes, _insert_sql, (table, names, (), conflict), (_pg_rows(table, rows, given, defaults),))
 
 
 def update_rows(
@@ -180,162 +204,102 @@ def update_rows(
     promised order. With ``writes``, sent with the other writes of the transaction."""
     if not rows:
         return
-    ordered = sorted(rows, key=lambda r: r[f"b_{key}"])
-    given = tuple(k for k in ordered[0] if k != f"b_{key}")
+    b_key = f"b_{key}"
+    ordered = sorted(rows, key=operator.itemgetter(b_key))
+    given = tuple(k for k in ordered[0] if k != b_key)
     if is_sqlite(conn):
-        params = _sqlite_params(table, ordered, given, keyed_by=key)
-        run_sql(conn, _sqlite_update(table, key, given), params, many=True)
+        params = _sqlite_params(table, ordered, (*given, b_key), columns=(*given, key))
+        conn.exec_driver_sql(_sqlite_update(table, key, given), params)
         return
-    part = (_update_sql(table, key, given), ("rows", "keys"))
-    doc = _json_rows(table, ordered, given, {}, keyed_by=key)
-    _write(conn, writes, part, (doc, [r[f"b_{key}"] for r in ordered]))
+    # json_populate_recordset fills the table's columns by name: the key's column from b_<key>.
+    doc = direct.pg_json([{**r, key: r[b_key]} for r in ordered], _times(table, given))
+    _write(conn, writes, _update_sql, (table, key, given), (doc, [r[b_key] for r in ordered]))
 
 
 def _write(
-    conn: Connection, writes: Writes | None, part: tuple[str, tuple[str, ...]], values: tuple[Any, ...]
-) -> None:
-    """Run ``part`` (SQL and its parameter names) now, or add it to ``writes``."""
-    if writes is not None:
-        writes.add(part, values)
-    else:
-        conn.execute(_text(part[0]), dict(zip(part[1], values, strict=True)))
-
-
-class Writes:
-    """The writes of a transaction that nobody reads an answer from, sent together at its end.
-
-    On PostgreSQL they go as one statement, each write a data-modifying ``WITH`` part: a group commit
-    pays one round trip for all of them instead of one each (every round trip is a wake-up of both
-    processes). The parts run on one snapshot, so they must touch different rows and not depend on each
-    other; every batch writer here writes distinct tables. SQLite (in process, no round trips) writes
-    at once and ignores this."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._parts: list[tuple[str, tuple[str, ...]]] = []
-        self._values: list[Any] = []
-
-    def add(self, part: tuple[str, tuple[str, ...]], values: tuple[Any, ...]) -> None:
-        self._parts.append(part)
-        self._values.extend(values)
-
-    def flush(self) -> None:
-        if not self._parts:
-            return
-        statement, names = _combined(tuple(self._parts))
-        statement.execute(self._conn, dict(zip(names, self._values, strict=True)))
-        self._parts.clear()
-        self._values.clear()
-
-
-@functools.lru_cache(maxsize=128)
-def _combined(parts: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[Direct, tuple[str, ...]]:
-    """One statement for ``parts`` (SQL with ``:name`` parameters): the names get the part's number."""
-    if len(parts) == 1:
-        return Direct(text(parts[0][0])), parts[0][1]
-    ctes, names = [], []
-    for i, (sql, params) in enumerate(parts):
-        for p in params:
-            sql = sql.replace(f":{p})", f":{p}_{i})").replace(f":{p} ", f":{p}_{i} ")
-            names.append(f"{p}_{i}")
-        ctes.append(f"w{i} AS ({sql})")
-    return Direct(text(f"WITH {', '.join(ctes)} SELECT 1")), tuple(names)
-
-
-@functools.lru_cache(maxsize=128)
-def _text(sql: str) -> Any:
-    return text(sql)
-
-
-def _pg_insert(
     conn: Connection,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    returning: tuple[str, ...],
-    conflict: tuple[str, ...],
-) -> CursorResult[Any]:
-    sql, doc = _pg_insert_parts(table, rows, returning, conflict)
-    return conn.execute(_returning_statement(table, sql, returning), {"rows": doc})
+    writes: Writes | None,
+    build: Callable[..., str],
+    args: tuple[Any, ...],
+    values: tuple[Any, ...],
+) -> None:
+    """The statement ``build(*args, *placeholders)`` now, or as a part of ``writes``."""
+    if writes is not None:
+        writes.add(build, args, values)
+        return
+    names = tuple(f"p{i}" for i in range(len(values)))
+    sql = build(*args, *(f"%({n})s" for n in names))
+    conn.exec_driver_sql(sql, dict(zip(names, values, strict=True)))
 
 
-def _pg_insert_parts(
-    table: Table, rows: Sequence[Mapping[str, Any]], returning: tuple[str, ...], conflict: tuple[str, ...]
-) -> tuple[str, str]:
-    """The insert's SQL (parameter ``:rows``) and its rows as one JSON document, defaults added."""
-    given = tuple(rows[0])
-    defaults = _scalar_defaults(table, given)
-    return _insert_sql(table, given + tuple(defaults), returning, conflict), _json_rows(
-        table, rows, given, defaults
-    )
+# ---------------------------------------------------------------------------------------- PostgreSQL
 
 
-def _json_rows(
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    given: tuple[str, ...],
-    extra: Mapping[str, Any],
-    *,
-    keyed_by: str | None = None,
+def _pg_rows(
+    table: Table, rows: Sequence[Mapping[str, Any]], given: tuple[str, ...], defaults: Mapping[str, Any]
 ) -> str:
-    """``rows`` as one JSON array of objects: the columns ``given``, ``extra``'s (the same for every
-    row) and, for an UPDATE ``keyed_by`` a column, that column from each row's ``b_<column>``."""
-    make = _json_row(table, *_fields_and_columns(given, keyed_by), tuple(extra.items()))
-    return orjson.dumps(list(map(make, rows)), default=_json_default).decode()
+    """``rows`` (and the defaults of the columns they leave out) as one JSON array of objects."""
+    if defaults:
+        return direct.pg_json([{**r, **defaults} for r in rows], _times(table, given))
+    return direct.pg_json(rows, _times(table, given))
 
 
-@functools.lru_cache(maxsize=64)
-def _json_row(
-    table: Table, fields: tuple[str, ...], columns: tuple[str, ...], extra: tuple[tuple[str, Any], ...]
-) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """``row -> {"a": row["a"], "b": bind_b(row["b"]), …, <extra>}``, generated once per column set;
-    each column's own conversion of a Python value before it is stored (e.g. times to UTC)."""
-    items = [(f"row[{f!r}]", _binder(table.c[c].type)) for f, c in zip(fields, columns, strict=True)]
-    scope = {f"d{j}": value for j, (_, value) in enumerate(extra)}
-    items += [(f"d{j}", None) for j in range(len(extra))]
-    return row_maker(items, scope, keys=[*columns, *(c for c, _ in extra)])
+@functools.lru_cache(maxsize=128)
+def _times(table: Table, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Which of the columns ``names`` hold times (refused when naive)."""
+    return tuple(n for n in names if _is_time(table.c[n].type))
 
 
-def _binder(col_type: Any) -> Callable[[Any], Any] | None:
-    if isinstance(col_type, TypeDecorator):
-        return functools.partial(col_type.process_bind_param, dialect=_PG)
-    return None
+def _is_time(col_type: Any) -> bool:
+    return isinstance(col_type.impl if isinstance(col_type, TypeDecorator) else col_type, DateTime)
 
 
-@functools.lru_cache(maxsize=64)
-def _update_sql(table: Table, key: str, columns: tuple[str, ...]) -> str:
-    quote = _PG.identifier_preparer.quote
-    name = quote(table.name)
-    sets = ", ".join(f"{quote(table.c[c].name)} = r.{quote(table.c[c].name)}" for c in columns)
-    k = quote(table.c[key].name)
-    key_type = table.c[key].type.compile(dialect=_PG)
-    # The ANY list is what makes the plan find the rows by index: joined to the function alone (no
-    # row estimate), PostgreSQL hashed it against a scan of the whole table.
-    return (
-        f"UPDATE {name} SET {sets} "  # noqa: S608 - our own identifiers, quoted
-        f"FROM json_populate_recordset(NULL::{name}, CAST(:rows AS json)) AS r "
-        f"WHERE {name}.{k} = ANY(CAST(:keys AS {key_type}[])) AND {name}.{k} = r.{k}"
-    )
+def _q(name: str) -> str:
+    """A table or column name as an SQL identifier (ours are plain lower-case names)."""
+    return f'"{name}"'
 
 
 @functools.lru_cache(maxsize=64)
 def _insert_sql(
-    table: Table, keys: tuple[str, ...], returning: tuple[str, ...], conflict: tuple[str, ...]
+    table: Table, names: tuple[str, ...], returning: tuple[str, ...], conflict: tuple[str, ...], rows: str
 ) -> str:
-    quote = _PG.identifier_preparer.quote
-    name = quote(table.name)
-    cols = ", ".join(quote(table.c[k].name) for k in keys)  # KeyError for anything not a column
-    ret = ", ".join(quote(table.c[k].name) for k in returning)
-    skip = f" ON CONFLICT ({', '.join(quote(table.c[k].name) for k in conflict)}) DO NOTHING"
+    """``INSERT`` of the columns ``names`` from the JSON array in parameter ``rows`` (a placeholder:
+    ``%(rows)s`` for the driver, ``:rows`` for ``text``)."""
+    t = _q(table.name)
+    cols = ", ".join(_q(table.c[k].name) for k in names)  # KeyError for anything not a column
+    skip = f" ON CONFLICT ({', '.join(_q(table.c[k].name) for k in conflict)}) DO NOTHING" if conflict else ""
+    ret = f" RETURNING {', '.join(_q(table.c[k].name) for k in returning)}" if returning else ""
     # WITH ORDINALITY + ORDER BY: ids from the table's sequence follow the rows' order.
     return (
-        f"INSERT INTO {name} ({cols}) SELECT {cols} "  # noqa: S608 - our own identifiers, quoted
-        f"FROM json_populate_recordset(NULL::{name}, CAST(:rows AS json)) WITH ORDINALITY AS r "
-        f"ORDER BY r.ordinality{skip if conflict else ''}{' RETURNING ' + ret if returning else ''}"
+        f"INSERT INTO {t} ({cols}) SELECT {cols} "  # noqa: S608 - our own identifiers
+        f"FROM json_populate_recordset(NULL::{t}, CAST({rows} AS json)) WITH ORDINALITY AS r "
+        f"ORDER BY r.ordinality{skip}{ret}"
     )
 
 
 @functools.lru_cache(maxsize=64)
-def _returning_statement(table: Table, sql: str, returning: tuple[str, ...]) -> Any:
+def _update_sql(table: Table, key: str, columns: tuple[str, ...], rows: str, key_list: str) -> str:
+    """``UPDATE`` of ``columns`` from the JSON array in ``rows``, the rows found by the list
+    ``key_list`` of their keys (placeholders)."""
+    t = _q(table.name)
+    sets = ", ".join(f"{_q(table.c[c].name)} = r.{_q(table.c[c].name)}" for c in columns)
+    k = _q(table.c[key].name)
+    key_type = table.c[key].type.compile(dialect=_PG)
+    # The ANY list is what makes the plan find the rows by index: joined to the function alone (no
+    # row estimate), PostgreSQL hashed it against a scan of the whole table.
+    return (
+        f"UPDATE {t} SET {sets} "  # noqa: S608 - our own identifiers
+        f"FROM json_populate_recordset(NULL::{t}, CAST({rows} AS json)) AS r "
+        f"WHERE {t}.{k} = ANY(CAST({key_list} AS {key_type}[])) AND {t}.{k} = r.{k}"
+    )
+
+
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+@functools.lru_cache(maxsize=64)
+def _typed(table: Table, sql: str, returning: tuple[str, ...]) -> Any:
+    """``sql`` as a ``text`` whose result columns SQLAlchemy reads with the table's types."""
     return text(sql).columns(*(table.c[c] for c in returning))
 
 
@@ -352,65 +316,39 @@ def _scalar_defaults(table: Table, given: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-# SQLite: executemany straight to the driver (its loop over rows is C); the values are converted here
-# exactly as SQLAlchemy stores them (tests/storage/test_bulk.py compares the stored bytes).
-
-
-@functools.lru_cache(maxsize=256)
-def _sqlite_insert(
-    table: Table,
-    keys: tuple[str, ...],
-    conflict: tuple[str, ...],
-    *,
-    rows: int = 1,
-    returning: tuple[str, ...] = (),
-) -> str:
-    quote = _SQLITE.identifier_preparer.quote
-    cols = ", ".join(quote(table.c[k].name) for k in keys)
-    marks = ", ".join([f"({', '.join('?' for _ in keys)})"] * rows)
-    skip = (
-        f" ON CONFLICT ({', '.join(quote(table.c[k].name) for k in conflict)}) DO NOTHING" if conflict else ""
-    )
-    ret = f" RETURNING {', '.join(quote(table.c[k].name) for k in returning)}" if returning else ""
-    return f"INSERT INTO {quote(table.name)} ({cols}) VALUES {marks}{skip}{ret}"  # noqa: S608 - our identifiers
-
-
-@functools.lru_cache(maxsize=64)
-def _sqlite_update(table: Table, key: str, columns: tuple[str, ...]) -> str:
-    quote = _SQLITE.identifier_preparer.quote
-    sets = ", ".join(f"{quote(table.c[c].name)} = ?" for c in columns)
-    return f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(table.c[key].name)} = ?"  # noqa: S608
-
+# -------------------------------------------------------------------------------------------- SQLite
+# Values converted here exactly as SQLAlchemy stores them (tests/storage/test_bulk.py compares the
+# stored bytes).
 
 # Parameters per statement: SQLite's historical default limit, safe on every build.
 _SQLITE_MAX_PARAMS = 999
 
 
-def _sqlite_insert_returning(
-    conn: Connection,
+@functools.lru_cache(maxsize=256)
+def _sqlite_insert(
     table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    returning: tuple[str, ...],
+    names: tuple[str, ...],
     conflict: tuple[str, ...],
-) -> list[tuple[Any, ...]]:
-    """One multi-row ``INSERT … RETURNING`` per chunk, straight to the driver: SQLAlchemy's own path
-    for this (insertmanyvalues) was the costliest statement of an ingest batch on SQLite."""
-    given = tuple(rows[0])
-    defaults = _scalar_defaults(table, given)
-    names = given + tuple(defaults)
-    params = _sqlite_params(table, rows, given, defaults)
-    per_chunk = max(1, _SQLITE_MAX_PARAMS // len(names))
-    out: list[tuple[Any, ...]] = []
-    for start in range(0, len(params), per_chunk):
-        chunk = params[start : start + per_chunk]
-        sql_text = _sqlite_insert(table, names, conflict, rows=len(chunk), returning=returning)
-        out.extend(run_sql(conn, sql_text, tuple(itertools.chain.from_iterable(chunk))).fetchall())
-    return out
+    *,
+    rows: int = 1,
+    returning: tuple[str, ...] = (),
+) -> str:
+    cols = ", ".join(_q(table.c[k].name) for k in names)
+    marks = ", ".join([f"({', '.join('?' for _ in names)})"] * rows)
+    skip = f" ON CONFLICT ({', '.join(_q(table.c[k].name) for k in conflict)}) DO NOTHING" if conflict else ""
+    ret = f" RETURNING {', '.join(_q(table.c[k].name) for k in returning)}" if returning else ""
+    return f"INSERT INTO {_q(table.name)} ({cols}) VALUES {marks}{skip}{ret}"  # noqa: S608 - ours
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_update(table: Table, key: str, columns: tuple[str, ...]) -> str:
+    sets = ", ".join(f"{_q(table.c[c].name)} = ?" for c in columns)
+    return f"UPDATE {_q(table.name)} SET {sets} WHERE {_q(table.c[key].name)} = ?"  # noqa: S608
 
 
 @functools.lru_cache(maxsize=64)
 def _plain(table: Table, columns: tuple[str, ...]) -> bool:
-    """Whether SQLite gives these columns back as Python wants them (no result conversion needed)."""
+    """Whether the driver gives these columns back as Python wants them (no conversion needed)."""
     return all(
         isinstance(table.c[c].type, Integer | String) and not isinstance(table.c[c].type, TypeDecorator)
         for c in columns
@@ -420,89 +358,60 @@ def _plain(table: Table, columns: tuple[str, ...]) -> bool:
 def _sqlite_params(
     table: Table,
     rows: Sequence[Mapping[str, Any]],
-    given: tuple[str, ...],
+    fields: tuple[str, ...],
     defaults: Mapping[str, Any] | None = None,
     *,
-    keyed_by: str | None = None,
+    columns: tuple[str, ...] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Each row's values of the columns ``given``, then of ``defaults`` (the same for every row), then,
-    for an UPDATE ``keyed_by`` a column, its ``b_<column>`` value; converted as SQLAlchemy stores them."""
-    extra = tuple((defaults or {}).items())
-    return list(map(_sqlite_row(table, *_fields_and_columns(given, keyed_by), extra), rows))
-
-
-def _fields_and_columns(
-    given: tuple[str, ...], keyed_by: str | None
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The keys to read from each row and the columns they fill: an UPDATE's key comes as ``b_<key>``."""
-    if keyed_by is None:
-        return given, given
-    return (*given, f"b_{keyed_by}"), (*given, keyed_by)
+    """Each row's values of ``fields`` (filling ``columns``, by default the same names), then of
+    ``defaults`` (the same for every row), converted as SQLAlchemy stores them."""
+    pick, conversions = _sqlite_plan(table, fields, columns or fields)
+    fixed = tuple(_sqlite_value(table, c, v) for c, v in (defaults or {}).items())
+    out = []
+    for row in rows:
+        values = pick(row)
+        if conversions:
+            values = list(values)
+            for i, convert in conversions:
+                values[i] = convert(values[i])
+        out.append((*values, *fixed))
+    return out
 
 
 @functools.lru_cache(maxsize=64)
-def _sqlite_row(
-    table: Table, fields: tuple[str, ...], columns: tuple[str, ...], extra: tuple[tuple[str, Any], ...]
-) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """``row -> (row["a"], c1(row["b"]), …, <defaults>)``, generated once per column set."""
-    items = [
-        (f"row[{name!r}]", _sqlite_converter(table.c[c].type))
-        for name, c in zip(fields, columns, strict=True)
-    ]
-    scope: dict[str, Any] = {}
-    for j, (column, value) in enumerate(extra):
-        convert = _sqlite_converter(table.c[column].type)
-        scope[f"d{j}"] = convert(value) if convert is not None else value
-        items.append((f"d{j}", None))
-    return row_maker(items, scope)
+def _sqlite_plan(
+    table: Table, fields: tuple[str, ...], columns: tuple[str, ...]
+) -> tuple[Callable[[Mapping[str, Any]], Sequence[Any]], tuple[tuple[int, Callable[[Any], Any]], ...]]:
+    """How to take a row's values of ``fields`` (in one call) and which of them to convert how."""
+    getter = operator.itemgetter(*fields)
+    pick: Callable[[Mapping[str, Any]], Sequence[Any]] = (
+        getter if len(fields) > 1 else (lambda row: (getter(row),))
+    )
+    conversions = tuple(
+        (i, convert)
+        for i, c in enumerate(columns)
+        if (convert := _sqlite_conversion(table.c[c].type)) is not None
+    )
+    return pick, conversions
 
 
-def _sqlite_converter(col_type: Any) -> Any:
-    if isinstance(col_type, TypeDecorator) and isinstance(col_type.impl, DateTime):
-        # One cached call per time value (a batch repeats a few receipt times): the decorator's own
-        # conversion, then the stored text. Refusals (naive times) raise as the decorator does.
-        bind_time = col_type.process_bind_param
+def _sqlite_value(table: Table, column: str, value: Any) -> Any:
+    convert = _sqlite_conversion(table.c[column].type)
+    return value if convert is None else convert(value)
 
-        @functools.lru_cache(maxsize=4096)
-        def stored_time(value: datetime | None) -> str | None:
-            return _sqlite_datetime(bind_time(value, _SQLITE))
 
-        return stored_time
+def _sqlite_conversion(col_type: Any) -> Callable[[Any], Any] | None:
+    """Our function that turns a column's Python value into what SQLite keeps, by the column's kind."""
     if isinstance(col_type, TypeDecorator):
-        bind = functools.partial(col_type.process_bind_param, dialect=_SQLITE)
-        inner = _sqlite_converter(col_type.impl)
-
-        def decorated(value: Any) -> Any:
-            value = bind(value)
-            return inner(value) if inner and value is not None else value
-
-        return decorated
+        col_type = col_type.impl  # carewindow's UTCDateTime: DateTime(timezone=True)
     if isinstance(col_type, DateTime):
-        return _sqlite_datetime
+        return direct.sqlite_time
     if isinstance(col_type, JSON):
-        return lambda v: None if v is None else json.dumps(v)  # SQLAlchemy's default serializer
+        return direct.sqlite_json
     if isinstance(col_type, Numeric) and not isinstance(col_type, Integer | Float):
-        return lambda v: None if v is None else float(v)
+        return direct.sqlite_number
     if isinstance(col_type, Boolean):
-        return lambda v: None if v is None else int(v)
+        return direct.sqlite_flag
     if isinstance(col_type, Date):
-        return lambda v: None if v is None else v.isoformat()
+        return direct.sqlite_date
     return None
-
-
-@functools.lru_cache(maxsize=4096)  # a batch repeats times (receipt, unchanged contact columns)
-def _sqlite_datetime(value: datetime | None) -> str | None:
-    """SQLAlchemy's SQLite ``DATETIME`` text of the UTC time: ``YYYY-MM-DD HH:MM:SS.ffffff``."""
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:-6]  # without the "+00:00"
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)  # exact: PostgreSQL reads the digits as numeric
-    if isinstance(value, bytes):
-        return "\\x" + value.hex()  # bytea's hex input format
-    raise TypeError(f"cannot store {type(value).__name__} through JSON")

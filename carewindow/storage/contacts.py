@@ -6,8 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, String, and_, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, Row, and_, func, select, update
 
 from carewindow.policy import (
     CareWindow,
@@ -19,9 +18,18 @@ from carewindow.policy import (
 )
 from carewindow.storage import bulk
 from carewindow.storage.bulk import insert_rows, update_rows
-from carewindow.storage.direct import Direct
+from carewindow.storage.direct import (
+    HotSql,
+    dicts,
+    key_list,
+    read_pg_time,
+    read_sqlite_json,
+    read_sqlite_time,
+    run,
+)
 from carewindow.storage.engine import dialect_insert, is_sqlite
-from carewindow.storage.tables import consent_events, contacts
+from carewindow.storage.tables import UTCDateTime, consent_events, contacts
+from carewindow.storage.writes import Writes
 
 
 def state_from_row(row: Row[Any] | Mapping[str, Any]) -> ContactState:
@@ -115,35 +123,51 @@ def get_or_create(
     return row
 
 
-# PostgreSQL: the exact (number, wa_id) pairs joined to the unique index. Two ``= ANY`` lists planned
+_CONTACT_COLUMNS = ", ".join(f"contacts.{c.name}" for c in contacts.c)
+# The exact (number, wa_id) pairs. PostgreSQL: joined to the unique index. Two ``= ANY`` lists planned
 # without statistics (a new or fast-growing table) scanned every contact of the number for the second
-# column; this plan is an index lookup per pair whatever the statistics say.
-_KEYS = (
-    func.unnest(
-        bindparam("numbers", type_=postgresql.ARRAY(String)),
-        bindparam("wa_ids", type_=postgresql.ARRAY(String)),
-    )
-    .table_valued("number", "wa_id")
-    .render_derived(name="k")
+# column; this plan is an index lookup per pair whatever the statistics say. SQLite: both lists against
+# the unique index (the pairs are then picked in Python).
+# PostgreSQL: each contact as one JSON object (``row_to_json``): a result of one column, where two
+# dozen cost the driver and SQLAlchemy a column description each per execution; its times come back
+# as ISO text (``_from_pg``).
+_BY_KEYS_PG = (
+    "SELECT row_to_json(contacts) FROM contacts "
+    "JOIN unnest(CAST(%(numbers)s AS VARCHAR[]), CAST(%(wa_ids)s AS VARCHAR[])) AS k(number, wa_id) "
+    "ON contacts.phone_number_id = k.number AND contacts.wa_id = k.wa_id ORDER BY contacts.id"
 )
-_BY_KEYS = (
-    select(contacts)
-    .join(_KEYS, and_(contacts.c.phone_number_id == _KEYS.c.number, contacts.c.wa_id == _KEYS.c.wa_id))
-    .order_by(contacts.c.id)
+CONTACTS_BY_KEYS = HotSql(
+    "contacts by (number, wa_id)",
+    postgresql=_BY_KEYS_PG,
+    sqlite=(
+        f"SELECT {_CONTACT_COLUMNS} FROM contacts "  # noqa: S608 - our own column names
+        "WHERE contacts.phone_number_id IN (SELECT value FROM json_each(:numbers)) "
+        "AND contacts.wa_id IN (SELECT value FROM json_each(:wa_ids)) ORDER BY contacts.id"
+    ),
 )
-_BY_KEYS_LOCKED = _BY_KEYS.with_for_update(of=contacts)
-_DIRECT_BY_KEYS = Direct(_BY_KEYS, list(contacts.c))
-_DIRECT_BY_KEYS_LOCKED = Direct(_BY_KEYS_LOCKED, list(contacts.c))
-# SQLite: both lists against the unique index (the pairs are then picked in Python).
-_BY_NUMBERS_AND_WA_IDS = (
-    select(contacts)
-    .where(
-        bulk.listed(contacts.c.phone_number_id, "numbers", False),
-        bulk.listed(contacts.c.wa_id, "wa_ids", False),
-    )
-    .order_by(contacts.c.id)
+# PostgreSQL locks them (in id order, the order every batch writer uses); SQLite's writer holds the
+# whole database already.
+CONTACTS_BY_KEYS_LOCKED = HotSql(
+    "contacts by (number, wa_id), locked",
+    postgresql=_BY_KEYS_PG + " FOR UPDATE OF contacts",
+    sqlite=CONTACTS_BY_KEYS.sqlite,
 )
-_DIRECT_BY_NUMBERS_AND_WA_IDS = Direct(_BY_NUMBERS_AND_WA_IDS, list(contacts.c))
+_TIMES = tuple(c.name for c in contacts.c if isinstance(c.type, UTCDateTime))
+
+
+def _from_pg(row: dict[str, Any]) -> dict[str, Any]:
+    """A contact from its ``row_to_json`` object, with its times as Python values."""
+    for name in _TIMES:
+        row[name] = read_pg_time(row[name])
+    return row
+
+
+def _from_sqlite(row: dict[str, Any]) -> dict[str, Any]:
+    """A contact row as SQLite keeps it, with its times and JSON as Python values."""
+    for name in _TIMES:
+        row[name] = read_sqlite_time(row[name])
+    row["conversations"] = read_sqlite_json(row["conversations"])
+    return row
 
 
 def get_many(
@@ -155,17 +179,19 @@ def get_many(
     wanted = set(keys)
     if not wanted:
         return {}
+    statement = CONTACTS_BY_KEYS_LOCKED if for_update else CONTACTS_BY_KEYS
     if not is_sqlite(conn):
         pairs = sorted(wanted)
-        params = {"numbers": [k[0] for k in pairs], "wa_ids": [k[1] for k in pairs]}
-        found = (_DIRECT_BY_KEYS_LOCKED if for_update else _DIRECT_BY_KEYS).dicts(conn, params)
+        params: dict[str, Any] = {"numbers": [k[0] for k in pairs], "wa_ids": [k[1] for k in pairs]}
+        found = [_from_pg(json_row) for (json_row,) in run(conn, statement, params)]
         return {(r["phone_number_id"], r["wa_id"]): r for r in found}
     out: dict[tuple[str, str], dict[str, Any]] = {}
     numbers, wa_ids = bulk.keys(k[0] for k in wanted), bulk.keys(k[1] for k in wanted)
-    for row in _DIRECT_BY_NUMBERS_AND_WA_IDS.dicts(conn, {"numbers": numbers, "wa_ids": wa_ids}):
+    params = {"numbers": key_list(numbers), "wa_ids": key_list(wa_ids)}
+    for row in dicts(run(conn, statement, params)):
         key = (row["phone_number_id"], row["wa_id"])
         if key in wanted:  # the two IN lists can over-select across numbers
-            out[key] = row
+            out[key] = _from_sqlite(row)
     return out
 
 
@@ -216,14 +242,14 @@ INBOUND_COLUMNS = (
 
 
 def set_inbound_many(
-    conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: bulk.Writes | None = None
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: Writes | None = None
 ) -> None:
     """One UPDATE of ``INBOUND_COLUMNS`` per row (keyed by ``b_id``), in id order (storage/bulk.py)."""
     update_rows(conn, contacts, "id", rows, writes=writes)  # locked by get_many(for_update=True)
 
 
 def record_consent_events(
-    conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: bulk.Writes | None = None
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: Writes | None = None
 ) -> None:
     insert_rows(conn, consent_events, rows, writes=writes)
 
@@ -307,3 +333,8 @@ def take_held(conn: Connection, contact_id: int, count: int) -> None:
 def get_by_id(conn: Connection, contact_id: int) -> Row[Any] | None:
     """The whole contact row, or None."""
     return conn.execute(select(contacts).where(contacts.c.id == contact_id)).first()
+
+
+def held_count(conn: Connection, contact_id: int) -> int:
+    """The contact's count of held messages as stored now (a release lowers it)."""
+    return int(conn.execute(select(contacts.c.held_count).where(contacts.c.id == contact_id)).scalar_one())

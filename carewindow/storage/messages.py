@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     Connection,
     Row,
@@ -14,11 +13,8 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    func,
-    literal_column,
     or_,
     select,
-    text,
     update,
 )
 
@@ -30,10 +26,10 @@ from carewindow.storage.bulk import (
     listed,
     update_rows,
 )
-from carewindow.storage.bulk import Writes as Writes  # re-exported: the batch writes a caller collects
-from carewindow.storage.direct import Direct
+from carewindow.storage.direct import HotSql, dicts, key_list, pg_json, run
 from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, orphan_statuses
+from carewindow.storage.writes import Writes as Writes  # re-exported: the batch writes a caller collects
 
 # Statuses only move forward; a late "delivered" after "read" is history, not the current status.
 STATUS_RANK = {
@@ -194,34 +190,36 @@ def take_orphan_statuses(conn: Connection, wamid: str) -> Sequence[Row[Any]]:
     return rows
 
 
-# SQLite: the statuses already in each message's history come along (in process: no round trip).
-_RECORDED_ROWS = _STATUS_ROW.add_columns(
-    select(func.group_concat(message_events.c.status, ","))
-    .where(message_events.c.message_seq == messages.c.seq)
-    .scalar_subquery()
-    .label("recorded")
-).where(listed(messages.c.wamid, "wamids", False))
-_DIRECT_RECORDED_ROWS = Direct(_RECORDED_ROWS, list(_RECORDED_ROWS.selected_columns))
-
-
+_STATUS_COLUMNS = tuple(c.name for c in _STATUS_ROW.selected_columns)
+_STATUS_FLAGS = ("charge_billable", "actual_billable", "charge_mismatch")
 # PostgreSQL: lock the messages (seq order, as every batch writer does), insert the history entries
 # of those found, and return each message with the statuses that were new to its history: one round
 # trip, and the unique index decides what is new. (Reading the history through a subquery instead
 # had PostgreSQL cache a sequential-scan plan while the table was small, then scan it all per message
 # as it grew, until the next ANALYZE; docs/performance.md.)
-_TAKE_STATUSES = Direct(
-    text(
-        f"WITH m AS (SELECT {', '.join(c.name for c in _STATUS_ROW.selected_columns)} "  # noqa: S608 - ours
-        "FROM messages WHERE wamid = ANY(CAST(:wamids AS VARCHAR(256)[])) ORDER BY seq FOR UPDATE), "
+# SQLite: the statuses already in each message's history come along (in process: no round trip);
+# the new entries are inserted after (``add_events``).
+TAKE_STATUSES = HotSql(
+    "status messages, locked, with their new history entries",
+    postgresql=(
+        f"WITH m AS (SELECT {', '.join(_STATUS_COLUMNS)} "  # noqa: S608 - our own column names
+        "FROM messages WHERE wamid = ANY(CAST(%(wamids)s AS VARCHAR(256)[])) ORDER BY seq FOR UPDATE), "
         "added AS (INSERT INTO message_events (message_seq, status, at, error) "
-        "SELECT m.seq, r.status, r.at, r.error FROM ROWS FROM (json_to_recordset(CAST(:events AS json)) "
+        "SELECT m.seq, r.status, r.at, r.error FROM ROWS FROM (json_to_recordset(CAST(%(events)s AS json)) "
         "AS (wamid varchar, status varchar, at timestamptz, error json)) "
         "WITH ORDINALITY AS r(wamid, status, at, error, n) JOIN m ON m.wamid = r.wamid ORDER BY r.n "
         "ON CONFLICT (message_seq, status) DO NOTHING RETURNING message_seq, status) "
-        "SELECT m.*, ARRAY(SELECT added.status FROM added WHERE added.message_seq = m.seq) AS added "
+        # One JSON object per message (no times in it): a result of two columns, not sixteen, each
+        # of which the driver and SQLAlchemy would describe anew on every execution.
+        "SELECT row_to_json(m), ARRAY(SELECT added.status FROM added WHERE added.message_seq = m.seq) "
         "FROM m ORDER BY m.seq"
     ),
-    [*_STATUS_ROW.selected_columns, literal_column("added")],
+    sqlite=(
+        f"SELECT {', '.join(f'messages.{c}' for c in _STATUS_COLUMNS)}, "  # noqa: S608 - ours
+        "(SELECT group_concat(message_events.status, ',') FROM message_events "
+        "WHERE message_events.message_seq = messages.seq) AS recorded "
+        "FROM messages WHERE messages.wamid IN (SELECT value FROM json_each(:wamids))"
+    ),
 )
 
 
@@ -236,24 +234,29 @@ def record_statuses(conn: Connection, events: Sequence[Mapping[str, Any]]) -> di
     if not events:
         return {}
     wamids = keys(e["wamid"] for e in events)
-    if not is_sqlite(conn):
-        doc = orjson.dumps(list(events)).decode()
-        rows = _TAKE_STATUSES.dicts(conn, {"wamids": wamids, "events": doc})
-        return {r["wamid"]: {**r, "added": set(r["added"])} for r in rows}
     out: dict[str, dict[str, Any]] = {}
+    if not is_sqlite(conn):
+        params = {"wamids": wamids, "events": pg_json(events, ("at",))}
+        for message, added in map(tuple, run(conn, TAKE_STATUSES, params)):
+            message["added"] = set(added)
+            out[message["wamid"]] = message
+        return out
     recorded: dict[str, set[str]] = {}
-    for row in _DIRECT_RECORDED_ROWS.dicts(conn, {"wamids": wamids}):
+    for row in dicts(run(conn, TAKE_STATUSES, {"wamids": key_list(wamids)})):
         listed_ = row.pop("recorded")
         recorded[row["wamid"]] = set(listed_.split(",")) if listed_ else set()
+        for flag in _STATUS_FLAGS:  # read_sqlite_flag, inline: three per message of the batch
+            if row[flag] is not None:
+                row[flag] = row[flag] == 1
         row["added"] = set()
         out[row["wamid"]] = row
     history = []
     for e in events:
-        found = out.get(e["wamid"])
-        if found is not None and e["status"] not in recorded[e["wamid"]]:
-            found["added"].add(e["status"])
+        found_ = out.get(e["wamid"])
+        if found_ is not None and e["status"] not in recorded[e["wamid"]]:
+            found_["added"].add(e["status"])
             history.append(
-                {"message_seq": found["seq"], "status": e["status"], "at": e["at"], "error": e["error"]}
+                {"message_seq": found_["seq"], "status": e["status"], "at": e["at"], "error": e["error"]}
             )
     add_events(conn, history)
     return out
@@ -271,12 +274,14 @@ def set_statuses(
     update_rows(conn, messages, "seq", rows, writes=writes)  # locked by status_rows
 
 
-def add_orphan_statuses(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        conn.execute(
-            dialect_insert(conn, orphan_statuses).on_conflict_do_nothing(index_elements=["wamid", "status"]),
-            list(rows),
-        )
+def add_orphan_statuses(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, writes: Writes | None = None
+) -> None:
+    """Keep statuses whose wamid no message has (``wamid``, ``status``, ``payload`` per row): a send
+    whose commit the webhook beat, or a message another tool sent from the number. One insert, pairs
+    kept already skipped; with ``writes``, sent with the transaction's other writes (on PostgreSQL a
+    batch of statuses nobody here sent costs no statement of its own)."""
+    insert_rows(conn, orphan_statuses, rows, skip_conflicts_on=("wamid", "status"), writes=writes)
 
 
 @PerDialect

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, or_, select, update
 
-from carewindow.storage.bulk import Writes, insert_rows
+from carewindow.storage.bulk import insert_rows
 from carewindow.storage.engine import is_sqlite
 from carewindow.storage.tables import subscriptions, webhook_deliveries
+from carewindow.storage.writes import Writes
 
 
 def active(conn: Connection) -> Sequence[Row[Any]]:

@@ -15,8 +15,7 @@ from hot_paths import NUMBER, POLICY, message_webhook, seed_sent_messages, statu
 from sqlalchemy import Engine, func, select
 
 from carewindow.actions import outgoing
-from carewindow.actions.ingest import IngestJob
-from carewindow.actions.ingest_batch import do_ingest_batch
+from carewindow.actions.ingest import IngestJob, do_ingest_batch
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage.engine import write_tx
 from carewindow.storage.tables import (

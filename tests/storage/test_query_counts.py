@@ -33,7 +33,7 @@ from sqlalchemy import Engine, event, insert
 
 from carewindow.actions import outgoing
 from carewindow.actions.errors import SendRefused
-from carewindow.actions.ingest_batch import do_ingest_batch
+from carewindow.actions.ingest import do_ingest_batch
 from carewindow.actions.send import do_send_batch
 from carewindow.providers.fake import FakeProvider
 from carewindow.storage.engine import write_tx
@@ -244,3 +244,22 @@ async def test_worker_batch_statements_do_not_grow_with_batch_size(engine: Engin
     _, ten, fifty = counts
     assert ten <= WORKER_BATCH_BUDGET, c.statements
     assert fifty <= ten + 2, (ten, fifty)
+
+
+async def test_statuses_of_messages_sent_elsewhere_cost_no_more_statements(engine: Engine) -> None:
+    """Statuses of messages another tool sent from the number (kept as orphans) take no statement
+    beyond what statuses of our own messages take; on PostgreSQL the same four."""
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    wamids = seed_sent_messages(engine, 40, now, "k")
+    elsewhere = [f"wamid.elsewhere-{i}" for i in range(40)]
+    counts = {}
+    for tag, first, pool in (("w", 0, wamids), ("k", 16, wamids), ("u", 16, elsewhere)):
+        jobs = ingest_jobs(16, now, tag, pool[first:] if pool is wamids else pool)
+        with counting(engine) as c, write_tx(engine) as conn:
+            results = do_ingest_batch(conn, jobs, settings=POLICY)
+        applied = sum(r.statuses_applied for r in results)
+        counts[tag] = c.n
+        assert applied == (0 if pool is elsewhere else 12), tag
+    assert counts["u"] <= counts["k"], counts
+    if engine.dialect.name == "postgresql":
+        assert counts["u"] == counts["k"] == 6, counts  # BEGIN, four statements, COMMIT

@@ -22,7 +22,7 @@ from service_support import Clock
 from sqlalchemy import Connection, Engine, event, insert, select, update
 
 from carewindow.actions import held, tickets
-from carewindow.actions.ingest_batch import do_ingest_batch
+from carewindow.actions.ingest import do_ingest_batch
 from carewindow.actions.send import do_send_batch
 from carewindow.providers.fake import FakeProvider
 from carewindow.storage import contacts as contact_store
