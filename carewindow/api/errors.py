@@ -59,7 +59,11 @@ def provider_failure(exc: ProviderError, what: str) -> ApiError:
     if subcode is not None:
         numbers.append(f"subcode {subcode}")
     suffix = f" ({', '.join(numbers)})" if numbers else ""
-    lead = f"The provider could not {what} now, retry later" if exc.transient else f"The provider refused to {what}"
+    lead = (
+        f"The provider could not {what} now, retry later"
+        if exc.transient
+        else f"The provider refused to {what}"
+    )
     return ApiError(
         502 if exc.transient else 422,
         "provider_error",

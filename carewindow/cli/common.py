@@ -3,6 +3,8 @@ the database opened only when it exists (only ``migrate`` and ``serve`` create o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -47,9 +49,10 @@ def check(s: Settings) -> str | None:
     from carewindow.policy import PRICING_MODELS
 
     if s.pricing not in PRICING_MODELS:
-        return f"CAREWINDOW_PRICING: unknown pricing model {s.pricing!r}; choose one of: {', '.join(PRICING_MODELS)}"
+        choices = ", ".join(PRICING_MODELS)
+        return f"CAREWINDOW_PRICING: unknown pricing model {s.pricing!r}; choose one of: {choices}"
     try:
-        s.expiring_leads  # noqa: B018 (parses the list)
+        _ = s.expiring_leads  # parses the list
     except ValueError:
         return (
             f"CAREWINDOW_EXPIRING_LEAD_MINUTES: {s.expiring_lead_minutes!r} is not a list of minutes "
@@ -67,9 +70,9 @@ def _config_error(message: str) -> typer.Exit:
     return fail(f"configuration error: {message}", 2)
 
 
-def _explain(e: object) -> str:
-    assert isinstance(e, dict)
-    loc = [str(p) for p in e.get("loc", ())]
+def _explain(e: Mapping[str, object]) -> str:
+    where = e.get("loc")
+    loc = [str(p) for p in where] if isinstance(where, tuple | list) else []
     field = loc[0] if loc else ""
     name = f"CAREWINDOW_{field.upper()}" if field else "settings"
     message = str(e.get("msg", "invalid"))

@@ -17,9 +17,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from carewindow.cli.common import fail, open_database, settings
 from carewindow.policy import PRICING_MODELS, PolicySettings, RateCard
 from carewindow.policy.pricing import CategoryTotal, LogEntry, replay, summarise
-from carewindow.cli.common import fail, open_database, settings
 from carewindow.settings import Settings
 from carewindow.storage.engine import connect
 from carewindow.storage.export import gc_paused

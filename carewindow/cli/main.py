@@ -27,6 +27,7 @@ from carewindow.cli.common import fail, open_database, settings
 from carewindow.cli.costs import analytics, costs_app, rates_app
 from carewindow.cli.state import database_label, dev_key_file, forget_server, read_server, record_server
 from carewindow.gc_tuning import tune_for_serving
+from carewindow.settings import Settings
 from carewindow.storage.engine import Engine, connect
 
 app = typer.Typer(
@@ -144,7 +145,7 @@ def serve(
 
 def _local(host: str) -> str:
     """The address this machine reaches a server bound to ``host`` at."""
-    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
 
 
 def _url_host(host: str) -> str:
@@ -174,7 +175,7 @@ def _port_problem(host: str, port: int) -> str | None:
     return None
 
 
-def _serving_database(s: Any, *, migrate: bool) -> Engine:
+def _serving_database(s: Settings, *, migrate: bool) -> Engine:
     """serve's database: created and migrated (``--migrate``, the default), else as it is."""
     from carewindow.storage.engine import make_engine
     from carewindow.storage.errors import StorageError
@@ -311,9 +312,7 @@ def keys_create(
         raise fail(f"unknown role {role!r}; choose one of {', '.join(ROLES)}", 2)
     engine = open_database(settings())
     try:
-        key, row = do_create_key(
-            engine, role=role, name=name, now=datetime.now(UTC), phone_number_ids=number
-        )
+        key, row = do_create_key(engine, role=role, name=name, now=datetime.now(UTC), phone_number_ids=number)
     finally:
         engine.dispose()
     console.print(f"created key {row.id} ({role}): [bold]{key}[/bold]")

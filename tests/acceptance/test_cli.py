@@ -167,7 +167,11 @@ def test_dev_servers_are_found_from_anywhere_and_keep_their_own_keys(
         assert str(home / "var" / "carewindow.db") in " ".join(out.split())
         assert not (elsewhere / "var").exists()
 
-        second_env = {**base, "CAREWINDOW_PORT": str(second_port), "CAREWINDOW_DATABASE_URL": "sqlite:///two.db"}
+        second_env = {
+            **base,
+            "CAREWINDOW_PORT": str(second_port),
+            "CAREWINDOW_DATABASE_URL": "sqlite:///two.db",
+        }
         second = spawn(["serve", "--dev"], env=second_env, log=tmp_path / "second.log")
         procs.append(second)
         wait_ready(f"http://127.0.0.1:{second_port}", second)

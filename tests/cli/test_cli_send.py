@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from carewindow.cli import main
 
+
 @dataclass
 class Server:
     sent: list[dict[str, Any]] = field(default_factory=list)  # request bodies
@@ -109,9 +110,7 @@ def test_fallback_carries_its_parameters(server: Server) -> None:
         ),
     ],
 )
-def test_wrong_parameter_forms_are_said_in_cli_terms(
-    server: Server, args: list[str], said: str
-) -> None:
+def test_wrong_parameter_forms_are_said_in_cli_terms(server: Server, args: list[str], said: str) -> None:
     code, out = run(*args)
     assert code == 2 and said in out, out
     assert not server.sent  # nothing was sent
@@ -135,19 +134,31 @@ def _refusal(**details: Any) -> httpx.Response:
     ("details", "said"),
     [
         (
-            {"template": "ticket_update", "role": "template", "expected": ["ticket_id"],
-             "reason": "named parameters expected"},
+            {
+                "template": "ticket_update",
+                "role": "template",
+                "expected": ["ticket_id"],
+                "reason": "named parameters expected",
+            },
             "template 'ticket_update' has named placeholders: give them by name, --param ticket_id=VALUE",
         ),
         (
-            {"template": "ticket_update", "role": "fallback_template", "expected": ["ticket_id"],
-             "reason": "named parameters expected"},
+            {
+                "template": "ticket_update",
+                "role": "fallback_template",
+                "expected": ["ticket_id"],
+                "reason": "named parameters expected",
+            },
             "fallback template 'ticket_update' has named placeholders: give them by name, "
             "--fallback-param ticket_id=VALUE",
         ),
         (
-            {"template": "hello", "role": "template", "expected": ["1", "2"],
-             "reason": "positional parameters expected"},
+            {
+                "template": "hello",
+                "role": "template",
+                "expected": ["1", "2"],
+                "reason": "positional parameters expected",
+            },
             "template 'hello' has numbered placeholders ({{1}}, {{2}}): give --param VALUE 2 times, in order",
         ),
         (

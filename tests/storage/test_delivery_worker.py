@@ -77,7 +77,9 @@ async def test_permanent_error_fails_with_platform_code(engine: Engine) -> None:
     assert row.status == "failed" and row.error_code == "131026"
     # Meta's title and details are kept (they were the exception's class name and message alone).
     assert row.error_title == "Message undeliverable"
-    assert row.error_message == "(#131026) Message undeliverable: Receiver is incapable of receiving this message."
+    assert row.error_message == (
+        "(#131026) Message undeliverable: Receiver is incapable of receiving this message."
+    )
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
 
