@@ -240,6 +240,7 @@ def worker(
             "a separate worker with the sandbox needs CAREWINDOW_META_BASE_URL (the serving process's "
             "/sandbox/graph URL), or run the worker inside `carewindow serve`"
         )
+    open_database(s).dispose()  # it must exist and be migrated: a worker never creates one
     logging.basicConfig(level=s.log_level)
     tune_for_serving()
     rt = build_runtime(s)

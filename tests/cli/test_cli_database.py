@@ -18,6 +18,7 @@ from carewindow.cli.main import app
 from carewindow.settings import Settings, default_home, load_settings
 
 READERS = [["keys", "list"], ["costs"], ["rates", "list"], ["analytics"], ["costs", "export"]]
+WRITERS = [["keys", "create", "--role", "agent"], ["keys", "revoke", "1"], ["worker"]]
 
 
 @pytest.fixture
@@ -52,6 +53,13 @@ def test_default_database_is_under_the_home_not_the_current_directory(home: Path
     assert load_settings(database_url="sqlite:///:memory:").database_url == "sqlite:///:memory:"
 
 
+def test_an_empty_variable_counts_as_unset(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREWINDOW_DATABASE_URL", "")
+    monkeypatch.setenv("CAREWINDOW_PORT", "")
+    s = load_settings()
+    assert s.is_default_database and s.port == 8000
+
+
 def test_without_home_the_default_is_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CAREWINDOW_HOME", raising=False)
     root = Path(__file__).resolve().parents[2]
@@ -59,9 +67,10 @@ def test_without_home_the_default_is_the_checkout(monkeypatch: pytest.MonkeyPatc
     assert Settings().home_dir == root
 
 
-@pytest.mark.parametrize("args", [*READERS, ["keys", "create", "--role", "agent"], ["keys", "revoke", "1"]])
+@pytest.mark.parametrize("args", [*READERS, *WRITERS])
 def test_no_command_creates_a_database_it_was_not_asked_to(home: Path, args: list[str]) -> None:
-    code, _out, err = run(*args)
+    # (the base URL only gets a separate worker past its own first check)
+    code, _out, err = run(*args, CAREWINDOW_META_BASE_URL="http://127.0.0.1:9/sandbox/graph")
     assert code == 1, err
     db = home / "var" / "carewindow.db"
     assert f"no database at {db}" in " ".join(err.split())
