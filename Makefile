@@ -1,7 +1,7 @@
 # Thin wrappers over scripts/: one command per job (see scripts/README.md).
 .PHONY: run test lint fmt bench fuzz migrate reliability clean
-run:
-	@scripts/run
+run:  # make run PORT=8040 chooses the port
+	@PORT="$(PORT)" scripts/run
 test:
 	@scripts/test
 lint:

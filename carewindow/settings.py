@@ -5,22 +5,70 @@ Only entry points (api app factory, worker, cli) build Settings; everything else
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SQLITE_URL = "sqlite:///./var/carewindow.db"
+# Relative, so under the carewindow home (``Settings.home_dir``), never the current directory.
+DEFAULT_SQLITE_URL = "sqlite:///var/carewindow.db"
+CONFIG_FILE = "carewindow.toml"
+_SQLITE_URL = re.compile(r"^(sqlite(?:\+\w+)?):///(.*)$", re.DOTALL)
+
+
+def default_home() -> Path:
+    """Where carewindow keeps its default database and development files when ``CAREWINDOW_HOME`` is
+    not set: the source checkout it runs from (an editable install, as ``make run`` makes), else
+    ``$XDG_DATA_HOME/carewindow`` (``~/.local/share/carewindow``). Never the current directory: every
+    command finds the same database wherever it is run from."""
+    checkout = Path(__file__).resolve().parent.parent
+    try:
+        if 'name = "carewindow"' in (checkout / "pyproject.toml").read_text(encoding="utf-8"):
+            return checkout
+    except OSError:
+        pass
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "carewindow"
+
+
+def resolve_sqlite_url(url: str, home: Path) -> str:
+    """``url`` with a relative SQLite path made absolute under ``home``; other URLs (absolute paths,
+    ``:memory:``, ``file:`` URIs, PostgreSQL) unchanged."""
+    m = _SQLITE_URL.match(url)
+    if m is None:
+        return url
+    scheme, rest = m.groups()
+    path, sep, query = rest.partition("?")
+    if not path or path == ":memory:" or path.startswith("file:") or Path(path).is_absolute():
+        return url
+    return f"{scheme}:///{(home / path).resolve()}{sep}{query}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL and in-memory SQLite)."""
+    m = _SQLITE_URL.match(url)
+    if m is None:
+        return None
+    path = m.group(2).partition("?")[0]
+    return None if not path or path == ":memory:" or path.startswith("file:") else Path(path)
 
 
 class Settings(BaseSettings):
     """Every knob of a carewindow deployment; see the README's configuration table."""
 
-    model_config = SettingsConfigDict(env_prefix="CAREWINDOW_", extra="ignore")
+    # An empty variable (CAREWINDOW_X=) means the default, as if it were not set.
+    model_config = SettingsConfigDict(env_prefix="CAREWINDOW_", extra="ignore", env_ignore_empty=True)
 
+    # Where relative SQLite paths (the default database among them) and the development files
+    # (var/dev-api-key, var/server.json) live. Empty: default_home(), the checkout carewindow runs from.
+    home: str = ""
     database_url: str = DEFAULT_SQLITE_URL
+    # serve's TCP port, and the port the CLI looks for a server on when none is recorded.
+    port: int = Field(default=8000, ge=1, le=65535)
     provider: Literal["sandbox", "meta"] = "sandbox"
     # Where the Graph API lives. Empty with the sandbox provider: serve points it at its own /sandbox.
     meta_base_url: str = ""
@@ -72,6 +120,21 @@ class Settings(BaseSettings):
             return "postgresql+psycopg://" + v.split("://", 1)[1]
         return v
 
+    @model_validator(mode="after")
+    def _resolve_sqlite_path(self) -> Settings:
+        self.database_url = resolve_sqlite_url(self.database_url, self.home_dir)
+        return self
+
+    @property
+    def home_dir(self) -> Path:
+        """``home`` as an absolute path, else ``default_home()``."""
+        return Path(self.home).expanduser().resolve() if self.home else default_home()
+
+    @property
+    def is_default_database(self) -> bool:
+        """Whether this is the default database (``var/carewindow.db`` under the home)."""
+        return self.database_url == resolve_sqlite_url(DEFAULT_SQLITE_URL, self.home_dir)
+
     @property
     def api_key_pairs(self) -> list[tuple[str, str]]:
         pairs = []
@@ -91,11 +154,29 @@ class Settings(BaseSettings):
         )
 
 
-def load_settings(config_file: str | Path | None = "carewindow.toml", **overrides: Any) -> Settings:
-    """Build Settings from ``carewindow.toml`` (when present), the environment, then ``overrides``."""
+def config_path(config_file: str | Path | None = CONFIG_FILE) -> Path | None:
+    """The settings file that applies: ``config_file`` as given (relative: the current directory's),
+    else for the default name the one in the carewindow home; None when there is none."""
+    if config_file is None:
+        return None
+    path = Path(config_file)
+    if path.is_file():
+        return path
+    if str(config_file) == CONFIG_FILE:
+        home = os.environ.get("CAREWINDOW_HOME")
+        in_home = (Path(home).expanduser() if home else default_home()) / CONFIG_FILE
+        if in_home.is_file():
+            return in_home
+    return None
+
+
+def load_settings(config_file: str | Path | None = CONFIG_FILE, **overrides: Any) -> Settings:
+    """Build Settings from ``carewindow.toml`` (the current directory's, else the carewindow home's),
+    the environment, then ``overrides``."""
     file_values: dict[str, Any] = {}
-    if config_file is not None and Path(config_file).is_file():
-        with open(config_file, "rb") as f:
+    path = config_path(config_file)
+    if path is not None:
+        with open(path, "rb") as f:
             file_values = tomllib.load(f).get("carewindow", {})
     # The environment wins over the file: pydantic-settings gives init kwargs priority, so only pass
     # file values that the environment does not set.

@@ -64,11 +64,13 @@ def carewindow_env(**values: str) -> dict[str, str]:
 
 
 def spawn(args: list[str], *, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start ``carewindow <args>`` in its own process group, output to ``log``."""
+    """Start ``carewindow <args>`` in its own process group, output to ``log``. Its files (the server
+    record, a dev key) go beside the log unless ``env`` names a CAREWINDOW_HOME: never into the
+    checkout's var/, where a killed server would leave its record behind."""
     with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "carewindow", *args],
-            env=dict(env),
+            env={"CAREWINDOW_HOME": str(log.parent), **env},
             cwd=str(log.parent),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from carewindow.actions.errors import REFUSAL_STATUS, ActionError
 from carewindow.policy import PolicyError
+from carewindow.providers.base import ProviderError
 from carewindow.storage.errors import StorageError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,33 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.details = details
+
+
+def provider_failure(exc: ProviderError, what: str) -> ApiError:
+    """The contract's error for a provider that did not do ``what`` (e.g. "create the template"):
+    ``provider_error``, 502 when retrying may help, else 422. The message gives Meta's reason
+    (``error_user_title`` / ``error_user_msg`` when sent, e.g. "Content in This Language Already
+    Exists") with its code; ``provider`` carries every field Meta sent (``ProviderError.describe``);
+    ``provider_code`` is Meta's code alone."""
+    numbers = []
+    if exc.code is not None:
+        numbers.append(f"Meta error {exc.code}")
+    subcode = exc.describe().get("error_subcode")
+    if subcode is not None:
+        numbers.append(f"subcode {subcode}")
+    suffix = f" ({', '.join(numbers)})" if numbers else ""
+    lead = (
+        f"The provider could not {what} now, retry later"
+        if exc.transient
+        else f"The provider refused to {what}"
+    )
+    return ApiError(
+        502 if exc.transient else 422,
+        "provider_error",
+        f"{lead}: {exc.reason}{suffix}",
+        provider_code=exc.code,
+        provider=exc.describe(),
+    )
 
 
 def error_response(

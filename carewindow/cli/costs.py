@@ -1,5 +1,5 @@
 """``carewindow rates``, ``carewindow costs`` and ``carewindow analytics``: the ledger from the database
-named by ``CAREWINDOW_DATABASE_URL`` (docs/costs.md)."""
+named by ``CAREWINDOW_DATABASE_URL`` (docs/costs.md), which must exist (``carewindow migrate``)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from carewindow.cli.common import fail, open_database, settings
 from carewindow.policy import PRICING_MODELS, PolicySettings, RateCard
 from carewindow.policy.pricing import CategoryTotal, LogEntry, replay, summarise
-from carewindow.settings import Settings, load_settings
+from carewindow.settings import Settings
 from carewindow.storage.engine import connect
 from carewindow.storage.export import gc_paused
 
@@ -39,25 +40,13 @@ NumberOpt = Annotated[list[str] | None, typer.Option("--number", help="only this
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
+_fail = fail
+_settings = settings
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except Exception as exc:
-        raise _fail(f"configuration error: {exc}", 2) from None
-
-
-def _engine(settings: Settings) -> Any:
-    from carewindow.storage.engine import make_engine
-    from carewindow.storage.migrate import upgrade
-
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    return engine
+def _engine(s: Settings) -> Any:
+    """The configured database: it must exist and be migrated (this never creates one)."""
+    return open_database(s)
 
 
 def parse_when(value: str | None, name: str) -> datetime | None:

@@ -4,6 +4,7 @@
 
     Exception
     └── ProviderError               .transient .code (Meta's number or None) .message .maybe_sent
+                                    .title .reason .describe() (what the contract error carries)
         ├── ProviderGraphError      Meta answered non-2xx; wraps a wire GraphError (transient per code)
         ├── ProviderTimeout         no answer in time (transient; the request MAY have been accepted)
         ├── ProviderUnavailable     could not connect / connection broke (transient)
@@ -61,6 +62,20 @@ class ProviderError(Exception):
         # the provider may have accepted it, so sending again could deliver it twice.
         self.maybe_sent = maybe_sent
 
+    @property
+    def title(self) -> str:
+        """A short name for what went wrong (Meta's title for a Graph error)."""
+        return type(self).__name__
+
+    @property
+    def reason(self) -> str:
+        """Why, in the provider's words when it gave any."""
+        return self.message
+
+    def describe(self) -> dict[str, object]:
+        """What the provider said, for the contract's error JSON (``error.provider``)."""
+        return {"title": self.title, "message": self.message, "transient": self.transient}
+
 
 class ProviderGraphError(ProviderError):
     """Meta answered with a Graph API error."""
@@ -76,6 +91,21 @@ class ProviderGraphError(ProviderError):
     def http_status(self) -> int:
         """The HTTP status Meta answered with."""
         return self.error.http_status
+
+    @property
+    def title(self) -> str:
+        """Meta's ``error_user_title`` when it sent one, else the title of the code."""
+        return self.error.user_title or self.error.title
+
+    @property
+    def reason(self) -> str:
+        """Meta's explanation (``GraphError.reason``): ``error_user_title`` and ``error_user_msg``
+        when sent, else the message and ``error_data.details``."""
+        return self.error.reason
+
+    def describe(self) -> dict[str, object]:
+        """Meta's error fields (``GraphError.describe``) and whether retrying may help."""
+        return {**self.error.describe(), "transient": self.transient}
 
     @property
     def details(self) -> str | None:

@@ -161,6 +161,32 @@ class GraphError(Exception):
         return spec.title if spec is not None else self.message
 
     @property
+    def reason(self) -> str:
+        """Why, in Meta's words for people: ``error_user_title`` and ``error_user_msg`` when Meta sent
+        them (e.g. "Content in This Language Already Exists"), else the message and its details."""
+        told = _distinct(self.user_title, self.user_message)
+        return ": ".join(told or _distinct(self.message, self.details) or [self.title])
+
+    def describe(self) -> dict[str, object]:
+        """Everything Meta said, for the contract's error JSON: Meta's own field names (``code``,
+        ``error_subcode``, ``message``, ``type``, ``error_user_title``, ``error_user_msg``,
+        ``fbtrace_id``), ``details`` (``error_data.details``), the table ``title`` and the HTTP status.
+        Fields Meta did not send are left out."""
+        fields: dict[str, object | None] = {
+            "code": self.code,
+            "error_subcode": self.subcode,
+            "title": self.title,
+            "message": self.message,
+            "details": self.details,
+            "error_user_title": self.user_title,
+            "error_user_msg": self.user_message,
+            "type": self.type or None,
+            "http_status": self.http_status,
+            "fbtrace_id": self.fbtrace_id,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+    @property
     def transient(self) -> bool:
         """Worth retrying later: table entry, else Meta's ``is_transient``, else 5xx/429."""
         if self.code in ERROR_CODES:
@@ -261,6 +287,16 @@ def webhook_error(code: int, details: str | None = None) -> dict[str, object]:
         "error_data": {"details": details if details is not None else title},
         "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
     }
+
+
+def _distinct(*parts: str | None) -> list[str]:
+    """The non-empty parts, each once (a part already contained in an earlier one is dropped)."""
+    out: list[str] = []
+    for p in parts:
+        text = (p or "").strip()
+        if text and not any(text in q for q in out):
+            out.append(text)
+    return out
 
 
 def _as_int(v: object) -> int | None:

@@ -150,8 +150,8 @@ class DeliveryWorker:
                 return delivery.SendAnswer(
                     claimed=c,
                     error_code=code,
-                    error_title=getattr(exc, "title", None) or type(exc).__name__,
-                    error_message=exc.message,
+                    error_title=exc.title,  # Meta's title for a Graph error, else the error's kind
+                    error_message=exc.reason,  # with Meta's details and error_user_msg when sent
                     retry_at=decision.at if decision.retry else None,
                 )
             self.sent += 1

@@ -154,3 +154,26 @@ async def test_created_key_works_and_revocation_is_immediate(service: Service) -
     assert all("key" not in k or k["key"] is None for k in listed)
     assert (await service.http.delete(f"/v1/keys/{key_id}", headers=service.auth())).status_code == 204
     _err(await service.http.get("/v1/conversations", headers=headers), 401, "unauthorized")
+
+
+async def test_provider_error_keeps_metas_reason(service: Service) -> None:
+    """A template that already exists: the sandbox answers as Meta does (code 100 "Invalid parameter",
+    subcode 2388024, error_user_title / error_user_msg); the contract error keeps all of it."""
+    await _template(service, "hello", "Hello {{1}}")
+    r = await service.http.post(
+        "/v1/templates",
+        headers=service.auth(),
+        json={"name": "hello", "language": "en", "category": "utility", "body": "Hello again {{1}}"},
+    )
+    err = _err(r, 422, "provider_error")
+    assert "Content in This Language Already Exists" in err["message"]
+    assert "There's already en content for this template" in err["message"]
+    assert "Meta error 100, subcode 2388024" in err["message"]
+    assert err["provider_code"] == 100
+    provider = err["provider"]
+    assert (provider["code"], provider["error_subcode"]) == (100, 2388024)
+    assert provider["title"] == "Invalid parameter" and provider["message"] == "Invalid parameter"
+    assert provider["error_user_title"] == "Content in This Language Already Exists"
+    assert provider["error_user_msg"].startswith("There's already en content for this template.")
+    assert "already has content in en" in provider["details"]
+    assert provider["transient"] is False and provider["http_status"] == 400

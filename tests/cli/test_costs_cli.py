@@ -37,7 +37,8 @@ async def ledger_db(db_url: str) -> str:
 def run(db_url: str, *args: str) -> str:
     result = CliRunner().invoke(app, list(args), env={"CAREWINDOW_DATABASE_URL": db_url, "COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    return result.output
+    # stdout only: which database was used goes to stderr, so --json output stays JSON.
+    return result.stdout
 
 
 async def test_costs_report_export_and_simulate(ledger_db: str, tmp_path: Path) -> None:

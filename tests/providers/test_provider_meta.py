@@ -268,3 +268,52 @@ def test_concurrent_sends_share_one_client() -> None:
         return {r.wamid for r in results}
 
     assert len(run(go())) == 20
+
+
+# Meta's answer to a template whose name already has content in the language (as integrators report it).
+DUPLICATE_TEMPLATE = {
+    "error": {
+        "message": "Invalid parameter",
+        "type": "OAuthException",
+        "code": 100,
+        "error_subcode": 2388024,
+        "is_transient": False,
+        "error_user_title": "Content in This Language Already Exists",
+        "error_user_msg": "There's already English (US) content for this template. You can create a new "
+        "template and try again.",
+        "fbtrace_id": "AbCdEf123",
+    }
+}
+
+
+def test_graph_error_keeps_metas_reason_title_and_user_message() -> None:
+    async def go() -> ProviderGraphError:
+        provider = make(lambda _r: json_response(400, DUPLICATE_TEMPLATE))
+        try:
+            with pytest.raises(ProviderGraphError) as info:
+                await provider.create_template({"name": "hello", "language": "en_US"})
+            return info.value
+        finally:
+            await provider.aclose()
+
+    exc = run(go())
+    assert exc.title == "Content in This Language Already Exists"
+    assert exc.reason.startswith("Content in This Language Already Exists: There's already English (US)")
+    described = exc.describe()
+    assert described["code"] == 100 and described["error_subcode"] == 2388024
+    assert described["title"] == "Invalid parameter" and described["message"] == "Invalid parameter"
+    assert described["error_user_msg"] == DUPLICATE_TEMPLATE["error"]["error_user_msg"]
+    assert described["fbtrace_id"] == "AbCdEf123" and described["transient"] is False
+    assert "details" not in described  # Meta sent no error_data: nothing is made up
+
+
+def test_graph_error_reason_without_user_fields_is_message_and_details() -> None:
+    err = GraphError.for_code(131047, details="More than 24 hours have passed.")
+    assert err.reason == "(#131047) Re-engagement message: More than 24 hours have passed."
+    assert GraphError.for_code(100).reason == "(#100) Invalid parameter"  # details = title, said once
+    assert ProviderGraphError(err).describe()["details"] == "More than 24 hours have passed."
+    assert ProviderTimeout("slow").describe() == {
+        "title": "ProviderTimeout",
+        "message": "slow",
+        "transient": True,
+    }

@@ -70,10 +70,16 @@ async def test_transient_errors_are_retried_with_backoff(engine: Engine) -> None
 async def test_permanent_error_fails_with_platform_code(engine: Engine) -> None:
     clock = Clock()
     [mid] = queue_texts(engine, 1, clock.now)
-    w = worker(engine, FakeProvider([ProviderGraphError(GraphError.for_code(131026))]), clock)
+    error = GraphError.for_code(131026, details="Receiver is incapable of receiving this message.")
+    w = worker(engine, FakeProvider([ProviderGraphError(error)]), clock)
     await w.run_once()
     row = status_of(engine, mid)
     assert row.status == "failed" and row.error_code == "131026"
+    # Meta's title and details are kept (they were the exception's class name and message alone).
+    assert row.error_title == "Message undeliverable"
+    assert row.error_message == (
+        "(#131026) Message undeliverable: Receiver is incapable of receiving this message."
+    )
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
 

@@ -14,7 +14,7 @@ from carewindow.actions.template_edits import do_remove_template, do_update_temp
 from carewindow.api import schemas
 from carewindow.api.auth import ADMIN, READ_CONVERSATIONS, SEND, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
-from carewindow.api.errors import ApiError
+from carewindow.api.errors import provider_failure
 from carewindow.policy import TemplateStatus, parse_placeholders
 from carewindow.providers.base import ProviderError
 from carewindow.storage import templates as template_store
@@ -44,15 +44,6 @@ def _public(row: Any) -> schemas.TemplatePublic:
     )
 
 
-def _provider_failure(exc: ProviderError) -> ApiError:
-    return ApiError(
-        502 if exc.transient else 422,
-        "provider_error",
-        f"The provider refused the template: {exc.message}",
-        provider_code=exc.code,
-    )
-
-
 @router.get("", response_model=list[schemas.TemplatePublic])
 def list_templates(rt: RuntimeDep, principal: PrincipalDep) -> list[schemas.TemplatePublic]:
     require(principal, READ_CONVERSATIONS | SEND, "read templates")
@@ -79,7 +70,7 @@ async def create_template(
     try:
         answer = await rt.provider.create_template(template_actions.graph_definition(t, body.examples))
     except ProviderError as exc:
-        raise _provider_failure(exc) from None
+        raise provider_failure(exc, "create the template") from None
     status = str(answer.get("status", "PENDING")).upper()
     t_status = TemplateStatus(status) if status in TemplateStatus.__members__ else TemplateStatus.PENDING
     values = template_actions.row_values(
@@ -97,7 +88,7 @@ async def sync_templates(rt: RuntimeDep, principal: PrincipalDep) -> dict[str, i
     try:
         items = await rt.provider.list_templates()
     except ProviderError as exc:
-        raise _provider_failure(exc) from None
+        raise provider_failure(exc, "list the templates") from None
     n = await anyio.to_thread.run_sync(lambda: template_actions.do_sync(rt.engine, items, now=rt.now()))
     return {"synced": n}
 

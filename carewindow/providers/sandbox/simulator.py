@@ -506,7 +506,10 @@ class Sandbox:
                     subcode=DUPLICATE_SUBCODE,
                     details=f"Template {key[0]} already has content in {key[1]}.",
                     user_title="Content in This Language Already Exists",
-                    user_msg=f"There's already {key[1]} content for this template.",
+                    user_msg=(
+                        f"There's already {key[1]} content for this template. You can create a new "
+                        "template and try again."
+                    ),
                 )
             )
         self.templates[key] = stored

@@ -48,6 +48,11 @@ async def test_duplicate_name_and_language_is_100_with_subcode(env: Env) -> None
     duplicate = await env.create_template("hello", "Hola otra vez")
     error = duplicate.json()["error"]
     assert (error["code"], error["error_subcode"]) == (100, 2388024)
+    # The fields Meta's own answer carries: the message, the user-facing title and text, the flag.
+    assert error["message"] == "Invalid parameter" and error["is_transient"] is False
+    assert error["error_user_title"] == "Content in This Language Already Exists"
+    assert error["error_user_msg"].startswith("There's already es content for this template.")
+    assert error["type"] == "OAuthException" and error["fbtrace_id"]
     assert (await env.create_template("hello", "Hello", language="en_US")).status_code == 200
 
 
