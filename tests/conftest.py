@@ -1,8 +1,10 @@
 """Shared fixtures: a database per test on SQLite and PostgreSQL, and the service in process.
 
-PostgreSQL: one migrated template database per test process, cloned per test (CREATE DATABASE ...
-TEMPLATE), dropped afterwards. Without a reachable server the PostgreSQL variants are skipped with
-the reason printed in pytest's summary (make test also says so up front).
+PostgreSQL (CAREWINDOW_TEST_PG_URL, by default postgresql://postgres@127.0.0.1:5432/test): its database
+is created when the server is up without it; one migrated template database per test process, cloned
+per test (CREATE DATABASE ... TEMPLATE), dropped afterwards. When it cannot be used, the PostgreSQL
+variants are skipped with the driver's reason printed in pytest's summary (make test also says so up
+front).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pg_support
 import psycopg
 import pytest
 from service_support import Clock, Service, make_settings, manual_housekeeper, manual_worker
@@ -23,7 +26,7 @@ from carewindow.api.app import create_app
 from carewindow.storage.engine import make_engine
 from carewindow.storage.migrate import upgrade
 
-PG_URL = os.environ.get("CAREWINDOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get("CAREWINDOW_TEST_PG_URL", pg_support.DEFAULT_URL)
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
@@ -33,25 +36,18 @@ def anyio_backend() -> str:
 
 
 def _pg_admin_url() -> str:
-    return PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    return pg_support.libpq_url(PG_URL)
 
 
 _pg_state: dict[str, Any] = {}
 
 
 def _pg_unavailable_reason() -> str | None:
-    if "reason" in _pg_state:
-        return _pg_state["reason"]  # type: ignore[no-any-return]
-    reason = None
-    if not PG_URL:
-        reason = "no PostgreSQL configured (CAREWINDOW_TEST_PG_URL is empty)"
-    else:
-        try:
-            psycopg.connect(_pg_admin_url(), connect_timeout=3, autocommit=True).close()
-        except Exception as exc:
-            reason = f"PostgreSQL not reachable at {PG_URL}: {exc.__class__.__name__}"
-    _pg_state["reason"] = reason
-    return reason
+    """None when PostgreSQL can be used (its ``test`` database created if missing), else the driver's
+    reason why not (tests/pg_support.py)."""
+    if "reason" not in _pg_state:
+        _pg_state["reason"] = pg_support.prepare(PG_URL)
+    return _pg_state["reason"]  # type: ignore[no-any-return]
 
 
 def _pg_exec(sql: str) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
@@ -11,7 +14,10 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import State
 from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,17 +59,15 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
-# JSON and text: nothing may load, nothing may frame it.
+# Everything without a policy of its own (JSON, text): nothing may load, nothing may frame it. Pages
+# set theirs: the inbox (web/routes.py), /docs and /redoc (docs_pages).
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# HTML without a policy of its own is FastAPI's /docs page: Swagger UI from its CDN and one inline script.
-DOCS_CSP = (
-    "default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
-    "style-src https://cdn.jsdelivr.net; img-src https://fastapi.tiangolo.com data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
 _RAW_SECURITY_HEADERS = tuple((k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
 _API_CSP = (b"content-security-policy", API_CSP.encode())
-_DOCS_CSP = (b"content-security-policy", DOCS_CSP.encode())
+# The API docs' Swagger UI and ReDoc bundles, served from the installed fastapi-offline package (its
+# copies of swagger-ui-dist and redoc, with their licences) rather than a CDN: the pages work offline.
+DOCS_ASSETS = "/docs-assets"
+DOCS_ASSET_PACKAGE = ("fastapi_offline", "static")
 
 
 def create_app(
@@ -108,7 +112,10 @@ def create_app(
         version=__version__,
         description="WhatsApp customer care that keeps to the customer care window rules.",
         lifespan=lifespan,
+        docs_url=None,  # docs_pages: the same pages without a CDN
+        redoc_url=None,
     )
+    docs_pages(api)
     api.state.runtime = rt
     errors.install(api)
     # The hot POSTs have one implementation each, in their route module, reached without FastAPI's
@@ -212,10 +219,62 @@ def with_security_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[byte
     present = {k.lower() for k, _ in headers}
     headers.extend((k, v) for k, v in _RAW_SECURITY_HEADERS if k not in present)
     if b"content-security-policy" not in present:
-        # Pages set their own policy (the inbox does); the rest get the strictest that works.
-        ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-        headers.append(_DOCS_CSP if ctype.startswith(b"text/html") else _API_CSP)
+        headers.append(_API_CSP)  # pages set their own policy; the rest get the strictest there is
     return headers
+
+
+def docs_pages(api: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with every asset from this server (FastAPI's documented
+    self-hosting: ``docs_url=None``, ``get_swagger_ui_html`` with the assets' URLs), each with a policy
+    that lets only this origin's files and the page's own inline script run."""
+    assert api.openapi_url is not None
+    api.mount(DOCS_ASSETS, StaticFiles(packages=[DOCS_ASSET_PACKAGE]), name="docs-assets")
+    swagger = get_swagger_ui_html(
+        openapi_url=api.openapi_url,
+        title=f"{api.title} - Swagger UI",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        oauth2_redirect_url=None,  # API keys, no OAuth2
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
+    )
+    redoc = get_redoc_html(
+        openapi_url=api.openapi_url,
+        title=f"{api.title} - ReDoc",
+        redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+        redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        with_google_fonts=False,
+    )
+    # ReDoc styles itself with <style> elements it writes at run time, and searches in a worker it
+    # starts from a blob: inline styles and blob workers there only.
+    pages = {
+        "/docs": (swagger, ""),
+        "/redoc": (redoc, "style-src 'self' 'unsafe-inline'; worker-src blob:; "),
+    }
+    for path, (page, extra) in pages.items():
+        page.headers["Content-Security-Policy"] = _page_csp(bytes(page.body), extra=extra)
+        api.add_api_route(path, _serving(page), methods=["GET"], include_in_schema=False)
+
+
+def _serving(page: HTMLResponse) -> Callable[[], Awaitable[HTMLResponse]]:
+    async def endpoint() -> HTMLResponse:
+        return page
+
+    return endpoint
+
+
+def _page_csp(html: bytes, *, extra: str = "") -> str:
+    """A policy for ``html``: files from this origin, the page's own inline scripts (by hash), and
+    the ``extra`` directives (``style-src`` replaces the default one)."""
+    scripts = ["'self'"] + [
+        "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
+        for script in re.findall(rb"<script>(.*?)</script>", html, flags=re.DOTALL)
+    ]
+    styles = "" if "style-src" in extra else "style-src 'self'; "
+    return (
+        f"default-src 'none'; script-src {' '.join(scripts)}; {styles}{extra}img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
 
 
 def _mount_sandbox(app: FastAPI, rt: Runtime, *, loopback: bool) -> None:

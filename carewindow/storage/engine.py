@@ -51,14 +51,22 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
-    return create_engine(
-        url,
-        echo=echo,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,  # survive a PostgreSQL restart without restarting carewindow
-        pool_recycle=1800,
-    )
+    try:
+        return create_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,  # survive a PostgreSQL restart without restarting carewindow
+            pool_recycle=1800,
+        )
+    except ImportError as exc:  # SQLAlchemy imports the driver here
+        if parsed.get_backend_name() != "postgresql":
+            raise
+        raise StorageError(
+            f"a PostgreSQL database needs the psycopg driver, which this installation lacks ({exc}): "
+            "install carewindow with its postgresql extra: pip install 'carewindow[postgresql]'"
+        ) from None
 
 
 def _require_sqlite_json() -> None:

@@ -13,10 +13,12 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import psycopg
+
+if TYPE_CHECKING:  # the driver is the ``postgresql`` extra: imported where a bridge connects
+    import psycopg
 
 log = logging.getLogger(__name__)
 CHANNEL = "carewindow_events"
@@ -99,6 +101,8 @@ class PgEventBridge:
         self, conn: psycopg.Connection[Any] | None, batch: list[dict[str, Any]]
     ) -> psycopg.Connection[Any] | None:
         """NOTIFY ``batch``; returns the connection to use next time (None after an error)."""
+        import psycopg
+
         try:
             if conn is None or conn.closed:
                 conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
@@ -110,6 +114,8 @@ class PgEventBridge:
         return conn
 
     def _listen_loop(self) -> None:
+        import psycopg
+
         assert self._on_remote is not None
         while not self._stop.is_set():
             try:
