@@ -116,3 +116,22 @@ def test_the_blocker_does_block() -> None:
         [sys.executable, "-c", WITHOUT_PSYCOPG + "import psycopg"], capture_output=True, text=True
     )
     assert r.returncode == 1 and "No module named 'psycopg'" in r.stderr
+
+
+def test_the_cli_names_the_extra_without_a_traceback(tmp_path: Path) -> None:
+    """``carewindow migrate`` on a PostgreSQL URL without the driver: one line naming the extra."""
+    cli = "from carewindow.cli.main import app\napp(['migrate'], prog_name='carewindow')\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWINDOW_")}
+    env["CAREWINDOW_DATABASE_URL"] = "postgresql://postgres@127.0.0.1:5432/test"
+    r = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PSYCOPG + cli],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    out = r.stdout + r.stderr
+    assert "carewindow[postgresql]" in out
+    assert "Traceback" not in out and "│" not in out  # neither Python's nor Rich's traceback

@@ -103,7 +103,10 @@ def open_database(s: Settings) -> Engine:
             "(a relative SQLite path is under CAREWINDOW_HOME, "
             f"here {s.home_dir})."
         )
-    engine = make_engine(s.database_url)
+    try:
+        engine = make_engine(s.database_url)
+    except StorageError as exc:
+        raise fail(f"cannot open the database {label}: {exc.reason}") from None
     try:
         current, head = revision_state(engine)
     except StorageError as exc:

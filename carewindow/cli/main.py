@@ -133,7 +133,7 @@ def serve(
             "carewindow.api.asgi:app",
             host=host,
             port=port,
-            http="httptools",  # uvicorn's own C-parser protocol (uvicorn[standard] installs it)
+            http="httptools",  # uvicorn's own C-parser protocol (a dependency of carewindow)
             workers=workers,
             log_level=s.log_level.lower(),
             access_log=False,
@@ -183,7 +183,10 @@ def _serving_database(s: Settings, *, migrate: bool) -> Engine:
 
     if not migrate:
         return open_database(s)
-    engine = make_engine(s.database_url)
+    try:
+        engine = make_engine(s.database_url)
+    except StorageError as exc:
+        raise fail(f"cannot open the database {database_label(s.database_url)}: {exc.reason}") from None
     try:
         upgrade(engine)
     except (StorageError, OSError) as exc:
