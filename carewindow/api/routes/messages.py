@@ -105,7 +105,8 @@ def _json_body(raw: bytes, content_type: str | None) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {}}
-        raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}]) from None
+        # The document goes along, as FastAPI's does, so the answer can say the line and column.
+        raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}], body=exc.doc) from None
     except Exception:  # not text at all (invalid UTF-8), or nested past the parser's depth
         raise HTTPException(400, "There was an error parsing the body") from None
 
