@@ -1,6 +1,7 @@
 """scripts/newcomer (``make newcomer``) knows the README's tour as it is written: every command of
 the tour's block, in order, is one the script checks. The full run (a clone, a fresh install, two
-servers) takes minutes and is not part of ``make test``; this keeps the two from drifting apart."""
+servers) is tests/acceptance/test_newcomer.py; this says in a second which README command the
+script no longer knows, and checks how the tour's block is read."""
 
 from __future__ import annotations
 
