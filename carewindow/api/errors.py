@@ -121,14 +121,67 @@ def _policy_error(exc: PolicyError) -> Response:
 
 @error_answer.register
 def _validation(exc: RequestValidationError) -> Response:
-    fields = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()
-    ]
+    errors = list(exc.errors())
+    if any(_not_json(e) for e in errors):
+        # The body was not read as JSON at all: that is the one thing to say (not "Input should be a
+        # valid dictionary", which is what validating its raw bytes gives).
+        return error_response(
+            415,
+            "unsupported_media_type",
+            "Content-Type must be application/json: send the header "
+            "'Content-Type: application/json' with a JSON body.",
+        )
+    fields = [_field(e, exc.body) for e in errors]
     first = fields[0] if fields else {"loc": [], "msg": "invalid request"}
     where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))
     message = f"{where}: {first['msg']}" if where else str(first["msg"])
     return error_response(422, "validation_error", message, details={"fields": fields})
+
+
+_PREFIXES = ("Value error, ", "Assertion failed, ")  # pydantic's words around a validator's own message
+_BODY_TYPES = ("model_attributes_type", "model_type", "dict_type")  # the body is not an object
+
+
+def _not_json(e: Mapping[str, Any]) -> bool:
+    """A body model validated from raw bytes: the request's content type was not JSON."""
+    return (
+        tuple(e.get("loc", ())) == ("body",)
+        and e.get("type") in _BODY_TYPES
+        and isinstance(e.get("input"), bytes | bytearray)
+    )
+
+
+def _field(e: Mapping[str, Any], body: Any) -> dict[str, Any]:
+    """One entry of ``fields``: where, what (in plain words, not the framework's), and the type."""
+    loc = [str(p) for p in e.get("loc", ())]
+    kind = str(e.get("type", ""))
+    msg = str(e.get("msg", ""))
+    extra: dict[str, Any] = {}
+    if kind == "json_invalid":
+        raw = e.get("loc", ())
+        pos = raw[1] if len(raw) > 1 and isinstance(raw[1], int) else None
+        reason = str((e.get("ctx") or {}).get("error") or "").strip()
+        msg = "body is not valid JSON"
+        if pos is not None and isinstance(body, str | bytes):
+            doc = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            line = doc.count("\n", 0, pos) + 1
+            column = pos - (doc.rfind("\n", 0, pos) + 1) + 1
+            msg += f" (line {line}, column {column})"
+            extra = {"line": line, "column": column}
+        elif pos is not None:
+            msg += f" (at character {pos + 1})"
+        if reason:
+            msg += f": {reason}"
+        loc = ["body"]
+    elif kind == "missing" and loc == ["body"]:
+        msg = "a JSON object is required as the request body"
+    elif kind in _BODY_TYPES and loc == ["body"]:
+        msg = "the body must be a JSON object"
+    else:
+        for prefix in _PREFIXES:
+            if msg.startswith(prefix):
+                msg = msg[len(prefix) :]
+    return {"loc": loc, "msg": msg, "type": kind, **extra}
 
 
 @error_answer.register

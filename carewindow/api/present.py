@@ -50,28 +50,43 @@ def window_public(
             "source": state.consent.source,
             "updated_at": state.consent.updated_at,
         },
-        held=[
-            {
-                "id": h.id,
-                "type": h.type,
-                "text": h.text,
-                "status": h.status,
-                "created_at": h.created_at,
-                "hold_until": h.hold_until,
-            }
-            for h in held
-            if h.status in ("held", "releasing")
-        ],
-        scheduled=[
-            {"id": h.id, "type": h.type, "text": h.text, "send_at": h.send_at, "created_at": h.created_at}
-            for h in held
-            if h.status == "scheduled"
-        ],
+        held=_held(held),
+        scheduled=_scheduled(held),
     )
 
 
-def window_from_decision(*, wa_id: str, decision: Decision, policy: PolicySettings) -> schemas.WindowPublic:
-    """The window a send answer shows, from the decision itself (no second read of the contact)."""
+def _held(pending: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """The window's ``held`` list from a contact's pending messages."""
+    return [
+        {
+            "id": h.id,
+            "type": h.type,
+            "text": h.text,
+            "status": h.status,
+            "created_at": h.created_at,
+            "hold_until": h.hold_until,
+        }
+        for h in pending
+        if h.status in ("held", "releasing")
+    ]
+
+
+def _scheduled(pending: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """The window's ``scheduled`` list from a contact's pending messages."""
+    return [
+        {"id": h.id, "type": h.type, "text": h.text, "send_at": h.send_at, "created_at": h.created_at}
+        for h in pending
+        if h.status == "scheduled"
+    ]
+
+
+def window_from_decision(
+    *, wa_id: str, decision: Decision, policy: PolicySettings, held: Sequence[Row[Any]] = ()
+) -> schemas.WindowPublic:
+    """The window a send answer shows, from the decision itself (no second read of the contact).
+
+    ``held``: the contact's pending messages when the send was held, so the answer lists the message
+    it has just held (with any held before it), as the window endpoint does."""
     view = decision.window
     state = decision.state_after
     return schemas.WindowPublic(
@@ -91,6 +106,8 @@ def window_from_decision(*, wa_id: str, decision: Decision, policy: PolicySettin
             "source": state.consent.source,
             "updated_at": state.consent.updated_at,
         },
+        held=_held(held),
+        scheduled=_scheduled(held),
     )
 
 

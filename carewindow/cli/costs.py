@@ -4,6 +4,7 @@ named by ``CAREWINDOW_DATABASE_URL`` (docs/costs.md), which must exist (``carewi
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -14,8 +15,9 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from carewindow.cli.common import fail, open_database, settings
 from carewindow.policy import PRICING_MODELS, PolicySettings, RateCard
@@ -200,7 +202,7 @@ def costs_report(
         " + ".join(t["by_currency"].values()) or "0",
         str(t["mismatches"]),
     )
-    console.print(table)
+    _print_table(table)
     s = data["saved"]
     amounts = ", ".join(f"{v} {c}" for c, v in s["by_currency"].items()) or "0"
     console.print(f"saved: {amounts} on {s['free_messages']} free messages ({s['basis']})")
@@ -325,16 +327,27 @@ def _replay(
 
 
 def _print_simulation(model: str, rows: list[dict[str, Any]], outbound: int, elapsed: float) -> None:
+    # Short headers (the model is in the title) and no borders, so the table fits 80 columns; a column
+    # that still has to shrink folds its cells onto a second line rather than cutting digits off.
     table = Table(
-        "category",
-        "currency",
-        "messages",
-        "ledger billable",
-        "ledger amount",
-        f"{model} billable",
-        f"{model} amount",
-        "difference",
-        title=f"what if: {model}",
+        Column("category", overflow="fold"),
+        Column("currency", overflow="fold"),
+        *(
+            Column(header, justify="right", overflow="fold")
+            for header in (
+                "messages",
+                "ledger\nbillable",
+                "ledger\namount",
+                "what-if\nbillable",
+                "what-if\namount",
+                "difference",
+            )
+        ),
+        title=f"what if: {model} (ledger: as recorded)",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
     )
     by_currency: dict[str, Decimal] = {}
     for r in rows:
@@ -349,9 +362,21 @@ def _print_simulation(model: str, rows: list[dict[str, Any]], outbound: int, ela
             r["difference"],
         )
         by_currency[r["currency"]] = by_currency.get(r["currency"], Decimal(0)) + Decimal(r["difference"])
-    console.print(table)
+    _print_table(table)
     total = ", ".join(f"{v:+} {c}" for c, v in sorted(by_currency.items())) or "0"
     console.print(f"difference under {model}: {total} ({outbound} messages, {elapsed:.2f} s)")
+
+
+def _print_table(table: Table) -> None:
+    """Print ``table`` without cutting a cell: in a terminal (or with ``COLUMNS`` set) it fits that
+    width, folding what must shrink; into a pipe or a file, where Rich would assume 80 columns, it
+    gets the width it needs."""
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        console.print(table)
+        return
+    wide = console.options.update_width(10_000)
+    needed = console.measure(table, options=wide).maximum
+    Console(width=max(console.width, needed)).print(table)
 
 
 # -- analytics -------------------------------------------------------------------------------------

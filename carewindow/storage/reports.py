@@ -157,7 +157,8 @@ def daily(
     until: datetime | None,
     phone_number_ids: Sequence[str] | None,
 ) -> list[dict[str, Any]]:
-    """Per day: spend by category and currency, messages, and how many went out free."""
+    """Per day: messages, how many went out free, and the spend as ``{currency: {category: amount}}``
+    (amounts in different currencies are never added together)."""
     days: dict[str, dict[str, Any]] = {}
     for r in ledger.daily_by_category(conn, since=since, until=until, phone_number_ids=phone_number_ids):
         day = days.setdefault(
@@ -167,8 +168,6 @@ def daily(
         day["free"] += int(r.free or 0)
         amount = Decimal(str(r.amount or 0))
         if amount:
-            key = f"{r.category}"
-            day["spend"][key] = day["spend"].get(key, Decimal(0)) + amount
-        if r.currency:
-            day.setdefault("currency", r.currency)
+            spend = day["spend"].setdefault(r.currency or "", {})
+            spend[r.category] = spend.get(r.category, Decimal(0)) + amount
     return [days[k] for k in sorted(days)]

@@ -36,7 +36,7 @@ class CostsView:
     since: str
     until: str
     currency: str
-    spend_svg: Markup
+    spend_svgs: tuple[tuple[str, Markup], ...]  # (currency, chart): amounts never added across currencies
     free_svg: Markup
     costs: dict[str, Any]
     windows: dict[str, Any]
@@ -58,19 +58,22 @@ def _days(since: datetime, count: int) -> list[str]:
     return [(since + timedelta(days=i)).date().isoformat() for i in range(count)]
 
 
-def spend_chart(daily: list[dict[str, Any]], days: list[str], currency: str) -> Markup:
-    """Stacked bars: spend per day, one segment per category (``rect.bar`` with a ``<title>``)."""
-    by_day = {d["day"]: d for d in daily}
-    totals = [sum(by_day.get(day, {}).get("spend", {}).values(), Decimal(0)) for day in days]
+def spend_chart(daily: list[dict[str, Any]], days: list[str], currency: str, *, chart_id: str) -> Markup:
+    """Stacked bars: spend per day in ``currency`` only, one segment per category (``rect.bar`` with
+    a ``<title>``). Amounts in other currencies are never added in: each currency has its own chart."""
+    by_day = {d["day"]: d.get("spend", {}).get(currency, {}) for d in daily}
+    totals = [sum(by_day.get(day, {}).values(), Decimal(0)) for day in days]
     top = max(totals, default=Decimal(0)) or Decimal(1)
     plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(days), 1)
     bar_w = max(slot * 0.7, 1.0)
     every = max(1, len(days) // 10)
+    title_id = f"{chart_id}-title"
     parts = [
-        f'<svg id="spend-chart" class="chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" '
-        f'aria-labelledby="spend-title" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="spend-title">{_a(f"Daily spend by category ({currency})")}</title>',
+        f'<svg id="{_a(chart_id)}" class="chart spend-chart" data-currency="{_a(currency)}" role="img" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" '
+        f'aria-labelledby="{_a(title_id)}" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{_a(title_id)}">{_a(f"Daily spend by category ({currency})")}</title>',
         f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - 8}" y2="{TOP + plot_h}" stroke="#9ca3af"/>',
         _axis(TOP + 4, reports.money(top).rstrip("0").rstrip(".")),
         _axis(TOP + plot_h, "0"),
@@ -78,12 +81,13 @@ def spend_chart(daily: list[dict[str, Any]], days: list[str], currency: str) -> 
     for i, day in enumerate(days):
         x = LEFT + i * slot + (slot - bar_w) / 2
         y: float = TOP + plot_h
-        for category, amount in sorted(by_day.get(day, {}).get("spend", {}).items()):
+        for category, amount in sorted(by_day.get(day, {}).items()):
             h = float(amount / top) * plot_h
             y -= h
             colour = COLOURS.get(category, OTHER_COLOUR)
             parts.append(
-                f'<rect class="bar" data-category="{_a(category)}" data-day="{_a(day)}" x="{x:.1f}" '
+                f'<rect class="bar" data-category="{_a(category)}" data-day="{_a(day)}" '
+                f'data-currency="{_a(currency)}" x="{x:.1f}" '
                 f'y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{colour}">'
                 f"<title>{_a(f'{day} · {category}: {reports.money(amount)} {currency}')}</title></rect>"
             )
@@ -99,6 +103,17 @@ def spend_chart(daily: list[dict[str, Any]], days: list[str], currency: str) -> 
         )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - built from escaped parts only
+
+
+def spend_charts(daily: list[dict[str, Any]], days: list[str]) -> tuple[tuple[str, Markup], ...]:
+    """One spend chart per currency the period was billed in, as (currency, svg). With one currency
+    (or none) the chart's id is ``spend-chart``; with several, ``spend-chart-<currency>``."""
+    currencies = sorted({c for d in daily for c in d.get("spend", {})}) or ["USD"]
+    single = len(currencies) == 1
+    return tuple(
+        (c, spend_chart(daily, days, c, chart_id="spend-chart" if single else f"spend-chart-{c.lower()}"))
+        for c in currencies
+    )
 
 
 def free_chart(daily: list[dict[str, Any]], days: list[str]) -> Markup:
@@ -168,16 +183,18 @@ def costs_view(
     windows = reports.windows(
         conn, window=window, now=now, since=since, until=until, phone_number_ids=numbers
     )
-    currencies = sorted({d["currency"] for d in daily if d.get("currency")})
-    currency = currencies[0] if len(currencies) == 1 else ", ".join(currencies) or "USD"
     labels = _days(since, days)
-    seen = sorted({c for d in daily for c in d["spend"]} | {g["key"] for g in costs["groups"]})
+    charts = spend_charts(daily, labels)
+    seen = sorted(
+        {c for d in daily for spend in d["spend"].values() for c in spend}
+        | {g["key"] for g in costs["groups"]}
+    )
     return CostsView(
         days=days,
         since=since.date().isoformat(),
         until=today.date().isoformat(),
-        currency=currency,
-        spend_svg=spend_chart(daily, labels, currency),
+        currency=", ".join(c for c, _ in charts),
+        spend_svgs=charts,
         free_svg=free_chart(daily, labels),
         costs=costs,
         windows=windows,

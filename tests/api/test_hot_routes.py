@@ -263,6 +263,12 @@ def _auth(role: str = "agent") -> dict[str, str]:
 TEXT = {"to": "34600300002", "type": "text", "text": {"body": "hi"}}
 JSON = {"Content-Type": "application/json"}
 EXTRA = {"loc": ["body", "colour"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
+BAD_JSON = "body is not valid JSON (line 1, column 8): Expecting value"
+NO_BODY = "a JSON object is required as the request body"
+NOT_JSON = (
+    "Content-Type must be application/json: send the header 'Content-Type: application/json' "
+    "with a JSON body."
+)
 
 
 @pytest.mark.parametrize(
@@ -287,15 +293,15 @@ EXTRA = {"loc": ["body", "colour"], "msg": "Extra inputs are not permitted", "ty
             "bad_json",
             {"content": b'{"to": ', "headers": {**_auth(), **JSON}},
             422,
-            "7: JSON decode error",
-            [{"loc": ["body", "7"], "msg": "JSON decode error", "type": "json_invalid"}],
+            BAD_JSON,
+            [{"loc": ["body"], "msg": BAD_JSON, "type": "json_invalid", "line": 1, "column": 8}],
         ),
         (  # the body is read as JSON before the key is looked at
             "bad_json_without_key",
             {"content": b'{"to": ', "headers": JSON},
             422,
-            "7: JSON decode error",
-            [{"loc": ["body", "7"], "msg": "JSON decode error", "type": "json_invalid"}],
+            BAD_JSON,
+            [{"loc": ["body"], "msg": BAD_JSON, "type": "json_invalid", "line": 1, "column": 8}],
         ),
         (
             "not_utf8",
@@ -308,34 +314,39 @@ EXTRA = {"loc": ["body", "colour"], "msg": "Extra inputs are not permitted", "ty
             "empty_body",
             {"content": b"", "headers": {**_auth(), **JSON}},
             422,
-            "Field required",
-            [{"loc": ["body"], "msg": "Field required", "type": "missing"}],
+            NO_BODY,
+            [{"loc": ["body"], "msg": NO_BODY, "type": "missing"}],
         ),
         (
             "not_json_content_type",
             {"content": b"to=1", "headers": {**_auth(), "Content-Type": "text/plain"}},
-            422,
-            "Input should be a valid dictionary or object to extract fields from",
-            [
-                {
-                    "loc": ["body"],
-                    "msg": "Input should be a valid dictionary or object to extract fields from",
-                    "type": "model_attributes_type",
-                }
-            ],
+            415,
+            NOT_JSON,
+            None,
+        ),
+        (  # what curl -d sends unless told otherwise
+            "form_content_type",
+            {
+                "content": b'{"to": "1"}',
+                "headers": {**_auth(), "Content-Type": "application/x-www-form-urlencoded"},
+            },
+            415,
+            NOT_JSON,
+            None,
+        ),
+        (
+            "no_content_type",
+            {"content": b'{"to": "1"}', "headers": _auth()},
+            415,
+            NOT_JSON,
+            None,
         ),
         (
             "not_an_object",
             {"json": [], "headers": _auth()},
             422,
-            "Input should be a valid dictionary or object to extract fields from",
-            [
-                {
-                    "loc": ["body"],
-                    "msg": "Input should be a valid dictionary or object to extract fields from",
-                    "type": "model_attributes_type",
-                }
-            ],
+            "the body must be a JSON object",
+            [{"loc": ["body"], "msg": "the body must be a JSON object", "type": "model_attributes_type"}],
         ),
         (
             "nan_is_json_to_python",
@@ -394,7 +405,12 @@ async def test_send_error_answers(
     r = await svc.http.post("/v1/messages", **request_)
     assert r.status_code == status, r.text
     err = error(r)
-    expected_code = {400: "bad_request", 401: "unauthorized", 422: "validation_error"}[status]
+    expected_code = {
+        400: "bad_request",
+        401: "unauthorized",
+        415: "unsupported_media_type",
+        422: "validation_error",
+    }[status]
     assert (err["code"], err["message"]) == (expected_code, message)
     assert err.get("fields") == fields
     assert r.headers.get("www-authenticate") == ("Bearer" if status == 401 else None)

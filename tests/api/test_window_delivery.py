@@ -113,6 +113,28 @@ async def test_defer_knocks_then_delivers_held_messages_in_order_once(service: S
     assert w["held"] == []
 
 
+async def test_a_deferred_send_answers_with_the_message_it_held(service: Service) -> None:
+    """The send answer's window lists the message it has just held (and those held before it), as
+    the window endpoint does; a scheduled send's answer lists it under ``scheduled``."""
+    svc = service
+    await template(svc)
+    await consent(svc)
+    first = (await send(svc, deferred("update 1"))).json()
+    assert first["status"] == "held"
+    assert [(h["id"], h["text"], h["status"]) for h in first["window"]["held"]] == [
+        (first["id"], "update 1", "held")
+    ]
+    assert first["window"]["held"][0]["hold_until"] == first["hold_until"]
+    second = (await send(svc, deferred("update 2"))).json()
+    assert [h["id"] for h in second["window"]["held"]] == [first["id"], second["id"]]
+    w = (await svc.http.get(f"/v1/contacts/{WA}/window", headers=svc.auth("agent"))).json()
+    assert second["window"]["held"] == w["held"]
+    at = (svc.clock.now + timedelta(hours=2)).isoformat()
+    later = (await send(svc, {"type": "text", "text": {"body": "later"}, "send_at": at})).json()
+    assert later["status"] == "scheduled"
+    assert [h["id"] for h in later["window"]["scheduled"]] == [later["id"]]
+
+
 async def test_knock_still_queued_is_cancelled_when_the_customer_writes(service: Service) -> None:
     svc = service
     await template(svc)

@@ -111,3 +111,21 @@ async def test_rates_import_list_and_analytics(ledger_db: str, tmp_path: Path) -
     assert data["customer_messages"] == 1 and data["answered_in_window"] == 1
     assert data["median_first_reply_seconds"] == 300
     assert "answered in the window" in run(ledger_db, "analytics")
+
+
+async def test_simulate_table_keeps_every_amount_whole_at_80_columns(ledger_db: str) -> None:
+    """At 80 columns (a default terminal) no amount is cut short, and a pipe gets the whole table."""
+    args = ["costs", "simulate", "--model", "meta_pmp_2026"]
+    data = json.loads(run(ledger_db, *args, "--json"))
+    amounts = {r[k] for r in data["categories"] for k in ("ledger_amount", "simulated_amount", "difference")}
+    assert amounts
+    for columns in ("80", None):  # None: no terminal and no COLUMNS, as when piped
+        env = {"CAREWINDOW_DATABASE_URL": ledger_db, "COLUMNS": columns}
+        result = CliRunner().invoke(app, args, env=env)
+        assert result.exit_code == 0, result.output
+        table = result.stdout
+        assert "…" not in table
+        assert all(amount in table for amount in amounts), (amounts, table)
+        assert "what if: meta_pmp_2026" in table
+        if columns == "80":
+            assert max(len(line) for line in table.splitlines()) <= 80, table

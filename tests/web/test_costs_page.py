@@ -95,3 +95,31 @@ async def test_costs_page_draws_spend_and_free_share(db_url: str) -> None:
             in thread.text
         )
         assert thread.text.count(">billed differently</span>") == 1
+
+
+async def test_costs_chart_never_adds_amounts_across_currencies(db_url: str) -> None:
+    """A rate card billing utility in USD and marketing in EUR: one chart per currency, each bar the
+    full height of its own chart, never one EUR + USD stack."""
+    card = (
+        "market,category,currency,price,valid_from\n"
+        "GB,utility,USD,0.0100,2020-01-01\nGB,marketing,EUR,0.0500,2020-01-01\n"
+    )
+    async with service_at(db_url, START, pricing="meta_pmp", reengagement_limit=0) as svc:
+        await setup_templates(svc)
+        r = await svc.http.post("/v1/rates", headers={**svc.auth(), "Content-Type": "text/csv"}, content=card)
+        assert r.status_code == 200, r.text
+        assert (await send_template(svc, "order_update"))["charge"]["currency"] == "USD"
+        assert (await send_template(svc, "big_sale"))["charge"]["currency"] == "EUR"
+        await svc.drain()
+        await sign_in(svc)
+        page = (await svc.http.get("/inbox/costs", params={"days": 7})).text
+        assert '<svg id="spend-chart-eur"' in page and '<svg id="spend-chart-usd"' in page
+        assert 'id="spend-chart"' not in page
+        bars = re.findall(
+            r'<rect class="bar" data-category="([a-z_]+)" data-day="2026-03-02" data-currency="([A-Z]+)" '
+            r'x="[0-9.]+" y="[0-9.]+" width="[0-9.]+" height="([0-9.]+)"',
+            page,
+        )
+        assert sorted(bars) == [("marketing", "EUR", "188.0"), ("utility", "USD", "188.0")]
+        assert "2026-03-02 · marketing: 0.050000 EUR" in page
+        assert "2026-03-02 · utility: 0.010000 USD" in page

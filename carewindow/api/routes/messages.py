@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.message
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Any
@@ -17,7 +18,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope
 
 from carewindow.actions.errors import NotFound
-from carewindow.actions.send import SendCommand, SendJob, do_cancel, do_queue_send, queue_send
+from carewindow.actions.send import (
+    SendCommand,
+    SendJob,
+    do_cancel,
+    do_queue_send,
+    pending_for_contact,
+    queue_send,
+)
 from carewindow.api import schemas
 from carewindow.api.auth import READ_CONVERSATIONS, SEND, Principal, authenticate, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
@@ -28,7 +36,7 @@ from carewindow.api.runtime import Runtime, send_queue
 from carewindow.policy import OnClosed, TemplateRef
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
-from carewindow.storage.engine import connect
+from carewindow.storage.engine import Row, connect
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 PATH = "/v1/messages"
@@ -105,7 +113,8 @@ def _json_body(raw: bytes, content_type: str | None) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {}}
-        raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}]) from None
+        # The document goes along, as FastAPI's does, so the answer can say the line and column.
+        raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}], body=exc.doc) from None
     except Exception:  # not text at all (invalid UTF-8), or nested past the parser's depth
         raise HTTPException(400, "There was an error parsing the body") from None
 
@@ -171,7 +180,14 @@ async def accept_send(
     if rt.worker is not None:
         rt.worker.wake()
     if outcome.decision is not None:
-        window = window_from_decision(wa_id=body.to, decision=outcome.decision, policy=rt.policy)
+        # A held message is listed in the answer's window with the others held for the contact: one
+        # read, on the deferred path only (accepted and refused sends answer from the decision alone).
+        held = (
+            await anyio.to_thread.run_sync(lambda: _pending(rt, outcome.message.contact_id))
+            if outcome.message.status == "held"
+            else ()
+        )
+        window = window_from_decision(wa_id=body.to, decision=outcome.decision, policy=rt.policy, held=held)
     else:  # an earlier message returned for its idempotency key, or a scheduled one: read the window now
         window = await anyio.to_thread.run_sync(lambda: _window(rt, number, body.to))
     return message_public(
@@ -183,10 +199,16 @@ def _hold(rt: Runtime) -> timedelta:
     return timedelta(hours=rt.settings.hold_period_hours)
 
 
+def _pending(rt: Runtime, contact_id: int) -> Sequence[Row[Any]]:
+    with connect(rt.engine) as conn:
+        return pending_for_contact(conn, contact_id)
+
+
 def _window(rt: Runtime, number: str, wa_id: str) -> schemas.WindowPublic:
     with connect(rt.engine) as conn:
         contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
-    return window_public(contact, wa_id=wa_id, now=rt.now(), policy=rt.policy)
+        pending = pending_for_contact(conn, contact.id) if contact is not None else ()
+    return window_public(contact, wa_id=wa_id, now=rt.now(), policy=rt.policy, held=pending)
 
 
 @router.get("/messages/{message_id}", response_model=schemas.MessagePublic, response_model_exclude_none=True)
