@@ -218,9 +218,9 @@ def create_many(conn: Connection, created: Mapping[tuple[str, str], datetime]) -
         )
 
 
-# The columns an inbound message writes (state_values' keys and the inbox columns), all of them on
-# every row so one prebuilt UPDATE serves a whole batch; ``b_id`` avoids a clash with ``id``.
-INBOUND_COLUMNS = (
+# A contact's policy state as stored (the window, consent, re-engagement and pricing conversations):
+# what both an inbound message and a send write back.
+STATE_COLUMNS = (
     "last_inbound_at",
     "window_opened_at",
     "window_expires_at",
@@ -232,6 +232,12 @@ INBOUND_COLUMNS = (
     "reengagement_count",
     "reengagement_first_sent_at",
     "conversations",
+)
+
+# The columns an inbound message writes (state_values' keys and the inbox columns), all of them on
+# every row so one prebuilt UPDATE serves a whole batch; ``b_id`` avoids a clash with ``id``.
+INBOUND_COLUMNS = (
+    *STATE_COLUMNS,
     "last_activity_at",
     "last_preview",
     "unread_count",

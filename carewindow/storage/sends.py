@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, and_, delete, or_, select, update
 
 from carewindow.policy import Template
+from carewindow.storage import contacts as contact_store
 from carewindow.storage import templates as template_store
 from carewindow.storage.bulk import (
     PerDialect,
@@ -32,17 +33,7 @@ from carewindow.storage.tables import contacts, message_events, messages, outbox
 # Columns a send writes back to its contact (the whole mutable state: untouched ones are written
 # unchanged, so one UPDATE text serves every batch).
 SEND_CONTACT_COLUMNS = (
-    "last_inbound_at",
-    "window_opened_at",
-    "window_expires_at",
-    "entry_point_at",
-    "consent_status",
-    "consent_source",
-    "consent_proof",
-    "consent_updated_at",
-    "reengagement_count",
-    "reengagement_first_sent_at",
-    "conversations",
+    *contact_store.STATE_COLUMNS,
     "updated_at",
     "last_activity_at",
     "held_count",
