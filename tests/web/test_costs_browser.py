@@ -3,26 +3,15 @@ after a free reply and a billed template, the SVG charts show bars and labels.""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, browser_marks
 from liveserver import carewindow_server
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"{CHROMIUM} is missing: run scripts/browser to install Debian's chromium package",
-    ),
-]
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    pytestmark.append(pytest.mark.xdist_group("costs-browser"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+pytestmark = browser_marks("costs-browser")
 AGENT_KEY = "costs-agent-key"
 ADMIN_KEY = "costs-admin-key"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

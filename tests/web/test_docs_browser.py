@@ -3,30 +3,19 @@ off, and nothing is blocked by their Content-Security-Policy: the API docs work 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, browser_marks
 from liveserver import bound_socket, thread_server
 from service_support import make_settings
 
 from carewindow.api.app import create_app
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"{CHROMIUM} is missing: run scripts/browser to install Debian's chromium package",
-    ),
-]
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    pytestmark.append(pytest.mark.xdist_group("docs-browser"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+pytestmark = browser_marks("docs-browser")
 
 
 @pytest.fixture(scope="module")

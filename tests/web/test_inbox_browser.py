@@ -16,28 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, browser_marks
 from liveserver import carewindow_server
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"{CHROMIUM} is missing: run scripts/browser to install Debian's chromium package",
-    ),
-]
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # Keep the module on one xdist worker (--dist loadgroup): one server for all its tests.
-    pytestmark.append(pytest.mark.xdist_group("inbox-browser"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = browser_marks("inbox-browser")
 AGENT_KEY = "browser-agent-key"
 ADMIN_KEY = "browser-admin-key"
 XSS = "<img src=x onerror=alert(1)>"
@@ -134,21 +116,21 @@ def test_customer_message_appears_live(page: Any, server: Server) -> None:
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
     server.say("34611000001", "Hello, is anyone there?", name="Ana García")
     row = page.locator("#conversation-list li", has_text="Ana García")
-    expect(row).to_contain_text("Hello, is anyone there?", timeout=2000)
+    expect(row).to_contain_text("Hello, is anyone there?", timeout=10_000)
     expect(row.locator(".window")).to_contain_text(" left")
     expect(row.locator(".consent")).to_have_text("no opt-in")
     row.locator("a").click()
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
     server.say("34611000001", "My order has not arrived", name="Ana García")
     expect(page.locator("#thread .bubble.in .bubble-text").last).to_have_text(
-        "My order has not arrived", timeout=2000
+        "My order has not arrived", timeout=10_000
     )
     # The agent answers; the ticks follow the sandbox's statuses without a reload.
     page.get_by_label("Message", exact=True).fill("Let me check that for you.")
     page.get_by_role("button", name="Send", exact=True).click()
     out = page.locator("#thread .bubble.out").last
     expect(out).to_contain_text("Let me check that for you.")
-    expect(out.locator(".status")).to_contain_text("read", timeout=3000)
+    expect(out.locator(".status")).to_contain_text("read", timeout=10_000)
     expect(out.locator(".charge")).to_have_text("free · service")
 
 
