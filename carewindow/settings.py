@@ -111,6 +111,15 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     session_secret: str = Field(default="", repr=False)
     log_level: str = "INFO"
+    # Where media bytes are kept: a directory (relative: under the carewindow home) or
+    # s3://bucket/prefix (needs carewindow[s3]; credentials from the AWS_* variables).
+    media_store: str = "var/media"
+    # An S3-compatible server other than AWS (MinIO, R2, ...): its endpoint URL. Empty: AWS.
+    media_s3_endpoint_url: str = ""
+    # Inbound media downloads the worker runs at once.
+    media_fetch_concurrency: int = Field(default=4, ge=1, le=64)
+    # How long a failing inbound download is retried before it is given up (Meta keeps media 30 days).
+    media_retry_days: float = Field(default=30.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

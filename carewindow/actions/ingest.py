@@ -35,9 +35,11 @@ from typing import Any
 from carewindow.actions import outgoing
 from carewindow.actions.events import Event
 from carewindow.actions.held import release_on_inbound
+from carewindow.actions.media import inbound_media_row
 from carewindow.actions.statuses import apply_statuses
 from carewindow.policy import ContactState, PolicySettings, apply_inbound_message, window_at
 from carewindow.storage import contacts as contact_store
+from carewindow.storage import media as media_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage import templates as template_store
@@ -158,6 +160,8 @@ def _ingest_messages(
     # The policy, in job order, on in-memory contacts (what re-reading the row would give).
     changed: dict[int, dict[str, Any]] = {}
     consent: list[dict[str, Any]] = []
+    media_rows: list[dict[str, Any]] = []  # fetch jobs, in the same transaction (actions.media)
+    message_ids = {r["wamid"]: r["id"] for r in rows}
     for job, result in zip(jobs, results, strict=True):
         for msg in job.batch.messages:
             if inserted.pop(msg.wamid, None) is None:
@@ -165,6 +169,12 @@ def _ingest_messages(
                 continue
             result.new_messages += 1
             c = found[contact_key(msg)]
+            if (
+                media := inbound_media_row(
+                    msg, message_id=message_ids[msg.wamid], contact_id=c["id"], now=job.received_at
+                )
+            ) is not None:
+                media_rows.append(media)
             change = inbound_change(
                 c, msg, at=clamped_at(msg, job.received_at), now=job.received_at, settings=settings
             )
@@ -197,6 +207,7 @@ def _ingest_messages(
         writes=writes,
     )
     contact_store.record_consent_events(conn, consent, writes=writes)
+    media_store.add_many(conn, media_rows, writes=writes)
 
 
 # ------------------------------------------------------------------ one message

@@ -31,6 +31,7 @@ from carewindow.api.routes import (
     costs,
     health,
     keys,
+    media,
     messages,
     subscriptions,
     templates,
@@ -143,6 +144,7 @@ def create_app(
         subscriptions,
         tickets,
         health,
+        media,
     ):
         api.include_router(module.router)
     documented = [*webhooks.documented.routes, *messages.documented.routes]
@@ -294,6 +296,7 @@ def _mount_sandbox(app: FastAPI, rt: Runtime, *, loopback: bool) -> None:
         app_secret=rt.app_secret,
         status_batch_window=s.sandbox_status_batch_seconds,
         clock=rt.clock,
+        media_dir=str(s.home_dir / "var" / "sandbox" / "media"),
     )
     sandbox_app = create_sandbox_app(
         config,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -118,6 +118,7 @@ def message_public(
     history: Sequence[Row[Any]] | None = None,
     fallback_message_id: str | None = None,
     window: schemas.WindowPublic | None = None,
+    media: Mapping[str, Any] | None = None,
 ) -> schemas.MessagePublic:
     m = row._mapping
     charge = None
@@ -174,4 +175,5 @@ def message_public(
             else None
         ),
         window=window,
+        media=dict(media) if media is not None else None,
     )

@@ -24,6 +24,7 @@ from carewindow.providers.meta import MetaProvider
 from carewindow.settings import Settings
 from carewindow.storage.engine import Engine, in_process, make_engine
 from carewindow.storage.group_commit import GroupCommitter
+from carewindow.storage.media_store import MediaStore, open_store
 from carewindow.storage.pubsub import PgEventBridge
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,9 @@ class Runtime:
     housekeeper: Any = None
     housekeeper_task: asyncio.Task[None] | None = None
     bridge: PgEventBridge | None = None
+    media_store: MediaStore | None = None  # where media bytes live (storage/media_store.py)
+    media_fetcher: Any = None  # worker.media.MediaFetcher while the worker runs
+    media_fetcher_task: asyncio.Task[None] | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -135,6 +139,9 @@ def build_runtime(
         app_secret=app_secret,
         phone_number_id=settings.phone_number_id or (SANDBOX_PHONE_NUMBER_ID if sandbox_mode else ""),
         waba_id=settings.waba_id or (SANDBOX_WABA_ID if sandbox_mode else ""),
+        media_store=open_store(
+            settings.media_store, home=settings.home_dir, endpoint_url=settings.media_s3_endpoint_url or None
+        ),
     )
     current.append(rt)
     return rt
@@ -208,15 +215,37 @@ async def start_worker(rt: Runtime) -> None:
     rt.worker_stop = asyncio.Event()
     rt.worker_task = asyncio.create_task(rt.worker.run(rt.worker_stop), name="delivery-worker")
     rt.housekeeper_task = asyncio.create_task(rt.housekeeper.run(rt.worker_stop), name="housekeeping")
+    rt.media_fetcher = media_fetcher(rt)
+    if rt.media_fetcher is not None:
+        rt.media_fetcher_task = asyncio.create_task(rt.media_fetcher.run(rt.worker_stop), name="media-fetch")
+
+
+def media_fetcher(rt: Runtime) -> Any:
+    """The inbound media fetcher (worker/media.py), or None when the provider has no media endpoints."""
+    from carewindow.providers.base import MediaProvider
+    from carewindow.worker.media import MediaFetcher
+
+    provider: object = rt.provider
+    if not isinstance(provider, MediaProvider):
+        return None
+    assert rt.media_store is not None
+    return MediaFetcher(
+        engine=rt.engine,
+        provider=provider,
+        store=rt.media_store,
+        clock=rt.clock,
+        concurrency=rt.settings.media_fetch_concurrency,
+        retry_for=timedelta(days=rt.settings.media_retry_days),
+    )
 
 
 async def stop_worker(rt: Runtime) -> None:
     rt.worker_stop.set()
-    for task in (rt.worker_task, rt.housekeeper_task):
+    for task in (rt.worker_task, rt.housekeeper_task, rt.media_fetcher_task):
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=10)
-    rt.worker_task = rt.housekeeper_task = None
+    rt.worker_task = rt.housekeeper_task = rt.media_fetcher_task = None
 
 
 def sandbox_client_factory(rt: Runtime) -> Callable[[], httpx.AsyncClient] | None:

@@ -162,6 +162,9 @@ class MessagePublic(BaseModel):
     send_at: datetime | None = None
     history: list[StatusEntry] | None = None
     window: WindowPublic | None = None
+    # The file of an image, audio, video, document or sticker message (docs/subsystems/media.md):
+    # {id, url, mime_type, size, sha256, filename, status, reason}; url needs a key or an inbox session.
+    media: dict[str, Any] | None = None
 
 
 class MessageList(BaseModel):

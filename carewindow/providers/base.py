@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 from carewindow.wire.graph_errors import GraphError
 
 __all__ = [
+    "MediaProvider",
     "Provider",
     "ProviderError",
     "ProviderGraphError",
@@ -156,4 +157,25 @@ class Provider(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; the provider is unusable afterwards."""
+        ...
+
+
+@runtime_checkable
+class MediaProvider(Protocol):
+    """The Graph API's media endpoints (docs/subsystems/media.md); ``MetaProvider`` has them."""
+
+    async def media_info(self, media_id: str) -> Mapping[str, object]:
+        """``GET /{media_id}``: ``{url, mime_type, sha256, file_size, id}`` (the url is short-lived)."""
+        ...
+
+    async def download_media(self, url: str, *, max_bytes: int) -> bytes:
+        """The bytes behind a ``media_info`` url (``ProviderProtocolError`` past ``max_bytes``)."""
+        ...
+
+    async def upload_media(self, data: bytes, *, mime_type: str, filename: str) -> str:
+        """``POST /{phone_number_id}/media``: Meta's media id of the uploaded file."""
+        ...
+
+    async def delete_media(self, media_id: str) -> None:
+        """``DELETE /{media_id}``."""
         ...

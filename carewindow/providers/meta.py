@@ -9,7 +9,7 @@ the exchange of bytes (URLs, headers, answers, errors) is shared.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Final
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
@@ -126,6 +126,87 @@ class MetaProvider:
         """DELETE ``/{version}/{waba_id}/message_templates?name=…`` (all languages)."""
         await self._request("DELETE", f"{self._root}/{self.waba_id}/message_templates", params={"name": name})
 
+    # -- media (docs/subsystems/media.md) ---------------------------------------------------------
+
+    async def media_info(self, media_id: str) -> Mapping[str, object]:
+        """GET ``/{version}/{media_id}``: ``{url, mime_type, sha256, file_size, id}`` (a short-lived url)."""
+        return await self._request("GET", f"{self._root}/{media_id}")
+
+    async def download_media(self, url: str, *, max_bytes: int) -> bytes:
+        """GET a media URL from ``media_info`` with the token (Meta requires it there too). More than
+        ``max_bytes`` is a ``ProviderProtocolError``: the caller refuses the file."""
+        status, body = await self._media_exchange("GET", url, max_bytes=max_bytes)
+        if not 200 <= status < 300:
+            raise ProviderGraphError(GraphError.from_response(status, body[:65536]))
+        return body
+
+    async def upload_media(self, data: bytes, *, mime_type: str, filename: str) -> str:
+        """POST the file to ``/{version}/{phone_number_id}/media`` (multipart); Meta's media id."""
+        status, body = await self._media_exchange(
+            "POST",
+            f"{self._root}/{self.phone_number_id}/media",
+            form={"messaging_product": "whatsapp", "type": mime_type},
+            file=(filename, data, mime_type),
+        )
+        if not 200 <= status < 300:
+            raise ProviderGraphError(GraphError.from_response(status, body))
+        try:
+            answer = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise ProviderProtocolError("media upload answer is not JSON") from None
+        media_id = answer.get("id") if isinstance(answer, dict) else None
+        if not isinstance(media_id, str) or not media_id:
+            raise ProviderProtocolError("media upload answer has no id")
+        return media_id
+
+    async def delete_media(self, media_id: str) -> None:
+        """DELETE ``/{version}/{media_id}``."""
+        await self._request("DELETE", f"{self._root}/{media_id}")
+
+    async def _media_exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        max_bytes: int | None = None,
+        form: Mapping[str, str] | None = None,
+        file: tuple[str, bytes, str] | None = None,
+    ) -> tuple[int, bytes]:
+        what = f"{method} {_path(url)}"
+        try:
+            if self._client is not None:
+                files = {"file": file} if file is not None else None
+                async with self._client.stream(method, url, data=form, files=files) as reply:
+                    return reply.status_code, await _capped(reply.aiter_bytes(), max_bytes)
+            if self._session is None:
+                await self._exchange_session()
+            assert self._session is not None
+            data: aiohttp.FormData | None = None
+            if form is not None or file is not None:
+                data = aiohttp.FormData()
+                for k, v in (form or {}).items():
+                    data.add_field(k, v)
+                if file is not None:
+                    data.add_field("file", file[1], filename=file[0], content_type=file[2])
+            async with self._session.request(
+                method, url, data=data, allow_redirects=False, proxy=_env_proxy(url)
+            ) as response:
+                return response.status, await _capped(response.content.iter_chunked(65536), max_bytes)
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
+            raise _transport_error(what, exc) from None
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"{what} failed: {type(exc).__name__}") from None
+
+    async def _exchange_session(self) -> None:
+        self._session = aiohttp.ClientSession(
+            headers=self._headers,
+            connector=aiohttp.TCPConnector(limit=self._max_connections),
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=self._timeout, sock_connect=self._timeout, sock_read=self._timeout
+            ),
+            auto_decompress=True,
+        )
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         if self._client is not None:
@@ -188,6 +269,16 @@ class MetaProvider:
             proxy=self._proxy,
         ) as response:
             return response.status, await response.read()
+
+
+async def _capped(chunks: AsyncIterator[bytes], max_bytes: int | None) -> bytes:
+    """The body, or ``ProviderProtocolError`` once it grows past ``max_bytes``."""
+    out = bytearray()
+    async for chunk in chunks:
+        out += chunk
+        if max_bytes is not None and len(out) > max_bytes:
+            raise ProviderProtocolError(f"media is larger than {max_bytes} bytes")
+    return bytes(out)
 
 
 def _env_proxy(url: str) -> str | None:

@@ -338,6 +338,40 @@ class ServiceUsage(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class MediaRow(Base):
+    """One media file: an inbound message's (fetched from Meta by the worker: the row is its durable
+    job while ``status`` is ``pending``) or an upload for outbound messages. The bytes live in the media
+    store (``storage.media_store``) under ``storage_key``; docs/subsystems/media.md."""
+
+    __tablename__ = "media"
+    __table_args__ = (
+        Index("ix_media_due", "status", "next_attempt_at"),
+        Index("ix_media_message_id", "message_id"),
+        Index("ix_media_contact_id", "contact_id"),
+        Index("ix_media_meta_media_id", "meta_media_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    message_id: Mapped[str | None] = mapped_column(String(40))
+    contact_id: Mapped[int | None] = mapped_column(BigId)
+    kind: Mapped[str] = mapped_column(String(16))  # image | audio | video | document | sticker
+    meta_media_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # pending | ready | failed | refused
+    mime_type: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))  # hex digest of the stored bytes
+    meta_sha256: Mapped[str | None] = mapped_column(String(128))  # what Meta said (hex or base64)
+    filename: Mapped[str | None] = mapped_column(String(512))
+    storage_key: Mapped[str | None] = mapped_column(String(512))
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    give_up_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 contacts: Table = cast(Table, Contact.__table__)
 consent_events: Table = cast(Table, ConsentEvent.__table__)
 messages: Table = cast(Table, Message.__table__)
@@ -353,4 +387,5 @@ api_keys: Table = cast(Table, ApiKey.__table__)
 rate_limits: Table = cast(Table, RateLimit.__table__)
 rates: Table = cast(Table, RateRow.__table__)
 service_usage: Table = cast(Table, ServiceUsage.__table__)
+media: Table = cast(Table, MediaRow.__table__)
 metadata = Base.metadata

@@ -32,11 +32,13 @@ from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.edge import Answer, header, json_headers, read_body
 from carewindow.api.errors import ApiError
 from carewindow.api.present import message_public, window_from_decision, window_public
+from carewindow.api.routes.media import media_by_message
 from carewindow.api.runtime import Runtime, send_queue
 from carewindow.policy import OnClosed, TemplateRef
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage.engine import Row, connect
+from carewindow.wire.media import MEDIA_KINDS
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 PATH = "/v1/messages"
@@ -220,7 +222,8 @@ def get_message(message_id: str, rt: RuntimeDep, principal: PrincipalDep) -> sch
         if row is None or not principal.may_use(row.phone_number_id):
             raise NotFound(f"No message {message_id!r}.", id=message_id)
         history = message_store.history(conn, row.seq)
-    return message_public(row, wa_id=row.wa_id, history=history)
+        files = media_by_message(conn, [row.id]) if row.type in MEDIA_KINDS else {}
+    return message_public(row, wa_id=row.wa_id, history=history, media=files.get(row.id))
 
 
 @router.delete(

@@ -24,6 +24,7 @@ from carewindow.policy import PolicySettings
 from .callbacks import HttpClientFactory
 from .config import SandboxConfig
 from .errors import GraphFailure
+from .media import SandboxMedia, media_routes
 from .payloads import GraphError
 from .simulator import Sandbox
 
@@ -299,7 +300,15 @@ def create_sandbox_app(
         Route("/webhooks", webhooks, methods=["GET"]),
         Route("/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/drain", drain, methods=["POST"]),
+        *media_routes(
+            lambda request: _check_token(request, sandbox),
+            lambda: sandbox.now().timestamp(),
+            lambda: config.base_url.rstrip("/").removesuffix("/graph"),
+            sandbox.customer_message,
+            lambda: config.phone_number_id,
+        ),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox
+    app.state.sandbox_media = SandboxMedia(config.media_dir, secret=config.app_secret or config.access_token)
     return app

@@ -1,0 +1,202 @@
+"""``/v1/media``: uploads for outbound messages, media metadata, and the bytes themselves.
+
+``GET /v1/media/{id}/content`` is the ``url`` of a message's ``media``: served with an API key or
+an inbox session, as an attachment unless the type is one a browser shows inertly (images, audio,
+video), always with ``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: sandbox``
+(an SVG or HTML file cannot run script in carewindow's origin), and with byte ranges (audio and video
+players seek with them). docs/subsystems/media.md.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio
+from fastapi import APIRouter, File, Form, Header, Request, Response, UploadFile
+
+from carewindow.actions import media as media_actions
+from carewindow.actions.keys import Principal
+from carewindow.api.auth import READ_CONVERSATIONS, SEND, authenticate, require
+from carewindow.api.deps import PrincipalDep, RuntimeDep
+from carewindow.api.errors import ApiError
+from carewindow.api.runtime import Runtime
+from carewindow.providers.base import MediaProvider
+from carewindow.storage import media as media_store
+from carewindow.storage.engine import Connection
+from carewindow.wire.media import MAX_BYTES, inline_safe
+
+router = APIRouter(prefix="/v1/media", tags=["media"])
+
+MEDIA_CSP = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_UPLOAD_MAX = max(MAX_BYTES.values())
+
+
+def content_url(media_id: str) -> str:
+    return f"/v1/media/{media_id}/content"
+
+
+def media_json(record: media_actions.MediaRecord) -> dict[str, Any]:
+    """The public ``media`` object (of a message, of an upload)."""
+    return dict(media_actions.record_json(record, url=content_url(record.id)))
+
+
+def media_by_message(conn: Connection, message_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The public ``media`` of each message that has a file (one query for a page of messages)."""
+    rows = media_store.for_messages(conn, message_ids)
+    return {k: media_json(media_actions.MediaRecord.of(r)) for k, r in rows.items()}
+
+
+def _failure(exc: media_actions.MediaError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message)
+
+
+def _provider(rt: Runtime) -> MediaProvider | None:
+    provider: object = rt.provider
+    return provider if isinstance(provider, MediaProvider) else None
+
+
+@router.post("", status_code=201, summary="Upload a file for outbound messages (multipart, one file)")
+async def upload(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    file: Annotated[UploadFile, File(description="the file")],
+    type: Annotated[
+        str | None, Form(description="image|audio|video|document|sticker (default: from the file)")
+    ] = None,
+) -> dict[str, Any]:
+    """Keeps the file and uploads it to Meta's ``/{phone_number_id}/media``. The answer's ``id`` is
+    Meta's media id: send it as ``{"document": {"id": …, "filename": …}}`` (or image, audio, video,
+    sticker) in ``POST /v1/messages``."""
+    require(principal, SEND, "upload media")
+    data = await file.read(_UPLOAD_MAX + 1)
+    mime = file.content_type or "application/octet-stream"
+    assert rt.media_store is not None
+    try:
+        record = await media_actions.upload_media(
+            rt.engine,
+            rt.media_store,
+            _provider(rt),
+            data=data,
+            mime_type=mime,
+            filename=file.filename or "file",
+            now=rt.clock(),
+            kind=type or None,
+        )
+    except media_actions.MediaError as exc:
+        raise _failure(exc) from None
+    return {"id": record.meta_media_id or record.id, "media": media_json(record)}
+
+
+async def _reader(rt: Runtime, request: Request, authorization: str | None) -> Principal | None:
+    """The API key's principal, else None when an inbox session is signed in; ApiError 401 otherwise."""
+    if authorization:
+        return await authenticate(rt.keys, authorization)
+    inbox = getattr(request.app.state, "inbox", None)
+    if inbox is not None:
+        session = inbox.sessions.load(request)
+        agent = await anyio.to_thread.run_sync(inbox.sessions.agent, session)
+        if agent is not None:
+            return None
+    raise ApiError(
+        401, "unauthorized", "Send an API key ('Authorization: Bearer <key>') or sign in to the inbox."
+    )
+
+
+async def _record(rt: Runtime, media_id: str, principal: Principal | None) -> media_actions.MediaRecord:
+    if principal is not None:
+        require(principal, READ_CONVERSATIONS | SEND, "read media")
+    try:
+        record = await anyio.to_thread.run_sync(media_actions.media_info, rt.engine, media_id)
+    except media_actions.MediaError as exc:
+        raise _failure(exc) from None
+    if principal is not None and principal.phone_number_ids is not None:
+        number = await anyio.to_thread.run_sync(media_actions.media_number, rt.engine, record)
+        if number is not None and not principal.may_use(number):
+            raise ApiError(404, "media_not_found", f"No media {media_id!r}.")
+    return record
+
+
+@router.get("/{media_id}", summary="A media file's metadata")
+async def info(
+    rt: RuntimeDep, request: Request, media_id: str, authorization: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    record = await _record(rt, media_id, await _reader(rt, request, authorization))
+    return media_json(record)
+
+
+@router.get("/{media_id}/content", summary="A media file's bytes (ranges supported)")
+async def content(
+    rt: RuntimeDep,
+    request: Request,
+    media_id: str,
+    authorization: Annotated[str | None, Header()] = None,
+    range: Annotated[str | None, Header()] = None,
+) -> Response:
+    record = await _record(rt, media_id, await _reader(rt, request, authorization))
+    size = record.size or 0
+    start, end, partial = 0, None, False
+    if range and record.status == "ready":
+        m = _RANGE.match(range.strip())
+        if m is None or (not m.group(1) and not m.group(2)):
+            raise ApiError(416, "range_not_satisfiable", "Only one 'bytes=start-end' range is supported.")
+        if m.group(1):
+            start = int(m.group(1))
+            end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+        else:  # the last N bytes
+            start, end = max(0, size - int(m.group(2))), size - 1
+        if start >= size or end < start:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        partial = True
+    store = rt.media_store
+    assert store is not None
+    try:
+        record, data = await anyio.to_thread.run_sync(
+            lambda: media_actions.open_media(rt.engine, store, record.id, start=start, end=end)
+        )
+    except media_actions.MediaError as exc:
+        raise _failure(exc) from None
+    return Response(
+        data,
+        status_code=206 if partial else 200,
+        media_type=record.mime_type or "application/octet-stream",
+        headers=inert_headers(record, partial=(start, start + len(data) - 1, size) if partial else None),
+    )
+
+
+def inert_headers(
+    record: media_actions.MediaRecord, *, partial: tuple[int, int, int] | None = None
+) -> dict[str, str]:
+    """The headers that keep a hostile file inert: nosniff, a sandboxing CSP, and ``attachment`` for
+    every type a browser would do more with than show (SVG, HTML, PDF, ...)."""
+    name = record.filename or f"{record.kind}-{record.id}"
+    disposition = "inline" if inline_safe(record.mime_type) else "attachment"
+    ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", name)[:200] or "file"
+    headers = {
+        "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": MEDIA_CSP,
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Cache-Control": "private, max-age=3600",
+        "Accept-Ranges": "bytes",
+    }
+    if record.sha256:
+        headers["ETag"] = f'"{record.sha256}"'
+    if partial is not None:
+        a, b, total = partial
+        headers["Content-Range"] = f"bytes {a}-{b}/{total}"
+    return headers
+
+
+@router.delete("/{media_id}", summary="Delete a stored file (and Meta's copy of an upload)")
+async def delete(rt: RuntimeDep, principal: PrincipalDep, media_id: str) -> dict[str, Any]:
+    require(principal, SEND, "delete media")
+    await _record(rt, media_id, principal)
+    assert rt.media_store is not None
+    try:
+        record = await media_actions.delete_media(rt.engine, rt.media_store, _provider(rt), media_id)
+    except media_actions.MediaError as exc:
+        raise _failure(exc) from None
+    return {"deleted": True, "id": record.id}
