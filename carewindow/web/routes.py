@@ -36,6 +36,7 @@ from carewindow.storage.engine import connect
 from carewindow.web import present
 from carewindow.web.costs import costs_view
 from carewindow.web.live import closing_event, event_stream
+from carewindow.web.media import media_router
 from carewindow.web.session import INBOX_ROLES, Agent, SessionManager, WebSession, csrf_ok
 
 HERE = Path(__file__).parent
@@ -431,4 +432,5 @@ def mount_inbox(app: FastAPI, rt: Any) -> None:
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(CsrfFailed, csrf_failed)
     app.include_router(build_router(inbox))
+    app.include_router(media_router(inbox))
     app.mount("/inbox/static", StaticFiles(directory=HERE / "static"), name="inbox-static")

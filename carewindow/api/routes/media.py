@@ -9,12 +9,10 @@ players seek with them). docs/subsystems/media.md.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, File, Form, Header, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Response, UploadFile
 
 from carewindow.actions import media as media_actions
 from carewindow.actions.keys import Principal
@@ -25,12 +23,10 @@ from carewindow.api.runtime import Runtime
 from carewindow.providers.base import MediaProvider
 from carewindow.storage import media as media_store
 from carewindow.storage.engine import Connection
-from carewindow.wire.media import MAX_BYTES, inline_safe
+from carewindow.wire.media import MAX_BYTES
 
 router = APIRouter(prefix="/v1/media", tags=["media"])
 
-MEDIA_CSP = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _UPLOAD_MAX = max(MAX_BYTES.values())
 
 
@@ -90,29 +86,13 @@ async def upload(
     return {"id": record.meta_media_id or record.id, "media": media_json(record)}
 
 
-async def _reader(rt: Runtime, request: Request, authorization: str | None) -> Principal | None:
-    """The API key's principal, else None when an inbox session is signed in; ApiError 401 otherwise."""
-    if authorization:
-        return await authenticate(rt.keys, authorization)
-    inbox = getattr(request.app.state, "inbox", None)
-    if inbox is not None:
-        session = inbox.sessions.load(request)
-        agent = await anyio.to_thread.run_sync(inbox.sessions.agent, session)
-        if agent is not None:
-            return None
-    raise ApiError(
-        401, "unauthorized", "Send an API key ('Authorization: Bearer <key>') or sign in to the inbox."
-    )
-
-
-async def _record(rt: Runtime, media_id: str, principal: Principal | None) -> media_actions.MediaRecord:
-    if principal is not None:
-        require(principal, READ_CONVERSATIONS | SEND, "read media")
+async def _record(rt: Runtime, media_id: str, principal: Principal) -> media_actions.MediaRecord:
+    require(principal, READ_CONVERSATIONS | SEND, "read media")
     try:
         record = await anyio.to_thread.run_sync(media_actions.media_info, rt.engine, media_id)
     except media_actions.MediaError as exc:
         raise _failure(exc) from None
-    if principal is not None and principal.phone_number_ids is not None:
+    if principal.phone_number_ids is not None:
         number = await anyio.to_thread.run_sync(media_actions.media_number, rt.engine, record)
         if number is not None and not principal.may_use(number):
             raise ApiError(404, "media_not_found", f"No media {media_id!r}.")
@@ -121,73 +101,31 @@ async def _record(rt: Runtime, media_id: str, principal: Principal | None) -> me
 
 @router.get("/{media_id}", summary="A media file's metadata")
 async def info(
-    rt: RuntimeDep, request: Request, media_id: str, authorization: Annotated[str | None, Header()] = None
+    rt: RuntimeDep, media_id: str, authorization: Annotated[str | None, Header()] = None
 ) -> dict[str, Any]:
-    record = await _record(rt, media_id, await _reader(rt, request, authorization))
+    record = await _record(rt, media_id, await authenticate(rt.keys, authorization))
     return media_json(record)
 
 
 @router.get("/{media_id}/content", summary="A media file's bytes (ranges supported)")
 async def content(
     rt: RuntimeDep,
-    request: Request,
     media_id: str,
     authorization: Annotated[str | None, Header()] = None,
     range: Annotated[str | None, Header()] = None,
 ) -> Response:
-    record = await _record(rt, media_id, await _reader(rt, request, authorization))
-    size = record.size or 0
-    start, end, partial = 0, None, False
-    if range and record.status == "ready":
-        m = _RANGE.match(range.strip())
-        if m is None or (not m.group(1) and not m.group(2)):
-            raise ApiError(416, "range_not_satisfiable", "Only one 'bytes=start-end' range is supported.")
-        if m.group(1):
-            start = int(m.group(1))
-            end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-        else:  # the last N bytes
-            start, end = max(0, size - int(m.group(2))), size - 1
-        if start >= size or end < start:
-            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
-        partial = True
+    """The bytes, with headers that keep them inert (``actions.media.serve_media``); the inbox serves
+    the same at ``/inbox/media/{id}`` for a signed-in agent."""
+    record = await _record(rt, media_id, await authenticate(rt.keys, authorization))
     store = rt.media_store
     assert store is not None
     try:
-        record, data = await anyio.to_thread.run_sync(
-            lambda: media_actions.open_media(rt.engine, store, record.id, start=start, end=end)
+        served = await anyio.to_thread.run_sync(
+            lambda: media_actions.serve_media(rt.engine, store, record.id, range_header=range)
         )
     except media_actions.MediaError as exc:
         raise _failure(exc) from None
-    return Response(
-        data,
-        status_code=206 if partial else 200,
-        media_type=record.mime_type or "application/octet-stream",
-        headers=inert_headers(record, partial=(start, start + len(data) - 1, size) if partial else None),
-    )
-
-
-def inert_headers(
-    record: media_actions.MediaRecord, *, partial: tuple[int, int, int] | None = None
-) -> dict[str, str]:
-    """The headers that keep a hostile file inert: nosniff, a sandboxing CSP, and ``attachment`` for
-    every type a browser would do more with than show (SVG, HTML, PDF, ...)."""
-    name = record.filename or f"{record.kind}-{record.id}"
-    disposition = "inline" if inline_safe(record.mime_type) else "attachment"
-    ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", name)[:200] or "file"
-    headers = {
-        "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": MEDIA_CSP,
-        "Cross-Origin-Resource-Policy": "same-origin",
-        "Cache-Control": "private, max-age=3600",
-        "Accept-Ranges": "bytes",
-    }
-    if record.sha256:
-        headers["ETag"] = f'"{record.sha256}"'
-    if partial is not None:
-        a, b, total = partial
-        headers["Content-Range"] = f"bytes {a}-{b}/{total}"
-    return headers
+    return Response(served.body, status_code=served.status, headers=served.headers)
 
 
 @router.delete("/{media_id}", summary="Delete a stored file (and Meta's copy of an upload)")
