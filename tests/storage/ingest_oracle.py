@@ -22,9 +22,11 @@ from carewindow.actions.ingest import (
     inbound_change,
     message_row,
 )
+from carewindow.actions.media import inbound_media_row
 from carewindow.actions.statuses import apply_status
 from carewindow.policy import PolicySettings
 from carewindow.storage import contacts as contact_store
+from carewindow.storage import media as media_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import templates as template_store
 from carewindow.storage.tables import webhook_raw
@@ -67,14 +69,15 @@ def _ingest_message(
         conn, phone_number_id=msg.phone_number_id, wa_id=wa_id, now=received_at, for_update=True
     )
     at = clamped_at(msg, received_at)
-    seq = message_store.insert_inbound(
-        conn,
-        message_row(msg, contact_id=contact.id, ticket_id=contact.open_ticket_id, at=at, now=received_at),
-    )
+    row = message_row(msg, contact_id=contact.id, ticket_id=contact.open_ticket_id, at=at, now=received_at)
+    seq = message_store.insert_inbound(conn, row)
     if seq is None:
         result.duplicate_messages += 1
         return
     result.new_messages += 1
+    media = inbound_media_row(msg, message_id=row["id"], contact_id=contact.id, now=received_at)
+    if media is not None:
+        media_store.add_many(conn, [media])
     change = inbound_change(contact._mapping, msg, at=at, now=received_at, settings=settings)
     contact_store.update_values(conn, contact.id, change.values)
     result.events.extend(change.events)

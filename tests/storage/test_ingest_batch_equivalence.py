@@ -25,7 +25,14 @@ from carewindow.actions.ingest import IngestJob, IngestResult, do_ingest_batch
 from carewindow.policy import PolicySettings
 from carewindow.storage import contacts as contact_store
 from carewindow.storage.engine import write_tx
-from carewindow.storage.tables import consent_events, contacts, message_events, messages, orphan_statuses
+from carewindow.storage.tables import (
+    consent_events,
+    contacts,
+    media,
+    message_events,
+    messages,
+    orphan_statuses,
+)
 from carewindow.wire.webhook import build_message_webhook, build_status_webhook, parse_webhook
 
 POLICY = PolicySettings()
@@ -171,6 +178,8 @@ def _stored(engine: Engine, number: str, side: str) -> dict[str, Any]:
         history = conn.execute(
             select(message_events).where(message_events.c.message_seq.in_(seqs)).order_by(message_events.c.id)
         ).all()
+        files = conn.execute(select(media).where(media.c.contact_id.in_(by_id))).all()
+        wamid_of = {m.id: m.wamid for m in ms}
         orphans = conn.execute(
             select(orphan_statuses)
             .where(orphan_statuses.c.wamid.startswith(f"wamid.{side}."))
@@ -200,6 +209,18 @@ def _stored(engine: Engine, number: str, side: str) -> dict[str, Any]:
             (seqs[h.message_seq].removeprefix(prefix), h.status, h.at, orjson.dumps(h.error)) for h in history
         ),
         "orphans": [(o.wamid.removeprefix(prefix), o.status, o.payload) for o in orphans],
+        "media": sorted(
+            (
+                wamid_of[f.message_id].removeprefix(prefix),
+                by_id[f.contact_id],
+                f.kind,
+                f.meta_media_id,
+                f.status,
+                f.next_attempt_at,
+                f.created_at,
+            )
+            for f in files
+        ),
     }
 
 
