@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import anyio
 
+from carewindow.actions.events import Event
 from carewindow.providers.base import MediaProvider, ProviderError
 from carewindow.storage import media as media_store
 from carewindow.storage.engine import Engine, connect, write_tx
@@ -142,6 +143,8 @@ class FetchJob:
     filename: str | None
     attempts: int
     created_at: datetime
+    message_id: str | None = None
+    contact_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,6 +173,8 @@ def do_claim_fetches(engine: Engine, *, now: datetime, lease: timedelta, limit: 
             filename=r.filename,
             attempts=r.attempts,
             created_at=r.created_at,
+            message_id=r.message_id,
+            contact_id=r.contact_id,
         )
         for r in rows
     ]
@@ -213,10 +218,11 @@ def do_settle_fetch(
     retry_at: datetime | None,
     give_up_after: timedelta,
     store_key: str | None,
-) -> str:
+) -> tuple[str, list[Event]]:
     """Record an attempt: ``ready`` (the bytes are already in the store under ``store_key``), a retry at
     ``retry_at``, or ``failed``/``refused`` with the reason. Returns the status written ('' when the
-    job's lease had been taken over and nothing was written)."""
+    job's lease had been taken over and nothing was written) and, once the job is settled, the
+    ``message.media`` event (the inbox shows the file then)."""
     values: dict[str, Any] = {"updated_at": now}
     if outcome.data is not None:
         values.update(
@@ -239,9 +245,23 @@ def do_settle_fetch(
         if outcome.transient:
             why = f"gave up after {job.attempts} attempts: {why}"
         values.update(status=FAILED, reason=why, next_attempt_at=None)
+    status = str(values.get("status", PENDING))
     with write_tx(engine) as conn:
         written = media_store.settle(conn, job.id, values, attempts=job.attempts)
-    return str(values.get("status", PENDING)) if written else ""
+        who = media_store.contact_of(conn, job.contact_id) if written and job.contact_id is not None else None
+    if not written:
+        return "", []
+    events = []
+    if who is not None and status != PENDING:
+        events.append(
+            Event(
+                type="message.media",
+                phone_number_id=who[0],
+                wa_id=who[1],
+                data={"message_id": job.message_id, "media_id": job.id, "status": status},
+            )
+        )
+    return status, events
 
 
 # ------------------------------------------------------------------------------------ uploads

@@ -236,6 +236,7 @@ def media_fetcher(rt: Runtime) -> Any:
         clock=rt.clock,
         concurrency=rt.settings.media_fetch_concurrency,
         retry_for=timedelta(days=rt.settings.media_retry_days),
+        publish=rt.bus.publish,
     )
 
 

@@ -109,6 +109,24 @@ def delete_media_for_contact(conn: Connection, contact_id: int) -> list[str]:
     return keys
 
 
+def contact_of(conn: Connection, contact_id: int) -> tuple[str, str] | None:
+    """(phone_number_id, wa_id) of a media row's contact."""
+    row = conn.execute(
+        select(contacts.c.phone_number_id, contacts.c.wa_id).where(contacts.c.id == contact_id)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def number_of(conn: Connection, contact_id: int) -> str | None:
     """The business number of a media row's contact (for keys limited to some numbers)."""
     return conn.execute(select(contacts.c.phone_number_id).where(contacts.c.id == contact_id)).scalar()
+
+
+def for_meta_ids(conn: Connection, meta_media_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    """The uploads behind Meta's media ids (outbound messages sent by id), one query."""
+    if not meta_media_ids:
+        return {}
+    rows = conn.execute(
+        select(media).where(media.c.meta_media_id.in_(list(meta_media_ids)), media.c.direction == "out")
+    ).all()
+    return {r.meta_media_id: r for r in rows}

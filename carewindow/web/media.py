@@ -4,12 +4,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, File, Form, Header, Request, Response, UploadFile
+from fastapi.responses import RedirectResponse
 
 from carewindow.actions import media as media_actions
+from carewindow.actions.errors import REFUSAL_STATUS, ActionError
+from carewindow.actions.send import SendCommand, do_queue_send
+from carewindow.providers.base import MediaProvider
+from carewindow.storage import media as media_store
+from carewindow.storage.engine import Connection
+from carewindow.wire.media import MAX_BYTES, MEDIA_KINDS
 
 
 def inbox_media_url(media_id: str) -> str:
@@ -44,4 +56,138 @@ def media_router(inbox: Any) -> APIRouter:
             )
         return Response(served.body, status_code=served.status, headers=served.headers)
 
+    @router.post("/c/{phone_number_id}/{wa_id}/attach")
+    async def attach(
+        request: Request,
+        phone_number_id: str,
+        wa_id: str,
+        file: Annotated[UploadFile, File()],
+        csrf_token: Annotated[str, Form(max_length=4096)] = "",
+        caption: Annotated[str, Form(max_length=1024)] = "",
+        idem: Annotated[str, Form(max_length=64)] = "",
+    ) -> Response:
+        """The composer's file: kept, uploaded to Meta, sent by id (inside the window only, as any
+        session message: the send is decided by the same planner as text)."""
+        session, agent = await anyio.to_thread.run_sync(inbox.check_post, request, csrf_token)
+        if not agent.may_use(phone_number_id):
+            forbidden: Response = inbox.render(
+                "forbidden.html", {"agent": agent}, status=403, session=session
+            )
+            return forbidden
+        provider: object = rt.provider
+        try:
+            data = await file.read(max(MAX_BYTES.values()) + 1)
+            record = await media_actions.upload_media(
+                rt.engine,
+                rt.media_store,
+                provider if isinstance(provider, MediaProvider) else None,
+                data=data,
+                mime_type=file.content_type or "application/octet-stream",
+                filename=file.filename or "file",
+                now=rt.now(),
+            )
+            if record.meta_media_id is None:
+                raise media_actions.MediaError(502, "provider_error", "The provider took no file.")
+            content: dict[str, Any] = {"id": record.meta_media_id}
+            if caption.strip() and record.kind in ("image", "video", "document"):
+                content["caption"] = caption.strip()
+            if record.kind == "document" and record.filename:
+                content["filename"] = record.filename
+            cmd = SendCommand(
+                to=wa_id,
+                message_type=record.kind,
+                content=content,
+                idempotency_key=f"inbox-file:{idem}" if idem else None,
+            )
+            outcome = await anyio.to_thread.run_sync(
+                lambda: do_queue_send(
+                    rt.engine,
+                    cmd,
+                    phone_number_id=phone_number_id,
+                    settings=rt.policy,
+                    now=rt.now(),
+                    hold_period=timedelta(hours=rt.settings.hold_period_hours),
+                    committer=rt.sends if rt.sends.running else None,
+                )
+            )
+        except (media_actions.MediaError, ActionError) as exc:
+            status = REFUSAL_STATUS.get(
+                exc.code, getattr(exc, "http_status", None) or getattr(exc, "status", 422)
+            )
+            render = partial(
+                inbox.page,
+                session,
+                agent,
+                phone_number_id=phone_number_id,
+                wa_id=wa_id,
+                error=exc,
+                status=status,
+            )
+            page: Response = await anyio.to_thread.run_sync(render)
+            return page
+        rt.bus.publish(outcome.events)
+        if rt.worker is not None:
+            rt.worker.wake()
+        return RedirectResponse(f"/inbox/c/{quote(phone_number_id)}/{quote(wa_id)}", status_code=303)
+
     return router
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaView:
+    """What a bubble shows of its file: ``show`` is ``image``, ``audio``, ``video``, ``file``,
+    ``pending`` ("downloading…") or ``unavailable`` (with the reason)."""
+
+    show: str
+    url: str
+    filename: str
+    size_label: str
+    mime_type: str
+    reason: str
+
+
+def size_label(size: int | None) -> str:
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def media_view(row: Any) -> MediaView:
+    status, kind = row.status, row.kind
+    if status == "pending":
+        show = "pending"
+    elif status != "ready":
+        show = "unavailable"
+    elif kind in ("image", "sticker"):
+        show = "image"
+    elif kind in ("audio", "video"):
+        show = kind
+    else:
+        show = "file"
+    return MediaView(
+        show=show,
+        url=inbox_media_url(row.id),
+        filename=row.filename or f"{kind} ({row.mime_type or 'file'})",
+        size_label=size_label(row.size),
+        mime_type=row.mime_type or "",
+        reason=row.reason or status,
+    )
+
+
+def thread_media(conn: Connection, thread: Sequence[Any]) -> dict[str, MediaView]:
+    """The file of each media message in ``thread`` by message id: inbound ones by their message,
+    outbound ones sent by id by the upload behind that id. Two queries at most."""
+    inbound = [m.id for m in thread if m.direction == "in" and m.type in MEDIA_KINDS]
+    outbound: dict[str, str] = {}
+    for m in thread:
+        obj = (m.content or {}).get(m.type) if m.direction == "out" and m.type in MEDIA_KINDS else None
+        if isinstance(obj, Mapping) and isinstance(obj.get("id"), str):
+            outbound[obj["id"]] = m.id
+    out = {k: media_view(v) for k, v in media_store.for_messages(conn, inbound).items()}
+    for meta_id, row in media_store.for_meta_ids(conn, list(outbound)).items():
+        out[outbound[meta_id]] = media_view(row)
+    return out

@@ -36,7 +36,7 @@ from carewindow.storage.engine import connect
 from carewindow.web import present
 from carewindow.web.costs import costs_view
 from carewindow.web.live import closing_event, event_stream
-from carewindow.web.media import media_router
+from carewindow.web.media import media_router, thread_media
 from carewindow.web.session import INBOX_ROLES, Agent, SessionManager, WebSession, csrf_ok
 
 HERE = Path(__file__).parent
@@ -161,6 +161,7 @@ class Inbox:
                     do_mark_read(rt.engine, contact_id=contact.id, now=now)
                 options = present.template_options(inbox_store.approved_templates(conn))
                 conversation = self._conversation(contact, thread, options, now=now, form=form)
+                conversation["files"] = thread_media(conn, thread)
         return self.render(
             "inbox.html",
             {

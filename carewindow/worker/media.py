@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 import anyio
 
+from carewindow.actions.events import Event
 from carewindow.actions.media import FetchJob, FetchOutcome, do_claim_fetches, do_settle_fetch, fetch
 from carewindow.providers.base import MediaProvider
 from carewindow.storage.engine import Engine
@@ -40,7 +41,9 @@ class MediaFetcher:
         retry_for: timedelta = timedelta(days=30),
         interval: float = 0.5,
         rng: random.Random | None = None,
+        publish: Callable[[Iterable[Event]], None] = lambda _e: None,
     ) -> None:
+        self.publish = publish
         self.engine = engine
         self.provider = provider
         self.store = store
@@ -95,7 +98,7 @@ class MediaFetcher:
             base=2.0,
             cap=3600.0,
         )
-        status = await anyio.to_thread.run_sync(
+        status, events = await anyio.to_thread.run_sync(
             lambda: do_settle_fetch(
                 self.engine,
                 job,
@@ -106,6 +109,7 @@ class MediaFetcher:
                 store_key=key,
             )
         )
+        self.publish(events)
         if outcome.reason:
             log.info("media %s (%s): %s", job.id, status or "lease lost", outcome.reason)
         return status

@@ -101,12 +101,66 @@ function setupComposer(root) {
     form.addEventListener("input", () => renderPreview(form));
     renderPreview(form);
   }
+  setupAttach(root);
   const text = root.querySelector("#message-text");
   if (text) {
     text.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !text.disabled) text.form.requestSubmit();
     });
   }
+}
+
+function sizeLabel(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+// The composer's file: chosen with the picker or dropped on the zone, previewed before sending.
+function setupAttach(root) {
+  const form = root.querySelector("form[data-attach]");
+  if (!form) return;
+  const input = form.querySelector("input[type=file]");
+  const zone = form.querySelector("[data-drop]");
+  const preview = form.querySelector("[data-preview]");
+  const show = () => {
+    const file = input.files && input.files[0];
+    preview.replaceChildren();
+    preview.hidden = !file;
+    if (!file) return;
+    if (file.type === "image/jpeg" || file.type === "image/png" || file.type === "image/webp") {
+      // A data: URL (the page's policy allows data: images, not blob:).
+      const img = document.createElement("img");
+      img.alt = file.name;
+      img.className = "media-thumb";
+      const reader = new FileReader();
+      reader.addEventListener("load", () => {
+        img.src = reader.result;
+      });
+      reader.readAsDataURL(file);
+      preview.append(img);
+    }
+    const name = document.createElement("p");
+    name.className = "attach-name";
+    name.textContent = `${file.name} · ${sizeLabel(file.size)}`;
+    preview.append(name);
+  };
+  input.addEventListener("change", show);
+  for (const type of ["dragenter", "dragover"]) {
+    zone.addEventListener(type, (e) => {
+      e.preventDefault();
+      zone.classList.add("is-over");
+    });
+  }
+  zone.addEventListener("dragleave", () => zone.classList.remove("is-over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("is-over");
+    if (e.dataTransfer && e.dataTransfer.files.length) {
+      input.files = e.dataTransfer.files;
+      show();
+    }
+  });
 }
 
 function threadAtBottom() {
@@ -186,7 +240,7 @@ function connect() {
     set("live", "live");
     scheduleRefresh();
   });
-  for (const type of ["message.received", "message.status", "message.queued", "window.opened", "consent.changed"]) {
+  for (const type of ["message.received", "message.status", "message.queued", "window.opened", "consent.changed", "message.media"]) {
     source.addEventListener(type, scheduleRefresh);
   }
   source.onerror = () => set("offline", "reconnecting…");
