@@ -1,7 +1,8 @@
 """``python -m bench [part ...]``: run the benchmarks, print one table, write bench/results.json.
 
 Parts: ceiling+ingest (``ingest``), the ingest write path alone (``batch``), its instruction
-counts (``instructions``), ``delivery``, ``policy``, ``scale``; default all. See
+counts (``instructions``), ``delivery``, ``policy``, ``scale``, ``media`` (ingestion with 20 % media
+messages next to all text); default all. See
 docs/performance.md for the method.
 """
 
@@ -20,7 +21,7 @@ from rich.table import Table
 
 from bench import common
 
-PARTS = ("policy", "batch", "instructions", "ingest", "delivery", "scale")
+PARTS = ("policy", "batch", "instructions", "ingest", "delivery", "scale", "media")
 
 
 def main() -> None:
@@ -56,7 +57,7 @@ def main() -> None:
     _report(rows, args, started, load_before, speed_before)
 
 
-REPEATED = ("ingest", "delivery")  # rates on a shared 2-core machine drift by ±20 % minute to minute
+REPEATED = ("ingest", "delivery", "media")  # rates on a shared 2-core machine drift by ±20 % minute to minute
 
 
 def _part_rows(part: str, args: Any, dbs: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -86,6 +87,10 @@ def _part_rows(part: str, args: Any, dbs: tuple[str, ...]) -> list[dict[str, Any
 
         sizes = tuple(int(s) for s in args.sizes.split(","))
         return bench_scale.run(sizes=sizes, databases=dbs)
+    if part == "media":
+        from bench import bench_media
+
+        return bench_media.run(seconds=args.seconds, connections=args.connections, databases=dbs)
     raise ValueError(f"unknown part {part!r}; choose from {PARTS}")
 
 

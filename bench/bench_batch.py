@@ -24,9 +24,9 @@ from carewindow.storage.engine import HeldConnection, make_engine
 from carewindow.wire.webhook import parse_webhook
 
 
-def batch(kind: str, *, events: int, size: int, unknown: bool = False) -> dict[str, Any]:
+def batch(kind: str, *, events: int, size: int, unknown: bool = False, media: float = 0.0) -> dict[str, Any]:
     now = int(time.time())
-    mix = common.webhook_mix(events, contacts=5000, now=now, others=unknown)
+    mix = common.webhook_mix(events, contacts=5000, now=now, others=unknown, media=media)
     with common.database(kind) as url:
         common.migrate(url)
         common.seed_outbound(url, messages=mix.outbound_messages, contacts=5000, now_ts=now)
@@ -63,6 +63,7 @@ def batch(kind: str, *, events: int, size: int, unknown: bool = False) -> dict[s
         "benchmark": (
             f"ingest batch {kind}: do_ingest_batch in process, {size} webhooks per commit"
             + (", statuses of messages sent elsewhere" if unknown else "")
+            + (f", {media:.0%} of the customer messages media" if media else "")
         ),
         "value": round(ordered[n // 10] / size * 1e6, 1),
         "unit": "µs CPU/event (p10)",

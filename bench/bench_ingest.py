@@ -57,11 +57,13 @@ def ingest(
     fixed_rate: float,
     fixed_seconds: float,
     ceiling_rps: float,
+    media: float = 0.0,
 ) -> list[dict[str, Any]]:
+    """``media``: that share of the customer messages are photos (bench/bench_media.py)."""
     now = int(time.time())
-    mix = common.webhook_mix(_bodies(seconds, ceiling_rps), contacts=5000, now=now)
+    mix = common.webhook_mix(_bodies(seconds, ceiling_rps), contacts=5000, now=now, media=media)
     fixed_count = int(fixed_rate * fixed_seconds)
-    fixed = common.webhook_mix(fixed_count, contacts=5000, now=now, tag="f")
+    fixed = common.webhook_mix(fixed_count, contacts=5000, now=now, tag="f", media=media)
     rows: list[dict[str, Any]] = []
     with common.database(kind) as url, common.processes() as procs:
         common.migrate(url)
@@ -69,7 +71,7 @@ def ingest(
             url, messages=mix.outbound_messages + fixed.outbound_messages, contacts=5000, now_ts=now
         )
         # The fixed-rate mix refers to the outbound messages after the first mix's.
-        fixed = common.webhook_mix(fixed_count, contacts=5000, now=now, tag="f")
+        fixed = common.webhook_mix(fixed_count, contacts=5000, now=now, tag="f", media=media)
         fixed = _shift(fixed, mix.outbound_messages, now)
         p = common.start_serve(procs, url, CAREWINDOW_RUN_WORKER="false")
         # Warm up on a few bodies that the measured run will replay once (at its very start only).

@@ -325,6 +325,28 @@ def message_payload(wa_id: str, wamid: str, ts: int, text: str) -> bytes:
     )
 
 
+def media_payload(wa_id: str, wamid: str, ts: int, media_id: str) -> bytes:
+    """A customer's photo, shaped as Meta sends it (tests/fixtures/meta/messages__image.json)."""
+    return orjson.dumps(
+        build_message_webhook(
+            waba_id=WABA_ID,
+            phone_number_id=PHONE_NUMBER_ID,
+            display_phone_number=DISPLAY,
+            wa_id=wa_id,
+            profile_name=f"Customer {wa_id[-4:]}",
+            wamid=wamid,
+            timestamp=ts,
+            message_type="image",
+            content={
+                "caption": "the router",
+                "mime_type": "image/jpeg",
+                "sha256": "Kq2+cvRj4PbR3tvYdqvp8UQ6Nq3nQxgsxBJoRRsYCXM=",
+                "id": f"99{abs(hash(media_id)) % 10**14:014d}",
+            },
+        )
+    )
+
+
 def status_payload(wa_id: str, wamid: str, status: str, ts: int) -> bytes:
     return orjson.dumps(
         build_status_webhook(
@@ -368,14 +390,22 @@ class WebhookMix:
     outbound_messages: int  # business messages the statuses refer to (seed them first)
 
 
-def webhook_mix(count: int, *, contacts: int, now: int, tag: str = "", others: bool = False) -> WebhookMix:
+def webhook_mix(
+    count: int, *, contacts: int, now: int, tag: str = "", others: bool = False, media: float = 0.0
+) -> WebhookMix:
     """With ``others``, the statuses are of messages carewindow never sent (another tool sending from
-    the same number): no stored message has their wamids."""
+    the same number): no stored message has their wamids. With ``media`` (a share, e.g. 0.2), that
+    share of the customer messages are photos (each one a media fetch job written with it)."""
     bodies: list[bytes] = []
     groups = (count + 3) // 4
+    every = round(1 / media) if media > 0 else 0
     for g in range(groups):
         wa_id = wa_id_for(g % contacts)
-        bodies.append(message_payload(wa_id, f"wamid.bench-in{tag}-{g:09d}", now - 5, f"hola {g}"))
+        wamid = f"wamid.bench-in{tag}-{g:09d}"
+        if every and g % every == 0:
+            bodies.append(media_payload(wa_id, wamid, now - 5, f"{tag}{g}"))
+        else:
+            bodies.append(message_payload(wa_id, wamid, now - 5, f"hola {g}"))
         wamid = other_wamid(g, tag) if others else out_wamid(g)
         for k, status in enumerate(("sent", "delivered", "read")):
             bodies.append(status_payload(wa_id, wamid, status, now - 4 + k))
