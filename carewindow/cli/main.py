@@ -480,6 +480,7 @@ def sandbox_serve(
             callback_url=callback_url,
             app_secret=s.meta_app_secret,
             status_batch_window=s.sandbox_status_batch_seconds,
+            media_dir=str(s.home_dir / "var" / "sandbox" / "media"),
         ),
         policy_settings=policy_settings(s),
     )
