@@ -130,3 +130,21 @@ def for_meta_ids(conn: Connection, meta_media_ids: Sequence[str]) -> dict[str, R
         select(media).where(media.c.meta_media_id.in_(list(meta_media_ids)), media.c.direction == "out")
     ).all()
     return {r.meta_media_id: r for r in rows}
+
+
+_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
+
+
+def for_thread(conn: Connection, thread: Sequence[Any]) -> dict[str, Row[Any]]:
+    """The file of each media message of ``thread`` (message rows) by message id: inbound ones by
+    their message, outbound ones sent by id by the upload behind that id. Two queries at most."""
+    inbound = [m.id for m in thread if m.direction == "in" and m.type in _KINDS]
+    outbound: dict[str, str] = {}
+    for m in thread:
+        obj = (m.content or {}).get(m.type) if m.direction == "out" and m.type in _KINDS else None
+        if isinstance(obj, Mapping) and isinstance(obj.get("id"), str):
+            outbound[obj["id"]] = m.id
+    out = dict(for_messages(conn, inbound))
+    for meta_id, row in for_meta_ids(conn, list(outbound)).items():
+        out[outbound[meta_id]] = row
+    return out

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -21,7 +21,7 @@ from carewindow.actions.send import SendCommand, do_queue_send
 from carewindow.providers.base import MediaProvider
 from carewindow.storage import media as media_store
 from carewindow.storage.engine import Connection
-from carewindow.wire.media import MAX_BYTES, MEDIA_KINDS
+from carewindow.wire.media import MAX_BYTES
 
 
 def inbox_media_url(media_id: str) -> str:
@@ -179,15 +179,5 @@ def media_view(row: Any) -> MediaView:
 
 
 def thread_media(conn: Connection, thread: Sequence[Any]) -> dict[str, MediaView]:
-    """The file of each media message in ``thread`` by message id: inbound ones by their message,
-    outbound ones sent by id by the upload behind that id. Two queries at most."""
-    inbound = [m.id for m in thread if m.direction == "in" and m.type in MEDIA_KINDS]
-    outbound: dict[str, str] = {}
-    for m in thread:
-        obj = (m.content or {}).get(m.type) if m.direction == "out" and m.type in MEDIA_KINDS else None
-        if isinstance(obj, Mapping) and isinstance(obj.get("id"), str):
-            outbound[obj["id"]] = m.id
-    out = {k: media_view(v) for k, v in media_store.for_messages(conn, inbound).items()}
-    for meta_id, row in media_store.for_meta_ids(conn, list(outbound)).items():
-        out[outbound[meta_id]] = media_view(row)
-    return out
+    """The file of each media message in ``thread`` by message id (``storage.media.for_thread``)."""
+    return {k: media_view(v) for k, v in media_store.for_thread(conn, thread).items()}

@@ -158,6 +158,13 @@ async def test_uploaded_document_reaches_the_sandbox_byte_for_byte(media_service
     # Our own copy downloads too, as an attachment.
     r = await svc.http.get(up["media"]["url"], headers=svc.auth("agent"))
     assert r.content == pdf
+    assert r.headers["content-disposition"].startswith("attachment")
+    # The sent message's JSON carries its file.
+    [out] = [m for m in await thread(svc) if m["direction"] == "out"]
+    assert out["media"]["sha256"] == hashlib.sha256(pdf).hexdigest()
+    assert out["media"]["filename"] == "quote.pdf"
+    r = await svc.http.get(f"/v1/messages/{out['id']}", headers=svc.auth("agent"))
+    assert r.json()["media"]["id"] == up["media"]["id"]
 
 
 async def test_upload_over_the_limit_is_refused(media_service: Service) -> None:

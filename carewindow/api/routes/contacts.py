@@ -19,7 +19,6 @@ from carewindow.policy import ConsentStatus
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage.engine import connect
-from carewindow.wire.media import MEDIA_KINDS
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 NumberQuery = Annotated[
@@ -66,7 +65,7 @@ def list_thread(
             if anchor is None:
                 raise NotFound(f"No message {before!r} to page back from.", before=before)
         rows = message_store.thread(conn, contact_id=contact.id, limit=limit, before=anchor)
-        files = media_by_message(conn, [r.id for r in rows if r.type in MEDIA_KINDS])
+        files = media_by_message(conn, rows)
     data = [message_public(r, wa_id=wa_id, media=files.get(r.id)) for r in rows]
     return schemas.MessageList(data=data, next_before=data[-1].id if len(data) == limit else None)
 

@@ -9,6 +9,7 @@ players seek with them). docs/subsystems/media.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import anyio
@@ -39,9 +40,9 @@ def media_json(record: media_actions.MediaRecord) -> dict[str, Any]:
     return dict(media_actions.record_json(record, url=content_url(record.id)))
 
 
-def media_by_message(conn: Connection, message_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The public ``media`` of each message that has a file (one query for a page of messages)."""
-    rows = media_store.for_messages(conn, message_ids)
+def media_by_message(conn: Connection, thread: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    """The public ``media`` of each message of ``thread`` that has a file (two queries at most)."""
+    rows = media_store.for_thread(conn, thread)
     return {k: media_json(media_actions.MediaRecord.of(r)) for k, r in rows.items()}
 
 

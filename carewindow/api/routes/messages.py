@@ -222,7 +222,7 @@ def get_message(message_id: str, rt: RuntimeDep, principal: PrincipalDep) -> sch
         if row is None or not principal.may_use(row.phone_number_id):
             raise NotFound(f"No message {message_id!r}.", id=message_id)
         history = message_store.history(conn, row.seq)
-        files = media_by_message(conn, [row.id]) if row.type in MEDIA_KINDS else {}
+        files = media_by_message(conn, [row]) if row.type in MEDIA_KINDS else {}
     return message_public(row, wa_id=row.wa_id, history=history, media=files.get(row.id))
 
 
