@@ -233,7 +233,7 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="provider calls in flight at once")] = 64,
 ) -> None:
     """Run a delivery worker on its own (several may run against PostgreSQL)."""
-    from carewindow.api.runtime import build_runtime, make_provider, start_event_bridge
+    from carewindow.api.runtime import build_runtime, make_provider, media_fetcher, start_event_bridge
     from carewindow.worker.delivery import DeliveryWorker
     from carewindow.worker.housekeeping import Housekeeper
 
@@ -273,8 +273,10 @@ def worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         console.print(f"worker {w.worker_id} started")
+        rt.provider = provider
+        fetcher = media_fetcher(rt)  # inbound media downloads (worker/media.py)
         try:
-            await asyncio.gather(w.run(stop), keeper.run(stop))
+            await asyncio.gather(w.run(stop), keeper.run(stop), *([fetcher.run(stop)] if fetcher else []))
         finally:
             await provider.aclose()
             if rt.bridge is not None:
