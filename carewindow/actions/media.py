@@ -110,19 +110,21 @@ def inbound_media_row(
     if ref is None:
         return None
     reason = refusal(ref.kind, ref.mime_type, None) if ref.mime_type else None
+    if len(ref.media_id) > 128:  # no Meta id is this long: keep the message, refuse the file
+        reason = "the media id is longer than 128 characters"
     return {
         "id": new_id("med"),
         "direction": "in",
         "message_id": message_id,
         "contact_id": contact_id,
         "kind": ref.kind,
-        "meta_media_id": ref.media_id,
+        "meta_media_id": ref.media_id[:128],
         "status": REFUSED if reason else PENDING,
-        "mime_type": ref.mime_type,
+        "mime_type": ref.mime_type[:255] if ref.mime_type else None,
         "size": None,
         "sha256": None,
-        "meta_sha256": ref.sha256,
-        "filename": ref.filename,
+        "meta_sha256": ref.sha256[:128] if ref.sha256 else None,
+        "filename": ref.filename[:512] if ref.filename else None,
         "storage_key": None,
         "reason": reason,
         "attempts": 0,
@@ -229,7 +231,7 @@ def do_settle_fetch(
             status=READY,
             size=len(outcome.data),
             sha256=hashlib.sha256(outcome.data).hexdigest(),
-            mime_type=base_mime(outcome.mime_type) or outcome.mime_type,
+            mime_type=(base_mime(outcome.mime_type) or outcome.mime_type or "")[:255] or None,
             storage_key=store_key,
             reason=None,
             next_attempt_at=None,

@@ -175,3 +175,46 @@ async def test_upload_over_the_limit_is_refused(media_service: Service) -> None:
     )
     assert r.status_code == 422
     assert "limit" in r.json()["error"]["message"]
+
+
+async def test_odd_media_fields_from_meta_are_stored_without_a_5xx(media_service: Service) -> None:
+    """Undocumented or oversized values in a media object: the message is stored, the file refused or
+    kept pending, never a 5xx."""
+    import orjson
+
+    from carewindow.wire import signature
+    from carewindow.wire.webhook import build_message_webhook
+
+    svc = media_service
+    for i, obj in enumerate(
+        [
+            {"id": "9" * 300, "mime_type": "image/png"},
+            {"id": "123", "mime_type": "x/" + "y" * 400, "filename": "f" * 900, "sha256": "z" * 500},
+            {"id": "124", "mime_type": 7, "sha256": None},
+            {"id": 125},
+        ]
+    ):
+        body = orjson.dumps(
+            build_message_webhook(
+                waba_id=svc.rt.waba_id,
+                phone_number_id=svc.rt.phone_number_id,
+                display_phone_number="15550000001",
+                wa_id=WA_ID,
+                profile_name="Odd",
+                wamid=f"wamid.odd-{i}",
+                timestamp=int(svc.clock.now.timestamp()),
+                message_type="image",
+                content=obj,
+            )
+        )
+        headers = {
+            signature.HEADER: signature.sign(body, svc.rt.app_secret),
+            "Content-Type": "application/json",
+        }
+        r = await svc.http.post("/webhooks/whatsapp", content=body, headers=headers)
+        assert r.status_code == 200, r.text
+    await svc.rt.media_fetcher.run_once()
+    msgs = await thread(svc)
+    assert len(msgs) == 4
+    statuses = sorted(m["media"]["status"] for m in msgs if m.get("media"))
+    assert statuses == ["failed", "refused", "refused"]  # the id-less one has no file at all
