@@ -135,3 +135,12 @@ def test_the_cli_names_the_extra_without_a_traceback(tmp_path: Path) -> None:
     out = r.stdout + r.stderr
     assert "carewindow[postgresql]" in out
     assert "Traceback" not in out and "│" not in out  # neither Python's nor Rich's traceback
+
+
+def test_s3_is_an_extra_that_the_tests_install() -> None:
+    base = _names(PROJECT["dependencies"])
+    extras = PROJECT["optional-dependencies"]
+    assert "boto3" not in base  # the directory store needs nothing more
+    assert any(r.startswith("boto3>=") for r in extras["s3"])
+    assert "carewindow[s3]" in extras["test"]  # both media stores are tested (tests/media/)
+    assert any(r.startswith("moto[server]==") for r in extras["test"])  # the S3-compatible server
