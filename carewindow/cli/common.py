@@ -63,6 +63,20 @@ def check(s: Settings) -> str | None:
             return "CAREWINDOW_API_KEYS: an entry has no key (use key:role pairs, e.g. k1:admin,k2:agent)"
         if role not in ROLES:
             return f"CAREWINDOW_API_KEYS: unknown role {role!r} (choose one of {', '.join(ROLES)})"
+    return _media_store_problem(s)
+
+
+def _media_store_problem(s: Settings) -> str | None:
+    """An ``s3://`` media store needs a bucket and boto3 (the ``s3`` extra)."""
+    import importlib.util
+
+    spec = s.media_store
+    if not spec.startswith("s3://"):
+        return None
+    if not spec[5:].partition("/")[0]:
+        return f"CAREWINDOW_MEDIA_STORE: no bucket in {spec!r} (expected s3://bucket/prefix)"
+    if importlib.util.find_spec("boto3") is None:
+        return "CAREWINDOW_MEDIA_STORE: an s3:// media store needs boto3: pip install 'carewindow[s3]'"
     return None
 
 

@@ -122,6 +122,7 @@ def test_an_unmigrated_or_broken_database_is_named_not_changed(home: Path) -> No
         ({"CAREWINDOW_EXPIRING_LEAD_MINUTES": "60,soon"}, "CAREWINDOW_EXPIRING_LEAD_MINUTES"),
         ({"CAREWINDOW_API_KEYS": "s3cret-key:boss"}, "CAREWINDOW_API_KEYS: unknown role 'boss'"),
         ({"CAREWINDOW_PROVIDER": "twilio"}, "CAREWINDOW_PROVIDER: Input should be 'sandbox' or 'meta'"),
+        ({"CAREWINDOW_MEDIA_STORE": "s3://"}, "CAREWINDOW_MEDIA_STORE: no bucket in 's3://'"),
     ],
 )
 @pytest.mark.parametrize("args", [["costs"], ["keys", "list"], ["serve"], ["migrate"]])
