@@ -45,9 +45,15 @@ async def test_customer_photo_reaches_the_api_byte_for_byte(media_service: Servi
     assert r.status_code == 409
     assert "downloading" in r.json()["error"]["message"]
 
+    published: list[Any] = []
+    svc.rt.media_fetcher.publish = published.extend
     assert await svc.rt.media_fetcher.run_once() == 1
     [msg] = await thread(svc)
     media = msg["media"]
+    # The inbox hears of it (its thread refreshes on message.media).
+    [event] = published
+    assert (event.type, event.wa_id, event.data["status"]) == ("message.media", WA_ID, "ready")
+    assert event.data["message_id"] == msg["id"]
     assert media["status"] == "ready"
     assert media["sha256"] == hashlib.sha256(PNG).hexdigest() == sent["sha256"]
     assert media["size"] == len(PNG)
