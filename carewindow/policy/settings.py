@@ -31,6 +31,9 @@ class PolicySettings:
     #: The allowance's period: ``"month"`` (calendar month, UTC) or ``"day"`` (UTC).
     service_allowance_period: str = "month"
     utility_free_in_window_2026: bool = False
+    #: False: Meta has no payment method on file, so it delivers only the free tier's service messages;
+    #: the send planner refuses session messages past it (``past_free_tier``).
+    payment_method_on_file: bool = True
     # The model named by ``pricing_model``, resolved once.
     _model: PricingModel = field(init=False, repr=False, compare=False, hash=False)
     _price: PriceParts = field(init=False, repr=False, compare=False, hash=False)

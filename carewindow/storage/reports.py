@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from carewindow.policy import RateCard, RateNotFound
 from carewindow.policy.analytics import WindowEvent, window_analytics
+from carewindow.policy.pricing.eras import ERAS, era_info
 from carewindow.storage import ledger
 
 GROUPS = ledger.GROUPS
@@ -105,7 +106,46 @@ def costs(
             "mismatches": sum(g["mismatches"] for g in groups),
         },
         "saved": saved(conn, card=card, since=since, until=until, phone_number_ids=phone_number_ids),
+        "eras": eras(conn, since=since, until=until, phone_number_ids=phone_number_ids),
     }
+
+
+_ERA_ORDER = {e.model: n for n, e in enumerate(ERAS)}
+
+
+def eras(
+    conn: Connection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    phone_number_ids: Sequence[str] | None,
+) -> list[dict[str, Any]]:
+    """The pricing eras that priced the messages in range, in date order, each with its status, its
+    message, billable and mismatch counts, and per ``pricing.type`` Meta reported (``none``: no
+    pricing came yet) the messages and mismatches: the reconciliation per era."""
+    per: dict[str, dict[str, Any]] = {}
+    for r in ledger.by_era(conn, since=since, until=until, phone_number_ids=phone_number_ids):
+        model = str(r.model)
+        era = per.get(model)
+        if era is None:
+            info = era_info(model)
+            era = per[model] = {
+                "model": model,
+                "starts": None,
+                "ends": None,
+                "status": "unknown era",
+                **(info.as_json() if info is not None else {}),
+                "messages": 0,
+                "billable": 0,
+                "mismatches": 0,
+                "by_type": {},
+            }
+        messages, mismatches = int(r.messages), int(r.mismatches or 0)
+        era["messages"] += messages
+        era["billable"] += int(r.billable or 0)
+        era["mismatches"] += mismatches
+        era["by_type"][str(r.actual_type) or "none"] = {"messages": messages, "mismatches": mismatches}
+    return sorted(per.values(), key=lambda e: (_ERA_ORDER.get(e["model"], len(ERAS)), e["model"]))
 
 
 def windows(

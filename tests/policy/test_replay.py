@@ -36,7 +36,13 @@ from carewindow.policy.pricing import (
     summarise,
     usage_period,
 )
-from carewindow.policy.pricing.actual import actual_billable, billed_differently, normalise_category
+from carewindow.policy.pricing.actual import (
+    PRICING_TYPES,
+    actual_billable,
+    billed_differently,
+    expected_type,
+    normalise_category,
+)
 
 TEMPLATES = {
     c: Template(name=f"t_{c.value}", language="en", category=c, status=TemplateStatus.APPROVED, body="Hi")
@@ -48,6 +54,7 @@ STARTS = (
     datetime(2025, 6, 29, 8, tzinfo=UTC),  # across the CBP -> PMP switch
     datetime(2026, 9, 29, 8, tzinfo=UTC),  # across the reported 2026 revision and a month end
     datetime(2024, 3, 1, 8, tzinfo=UTC),
+    datetime(2023, 5, 30, 8, tzinfo=UTC),  # across the seed -> CBP switch of auto
 )
 
 # One step: (minutes later, customer writes?, number, customer, referral, session?, category)
@@ -172,6 +179,8 @@ def test_replay_counts_the_allowance_per_number_and_period() -> None:
         (None, "utility", {"billable": True, "category": "utility"}, False),
         (True, "utility", {"pricing_model": "PMP"}, False),
         (True, "service", {"billable": True, "category": "group_service"}, False),
+        (False, "general_purpose_ai", {"billable": False, "category": "general_purpose_ai"}, False),
+        (False, "service", {"billable": False, "category": "general_purpose_ai"}, True),
     ],
 )
 def test_billed_differently(
@@ -181,6 +190,47 @@ def test_billed_differently(
         billed_differently(predicted_billable=billable, predicted_category=category, pricing=pricing)
         is mismatch
     )
+
+
+# (predicted billable, category, reason, Meta's pricing, mismatch): pricing.type against the reason.
+TYPE_CASES = [
+    (False, "service", "free_in_window", {"type": "free_customer_service", "category": "service"}, False),
+    (False, "service", "free_allowance", {"type": "free_customer_service", "category": "service"}, False),
+    (True, "service", "regular", {"type": "regular", "category": "service"}, False),
+    # The free tier ran out on Meta's side before carewindow's counter said so (or the other way).
+    (False, "service", "free_allowance", {"type": "regular", "category": "service"}, True),
+    (True, "service", "regular", {"type": "free_customer_service", "category": "service"}, True),
+    # Free either way, but for a different reason: an entry point carewindow did not know of.
+    (False, "utility", "free_in_window", {"billable": False, "type": "free_entry_point", "category": "utility"}, True),
+    (False, "utility", "free_entry_point", {"billable": False, "type": "free_entry_point", "category": "utility"}, False),
+    (False, "utility", "free_entry_point", {"billable": False, "type": "free_customer_service", "category": "utility"}, True),
+    (True, "marketing", "rate_unknown", {"type": "regular", "category": "marketing"}, False),
+    # Conversation pricing has no type to compare; an unknown type is stored, not compared.
+    (False, "utility", "inside_open_conversation", {"billable": False, "pricing_model": "CBP", "type": "regular", "category": "utility"}, False),
+    (False, "service", "free_in_window", {"billable": False, "pricing_model": "CBP", "type": "regular", "category": "service"}, False),
+    (False, "service", "free_in_window", {"billable": False, "type": "free_trial_2027", "category": "service"}, False),
+    (False, "service", None, {"billable": False, "type": "free_entry_point", "category": "service"}, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("billable", "category", "reason", "pricing", "mismatch"), TYPE_CASES)
+def test_billed_differently_by_type(
+    billable: bool, category: str, reason: str | None, pricing: dict[str, object], mismatch: bool
+) -> None:
+    assert (
+        billed_differently(
+            predicted_billable=billable,
+            predicted_category=category,
+            pricing=pricing,
+            predicted_reason=reason,
+        )
+        is mismatch
+    )
+
+
+def test_expected_types_are_metas() -> None:
+    assert {expected_type(r) for r in ("regular", "free_in_window", "free_entry_point")} == set(PRICING_TYPES)
+    assert expected_type(None) is None and expected_type("inside_open_conversation") is None
 
 
 def test_actual_billable_falls_back_to_type() -> None:

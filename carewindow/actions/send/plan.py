@@ -51,6 +51,7 @@ from carewindow.policy import (
     TemplateRef,
     decide,
 )
+from carewindow.policy.payment import past_free_tier
 from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import contacts as contact_store
 from carewindow.storage.engine import Row
@@ -167,15 +168,21 @@ def _plan_decided(plan: Plan, job: SendJob, contact: dict[str, Any], loaded: Loa
     if counter is not None:
         used = loaded.counters[counter] + plan.counted.get(counter, 0)
         usage = PricingUsage(service_messages_this_period=used)
+    state = contact_store.state_from_row(contact)
     decision = decide(
         request,
-        contact_store.state_from_row(contact),
+        state,
         template=_lookup(loaded.catalog, cmd.template),
         fallback_template=_lookup(loaded.catalog, cmd.fallback),
         settings=settings,
         now=now,
         usage=usage,
     )
+    if usage is not None and not settings.payment_method_on_file:
+        # No payment method: Meta would not deliver a billed service message (policy/payment.py).
+        unpaid = past_free_tier(decision, state, settings)
+        if unpaid is not None:
+            raise SendRefused(unpaid)
     ticket_id = cmd.ticket_id or contact["open_ticket_id"]
     knock_pending = False
     if not decision.allowed:
