@@ -252,6 +252,7 @@ SUBSCRIPTION_EVENTS = Literal[
     "window.expiring",
     "window.closed",
     "consent.changed",
+    "allowance.threshold",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -30,7 +31,7 @@ near = st.builds(
 def test_the_eras_cover_every_day_once_in_order() -> None:
     assert [e.model for e in ERAS] == ["seed", "meta_cbp", "meta_pmp", "meta_pmp_2026"]
     assert ERAS[0].starts is None and ERAS[-1].ends is None
-    for before, after in zip(ERAS, ERAS[1:], strict=False):
+    for before, after in pairwise(ERAS):
         assert before.ends == after.starts
     assert tuple(e.starts for e in ERAS[1:]) == BOUNDARIES
 
@@ -44,7 +45,9 @@ def test_each_boundary_day_belongs_to_the_new_era() -> None:
 
 @given(st.one_of(days, near))
 def test_era_for_is_the_era_whose_interval_holds_the_day(on: date) -> None:
-    holding = [e.model for e in ERAS if (e.starts is None or e.starts <= on) and (e.ends is None or on < e.ends)]
+    holding = [
+        e.model for e in ERAS if (e.starts is None or e.starts <= on) and (e.ends is None or on < e.ends)
+    ]
     assert holding == [era_for(on)]
 
 

@@ -71,7 +71,11 @@ def test_before_october_2026_service_is_free_so_nothing_is_refused() -> None:
 
 
 def test_templates_and_refusals_pass_through() -> None:
-    ref = TemplateRef(name="ticket_update", language="es", params={"customer_name": "A", "ticket_id": "1", "ticket_status": "x"})
+    ref = TemplateRef(
+        name="ticket_update",
+        language="es",
+        params={"customer_name": "A", "ticket_id": "1", "ticket_status": "x"},
+    )
     request = SendRequest(to=WA_ID_DEFAULT_MARKET, message_type="template", template=ref)
     tpl = template(category=TemplateCategory.UTILITY)
     decision, refused = _unpaid(5000, request=request, template=tpl)

@@ -33,6 +33,7 @@ from carewindow.policy.pricing import (
     PricingUsage,
     counts_service_usage,
     replay,
+    side_by_side,
     summarise,
     usage_period,
 )
@@ -142,6 +143,26 @@ def test_replay_under_the_ledgers_model_reproduces_it_exactly(
     assert sum(t.amount for t in totals.values()) == sum((c.amount for c in ledger), Decimal(0))
 
 
+@settings(max_examples=40, deadline=None)
+@given(steps=st.lists(step, min_size=1, max_size=40), start=st.sampled_from(STARTS))
+def test_side_by_side_is_one_replay_per_model(
+    steps: list[tuple[int, bool, str, str, bool, bool, TemplateCategory]], start: datetime
+) -> None:
+    policy = PolicySettings(pricing_model="auto", reengagement_limit=0, service_free_allowance=2)
+    log, charges = live_ledger(steps, start, policy)
+    got = side_by_side(log, settings=policy, models=PRICING_MODELS)
+    assert [r.model for r in got] == list(PRICING_MODELS)
+    for r in got:
+        alone = list(replay(log, settings=replace(policy, pricing_model=r.model)))
+        assert r.totals == summarise(alone)
+        assert set(r.eras) == {c.pricing_model for c in alone}
+        if r.model != "auto":
+            assert r.eras in ((), (r.model,))
+    # auto names the eras in force on the send dates, in time order.
+    auto = got[-1]
+    assert list(auto.eras) == list(dict.fromkeys(c.pricing_model for c in charges))
+
+
 def test_replay_counts_the_allowance_per_number_and_period() -> None:
     policy = PolicySettings(
         pricing_model="meta_pmp_2026", service_free_allowance=1, service_allowance_period="day"
@@ -192,24 +213,37 @@ def test_billed_differently(
     )
 
 
+def _meta(
+    kind: str, category: str, *, model: str | None = None, billable: bool | None = None
+) -> dict[str, object]:
+    """A status webhook's ``pricing`` object."""
+    out: dict[str, object] = {"type": kind, "category": category}
+    if model is not None:
+        out["pricing_model"] = model
+    if billable is not None:
+        out["billable"] = billable
+    return out
+
+
+FCS, FEP, IOC = "free_customer_service", "free_entry_point", "inside_open_conversation"
 # (predicted billable, category, reason, Meta's pricing, mismatch): pricing.type against the reason.
 TYPE_CASES = [
-    (False, "service", "free_in_window", {"type": "free_customer_service", "category": "service"}, False),
-    (False, "service", "free_allowance", {"type": "free_customer_service", "category": "service"}, False),
-    (True, "service", "regular", {"type": "regular", "category": "service"}, False),
+    (False, "service", "free_in_window", _meta(FCS, "service"), False),
+    (False, "service", "free_allowance", _meta(FCS, "service"), False),
+    (True, "service", "regular", _meta("regular", "service"), False),
     # The free tier ran out on Meta's side before carewindow's counter said so (or the other way).
-    (False, "service", "free_allowance", {"type": "regular", "category": "service"}, True),
-    (True, "service", "regular", {"type": "free_customer_service", "category": "service"}, True),
+    (False, "service", "free_allowance", _meta("regular", "service"), True),
+    (True, "service", "regular", _meta(FCS, "service"), True),
     # Free either way, but for a different reason: an entry point carewindow did not know of.
-    (False, "utility", "free_in_window", {"billable": False, "type": "free_entry_point", "category": "utility"}, True),
-    (False, "utility", "free_entry_point", {"billable": False, "type": "free_entry_point", "category": "utility"}, False),
-    (False, "utility", "free_entry_point", {"billable": False, "type": "free_customer_service", "category": "utility"}, True),
-    (True, "marketing", "rate_unknown", {"type": "regular", "category": "marketing"}, False),
+    (False, "utility", "free_in_window", _meta(FEP, "utility", billable=False), True),
+    (False, "utility", "free_entry_point", _meta(FEP, "utility", billable=False), False),
+    (False, "utility", "free_entry_point", _meta(FCS, "utility", billable=False), True),
+    (True, "marketing", "rate_unknown", _meta("regular", "marketing"), False),
     # Conversation pricing has no type to compare; an unknown type is stored, not compared.
-    (False, "utility", "inside_open_conversation", {"billable": False, "pricing_model": "CBP", "type": "regular", "category": "utility"}, False),
-    (False, "service", "free_in_window", {"billable": False, "pricing_model": "CBP", "type": "regular", "category": "service"}, False),
-    (False, "service", "free_in_window", {"billable": False, "type": "free_trial_2027", "category": "service"}, False),
-    (False, "service", None, {"billable": False, "type": "free_entry_point", "category": "service"}, False),
+    (False, "utility", IOC, _meta("regular", "utility", model="CBP", billable=False), False),
+    (False, "service", "free_in_window", _meta("regular", "service", model="CBP", billable=False), False),
+    (False, "service", "free_in_window", _meta("free_trial_2027", "service", billable=False), False),
+    (False, "service", None, _meta(FEP, "service", billable=False), False),
 ]  # fmt: skip
 
 

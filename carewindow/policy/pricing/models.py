@@ -180,9 +180,10 @@ class MetaPmpPricing(_PartsModel):
 
 
 class MetaPmp2026Pricing(_PartsModel):
-    """The October 2026 revision (quoted from Meta's pages; the allowance is contested): service messages free up to
-    ``settings.service_free_allowance`` a period, then billed at the service (else utility) rate; utility
-    templates billed inside the window unless ``settings.utility_free_in_window_2026``."""
+    """The October 2026 revision (quoted from Meta's pages; the allowance is contested): service
+    messages free up to ``settings.service_free_allowance`` a period, then billed at the service (else
+    utility) rate; utility templates billed inside the window unless
+    ``settings.utility_free_in_window_2026``."""
 
     name = "meta_pmp_2026"
 
