@@ -105,8 +105,9 @@ def add_service_usage(
 
 
 def _bump_sql(n: str, number: str, period: str) -> str:
+    # The arguments are Writes' own placeholders (%(w0_1)s ...), never values.
     return (
-        f"UPDATE service_usage SET count = service_usage.count + CAST({n} AS INTEGER) "
+        f"UPDATE service_usage SET count = service_usage.count + CAST({n} AS INTEGER) "  # noqa: S608
         f"WHERE phone_number_id = CAST({number} AS VARCHAR) AND period = CAST({period} AS VARCHAR)"
     )
 
