@@ -173,12 +173,7 @@ async def test_what_if_side_by_side_and_on_the_costs_page(db_url: str) -> None:
         await sign_in(svc)
         page = (await svc.http.get("/inbox/costs", params={"days": 30})).text
         assert '<svg id="what-if-chart"' in page
-        bars = dict(
-            (m, a)
-            for m, a in __import__("re").findall(
-                r'class="what-if" data-model="([a-z_0-9]+)" data-amount="([0-9.]+)"', page
-            )
-        )
+        bars = dict(re.findall(r'class="what-if" data-model="([a-z_0-9]+)" data-amount="([0-9.]+)"', page))
         assert bars == {
             "ledger": "0.040000",
             "seed": "0.000000",
