@@ -185,3 +185,31 @@ async def test_what_if_side_by_side_and_on_the_costs_page(db_url: str) -> None:
         assert 'id="eras-used">Priced by: <strong>meta_pmp_2026</strong>' in page
         assert "<strong>3 of 2</strong> used, 0 left" in page and "used up" in page
         assert 'id="reconciliation"' in page
+
+
+async def test_the_ledger_takes_metas_other_categories(db_url: str) -> None:
+    """A status webhook in Meta's general_purpose_ai (or a category nobody knows yet) is stored and
+    counted as billed differently, never an error."""
+    import json
+    from pathlib import Path
+
+    recorded = json.loads(
+        (
+            Path(__file__).resolve().parents[1] / "fixtures/meta/statuses__delivered_general_purpose_ai.json"
+        ).read_text()
+    )
+    pricing = recorded["entry"][0]["changes"][0]["value"]["statuses"][0]["pricing"]
+    async with service_at(db_url, NOV) as svc:
+        await customer_writes(svc)
+        ai = await send_text(svc)
+        agent = await send_text(svc)
+        await svc.drain()
+        await status_with_pricing(svc, ai["id"], pricing)
+        await status_with_pricing(svc, agent["id"], {**pricing, "category": "business_agent"})
+        r = await svc.http.get(f"/v1/messages/{ai['id']}", headers=svc.auth())
+        assert r.status_code == 200, r.text
+        assert r.json()["actual_charge"]["category"] == "general_purpose_ai"
+        assert r.json()["actual_charge"]["mismatch"] is True
+        costs = (await svc.http.get("/v1/costs", headers=svc.auth())).json()
+        assert costs["total"]["mismatches"] == 2
+        assert costs["eras"][0]["by_type"]["regular"] == {"messages": 2, "mismatches": 2}
