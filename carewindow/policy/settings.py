@@ -25,7 +25,7 @@ class PolicySettings:
     entry_point_window: timedelta = timedelta(hours=72)
     reengagement_limit: int = 1
     opt_out_keywords: tuple[str, ...] = DEFAULT_OPT_OUT_KEYWORDS
-    pricing_model: str = "seed"
+    pricing_model: str = "auto"
     rate_card: RateCard = EXAMPLE_RATE_CARD
     service_free_allowance: int = 1000
     #: The allowance's period: ``"month"`` (calendar month, UTC) or ``"day"`` (UTC).

@@ -257,7 +257,7 @@ def test_fractional_now_rounds_seconds_left_up() -> None:
 
 def test_entry_point_session_goes_through_full_pricing() -> None:
     state = contact(last_inbound_at=at(0), entry_point_at=at(0))
-    d = _decide(TEXT, state)
+    d = _decide(TEXT, state, settings=PolicySettings(pricing_model="seed"))
     assert d.charge is not None and d.charge.reason == "free_in_window"
     pmp = _decide(TEXT, state, settings=PolicySettings(pricing_model="meta_pmp"))
     assert pmp.charge is not None and pmp.charge.reason == "free_entry_point"
