@@ -135,9 +135,10 @@ async def test_costs_names_eras_simulate_side_by_side_and_allowance(ledger_db: s
     table = run(ledger_db, "costs")
     assert "priced by: meta_pmp (Meta's published rules): 2 messages, 0 billed differently" in table
     side = run(ledger_db, "costs", "simulate")  # every era and auto, side by side
-    for model in ("seed", "meta_cbp", "meta_pmp", "meta_pmp_2026", "auto"):
-        assert model in side
+    assert "what if: the same traffic under each era's rules" in side
     assert "auto priced with: meta_pmp" in side
+    every = json.loads(run(ledger_db, "costs", "simulate", "--json"))
+    assert [m["model"] for m in every["models"]] == ["seed", "meta_cbp", "meta_pmp", "meta_pmp_2026", "auto"]
     data = json.loads(
         run(ledger_db, "costs", "simulate", "--model", "meta_pmp", "--model", "meta_pmp_2026", "--json")
     )

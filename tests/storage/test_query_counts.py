@@ -57,7 +57,8 @@ WEBHOOK_STATUSES_BUDGET = 12
 SEND_BUDGET = 8
 WORKER_BATCH_BUDGET = 24
 INGEST_BATCH_BUDGET = 14
-SEND_BATCH_BUDGET = 12
+# The default pricing (auto) in the 2026 era counts the free tier: +1 upsert (and, on SQLite, +1 update).
+SEND_BATCH_BUDGET = 13
 
 # The exact counts per dialect, measured: a change to a hot path's statements shows here, on purpose
 # (update the figure in the same commit and say why). The budgets above stay the ceiling.
@@ -68,7 +69,7 @@ EXACT: dict[str, dict[str, int]] = {
     # one upsert, and one update (on PostgreSQL inside the combined write).
     "send": {"sqlite": 8, "postgresql": 4},
     "ingest batch": {"sqlite": 10, "postgresql": 6},
-    "send batch": {"sqlite": 11, "postgresql": 8},
+    "send batch": {"sqlite": 13, "postgresql": 9},  # as "send": the free tier's counter (2026 era)
     "worker batch of 10": {"sqlite": 13, "postgresql": 10},
     "worker batch of 50": {"sqlite": 13, "postgresql": 10},
 }
