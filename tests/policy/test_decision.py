@@ -262,3 +262,9 @@ def test_entry_point_session_goes_through_full_pricing() -> None:
     pmp = _decide(TEXT, state, settings=PolicySettings(pricing_model="meta_pmp"))
     assert pmp.charge is not None and pmp.charge.reason == "free_entry_point"
     assert pmp.charge.amount == Decimal(0)
+
+
+def test_a_window_closed_seconds_ago_says_so() -> None:
+    # The short end of the refusal's duration wording (the hypothesis runs reach it only by chance).
+    d = _decide(TEXT, OPEN, now=at(24) + timedelta(seconds=30))
+    assert d.code is RefusalCode.WINDOW_CLOSED and "closed 30 s ago" in d.message
