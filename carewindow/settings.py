@@ -81,13 +81,18 @@ class Settings(BaseSettings):
     waba_id: str = ""
     display_phone_number: str = ""
     api_keys: str = Field(default="", repr=False)  # "key:role,key:role"
-    pricing: str = "seed"
-    # meta_pmp_2026 (reported, not confirmed): free session messages per business number and period,
-    # the period ("month": calendar month UTC, or "day"), and whether utility templates stay free in the
-    # window. See docs/costs.md.
+    # The pricing model: "auto" prices each message by the era in force on its send date (docs/costs.md);
+    # "seed" keeps the seed's rules (everything in the window free); or one era by name.
+    pricing: str = "auto"
+    # meta_pmp_2026 (quoted from Meta's pages, allowance contested): free session messages per business
+    # number and period, the period ("month": calendar month UTC, or "day"), and whether utility
+    # templates stay free in the window. See docs/costs.md.
     service_free_allowance: int = Field(default=1000, ge=0)
     service_allowance_period: Literal["month", "day"] = "month"
     utility_free_in_window_2026: bool = False
+    # false: no payment method on file with Meta, so past the free tier (meta_pmp_2026) service messages
+    # are refused before sending (code payment_method_required) instead of being sent and not delivered.
+    payment_method_on_file: bool = True
     reengagement_limit: int = Field(default=1, ge=0)
     window_hours: int = Field(default=24, ge=1)
     entry_point_window_hours: int = Field(default=72, ge=1)

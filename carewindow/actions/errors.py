@@ -27,6 +27,7 @@ REFUSAL_STATUS = {
     RefusalCode.TEMPLATE_PARAMS_INVALID.value: 422,
     RefusalCode.REENGAGEMENT_PENDING.value: 409,
     RefusalCode.VALIDATION_ERROR.value: 422,
+    RefusalCode.PAYMENT_METHOD_REQUIRED.value: 402,
 }
 
 

@@ -30,6 +30,7 @@ EVENT_TYPES = (
     "window.expiring",
     "window.closed",
     "consent.changed",
+    "allowance.threshold",  # 80 % and 100 % of a number's free service messages used (docs/costs.md)
 )
 RETRY_FOR = timedelta(hours=24)
 _CACHE_SECONDS = 1.0

@@ -215,6 +215,7 @@ def _changes(row: Mapping[str, Any], facts: Mapping[str, Any], *, added: bool) -
             predicted_billable=row["charge_billable"],
             predicted_category=row["charge_category"],
             pricing=pricing,
+            predicted_reason=row.get("charge_reason"),
         )
     if not added and not values:
         return {}, first_error

@@ -255,6 +255,7 @@ SUBSCRIPTION_EVENTS = Literal[
     "window.expiring",
     "window.closed",
     "consent.changed",
+    "allowance.threshold",
 ]
 
 

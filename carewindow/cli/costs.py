@@ -21,7 +21,7 @@ from rich.table import Column, Table
 
 from carewindow.cli.common import fail, open_database, settings
 from carewindow.policy import PRICING_MODELS, PolicySettings, RateCard
-from carewindow.policy.pricing import CategoryTotal, LogEntry, replay, summarise
+from carewindow.policy.pricing import CategoryTotal, LogEntry, SideBySide, side_by_side
 from carewindow.settings import Settings
 from carewindow.storage.engine import connect
 from carewindow.storage.export import gc_paused
@@ -206,6 +206,88 @@ def costs_report(
     s = data["saved"]
     amounts = ", ".join(f"{v} {c}" for c, v in s["by_currency"].items()) or "0"
     console.print(f"saved: {amounts} on {s['free_messages']} free messages ({s['basis']})")
+    console.print(eras_line(data["eras"]), highlight=False)
+
+
+def eras_line(eras: list[dict[str, Any]]) -> str:
+    """``priced by: meta_pmp (…) 3 messages, 0 billed differently; …``: the eras a report used, with
+    the reconciliation per era and per Meta ``pricing.type``."""
+    if not eras:
+        return "priced by: no priced messages in range"
+    parts = []
+    for e in eras:
+        types = ", ".join(
+            f"{t} {v['messages']}" + (f" ({v['mismatches']} differ)" if v["mismatches"] else "")
+            for t, v in sorted(e["by_type"].items())
+        )
+        parts.append(
+            f"{e['model']} ({e['status']}): {e['messages']} messages, {e['mismatches']} billed differently"
+            f" [Meta's type: {types}]"
+        )
+    return "priced by: " + "; ".join(parts)
+
+
+@costs_app.command("allowance")
+def costs_allowance(number: NumberOpt = None, as_json: JsonOpt = False) -> None:
+    """The free service messages of this period per business number: used, left, when they run out
+    at this period's pace, and what the rest of the period costs at that pace."""
+    from carewindow.storage import reports
+
+    settings = _settings()
+    engine = _engine(settings)
+    policy = _policy(settings, engine)
+    with connect(engine) as conn:
+        if number and len(number) == 1:
+            data = reports.allowance(
+                conn, policy=policy, now=datetime.now(UTC), phone_number_ids=None, phone_number_id=number[0]
+            )
+        else:
+            data = reports.allowance(conn, policy=policy, now=datetime.now(UTC), phone_number_ids=number)
+    engine.dispose()
+    if as_json:
+        _dump(data)
+        return
+    print_allowance(data)
+
+
+def print_allowance(data: dict[str, Any]) -> None:
+    """The allowance answer as a table and the lines around it."""
+    era = data["era"]
+    console.print(
+        f"free service messages, {data['period']} (pricing: {data['pricing_model']}, era in force: "
+        f"{era['model']}, {era.get('status', '')})",
+        highlight=False,
+    )
+    if not data["counted"]:
+        console.print("the era in force has no free tier: service messages are free", highlight=False)
+    table = Table(
+        "number", "used", "left", "per day", "runs out", "rest of period: billed", "cost at this pace"
+    )
+    for n in data["numbers"]:
+        when = n["runs_out_at"]
+        out = (
+            "used up"
+            if n["ran_out"]
+            else (when.strftime("%Y-%m-%d %H:%M UTC") if when else "not this period")
+        )
+        cost = ", ".join(f"{v} {c}" for c, v in n["expected_cost"].items()) or "0"
+        table.add_row(
+            n["phone_number_id"],
+            f"{n['used']} of {data['allowance']}",
+            str(n["left"]),
+            str(n["per_day"]),
+            out,
+            str(n["expected_billable"]),
+            cost,
+        )
+    _print_table(table)
+    console.print(f"allowance: {data['allowance_status']}", highlight=False)
+    if not data["payment_method_on_file"]:
+        console.print(
+            "no payment method on file: past the free tier service messages are refused "
+            "(payment_method_required)",
+            highlight=False,
+        )
 
 
 @costs_app.command("export")
@@ -249,7 +331,13 @@ def compare(
 
 @costs_app.command("simulate")
 def costs_simulate(
-    model: Annotated[str, typer.Option(help=f"pricing model: {', '.join(PRICING_MODELS)}")],
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"pricing model: {', '.join(PRICING_MODELS)}; give it more than once to compare them "
+            "side by side (none: every era and auto)"
+        ),
+    ] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     number: NumberOpt = None,
@@ -259,41 +347,99 @@ def costs_simulate(
     rates: Annotated[Path | None, typer.Option(help="price with this rate card CSV instead")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Replay the same traffic under another pricing model and print the difference per category."""
-    if model not in PRICING_MODELS:
-        raise _fail(f"--model must be one of {', '.join(PRICING_MODELS)}", 2)
+    """Replay the same traffic under another pricing model and print the difference per category;
+    with several models (or none: every era and auto), their totals side by side."""
+    from carewindow.storage.reports import WHAT_IF_MODELS
+
+    models = list(model) if model else list(WHAT_IF_MODELS)
+    for m in models:
+        if m not in PRICING_MODELS:
+            raise _fail(f"--model must be one of {', '.join(PRICING_MODELS)}", 2)
     settings = _settings()
     engine = _engine(settings) if from_file is None or rates is None else None
     try:
-        policy = _policy(settings, engine, model=model, rates_file=rates)
+        policy = _policy(settings, engine, model=models[0], rates_file=rates)
     except (OSError, ValueError) as exc:
         raise _fail(f"--rates: {exc}", 2) from None
     started = time.perf_counter()
     with gc_paused():
-        entries, recorded, simulated = _replay(
-            policy, engine=engine, from_file=from_file, since=since, until=until, number=number
+        entries, recorded = _read_entries(
+            engine=engine, from_file=from_file, since=since, until=until, number=number
         )
+        replays = side_by_side(entries, settings=policy, models=models)
     elapsed = time.perf_counter() - started
     if engine is not None:
         engine.dispose()
-    rows = compare(recorded, simulated)
     outbound = sum(1 for e in entries if e.outbound)
-    if as_json:
-        _dump({"model": model, "messages": outbound, "seconds": round(elapsed, 3), "categories": rows})
+    if len(models) == 1:
+        rows = compare(recorded, replays[0].totals)
+        if as_json:
+            _dump(
+                {
+                    "model": models[0],
+                    "eras": list(replays[0].eras),
+                    "messages": outbound,
+                    "seconds": round(elapsed, 3),
+                    "categories": rows,
+                }
+            )
+            return
+        _print_simulation(models[0], rows, outbound, elapsed, eras=replays[0].eras)
         return
-    _print_simulation(model, rows, outbound, elapsed)
+    side = [
+        {"model": r.model, "eras": list(r.eras), "categories": compare(recorded, r.totals)} for r in replays
+    ]
+    if as_json:
+        _dump({"models": side, "messages": outbound, "seconds": round(elapsed, 3)})
+        return
+    _print_side_by_side(recorded, replays, outbound, elapsed)
 
 
-def _replay(
-    policy: PolicySettings,
+def _print_side_by_side(
+    recorded: dict[tuple[str, str], CategoryTotal], replays: list[SideBySide], outbound: int, elapsed: float
+) -> None:
+    """One row per (category, currency), one column per model, amounts (billable messages)."""
+    keys = sorted(set(recorded).union(*(r.totals for r in replays)))
+    table = Table(
+        Column("category", overflow="fold"),
+        Column("currency", overflow="fold"),
+        Column("ledger", justify="right", overflow="fold"),
+        *(Column(r.model, justify="right", overflow="fold") for r in replays),
+        title="what if: the same traffic under each era's rules (amount, billable messages)",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+
+    def cell(t: CategoryTotal | None) -> str:
+        return f"{t.amount} ({t.billable})" if t is not None else "0 (0)"
+
+    for key in keys:
+        table.add_row(key[0], key[1], cell(recorded.get(key)), *(cell(r.totals.get(key)) for r in replays))
+    currencies = sorted({k[1] for k in keys})
+    for c in currencies:
+
+        def total(totals: dict[tuple[str, str], CategoryTotal], currency: str = c) -> str:
+            return str(sum((t.amount for k, t in totals.items() if k[1] == currency), Decimal(0)))
+
+        table.add_row("[bold]total[/bold]", c, total(recorded), *(total(r.totals) for r in replays))
+    _print_table(table)
+    for r in replays:
+        if r.model == "auto":
+            console.print(f"auto priced with: {', '.join(r.eras) or '-'}", highlight=False)
+    console.print(f"{outbound} messages replayed under {len(replays)} models in {elapsed:.2f} s")
+
+
+def _read_entries(
     *,
     engine: Any,
     from_file: Path | None,
     since: str | None,
     until: str | None,
     number: list[str] | None,
-) -> tuple[list[LogEntry], dict[tuple[str, str], CategoryTotal], dict[tuple[str, str], CategoryTotal]]:
-    """Read the log (file or database), replay it; (entries, recorded totals, simulated totals)."""
+) -> tuple[list[LogEntry], dict[tuple[str, str], CategoryTotal]]:
+    """Read the log (file or database); (entries, recorded totals)."""
     from carewindow.storage.export import read_log
 
     lo, hi = parse_when(since, "since"), parse_when(until, "until")
@@ -323,10 +469,12 @@ def _replay(
         with connect(engine) as conn:
             rows = ledger.message_log(conn, since=lo, until=hi, phone_number_ids=number)
             entries, recorded = read_log(orjson.dumps(line_of(r)) for r in rows)
-    return entries, recorded, summarise(replay(entries, settings=policy))
+    return entries, recorded
 
 
-def _print_simulation(model: str, rows: list[dict[str, Any]], outbound: int, elapsed: float) -> None:
+def _print_simulation(
+    model: str, rows: list[dict[str, Any]], outbound: int, elapsed: float, *, eras: tuple[str, ...] = ()
+) -> None:
     # Short headers (the model is in the title) and no borders, so the table fits 80 columns; a column
     # that still has to shrink folds its cells onto a second line rather than cutting digits off.
     table = Table(
@@ -365,6 +513,8 @@ def _print_simulation(model: str, rows: list[dict[str, Any]], outbound: int, ela
     _print_table(table)
     total = ", ".join(f"{v:+} {c}" for c, v in sorted(by_currency.items())) or "0"
     console.print(f"difference under {model}: {total} ({outbound} messages, {elapsed:.2f} s)")
+    if eras:
+        console.print(f"priced with: {', '.join(eras)}", highlight=False)
 
 
 def _print_table(table: Table) -> None:

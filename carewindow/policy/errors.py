@@ -45,6 +45,7 @@ class RefusalCode(StrEnum):
     TEMPLATE_PARAMS_INVALID = "template_params_invalid"
     REENGAGEMENT_PENDING = "reengagement_pending"
     VALIDATION_ERROR = "validation_error"
+    PAYMENT_METHOD_REQUIRED = "payment_method_required"
 
 
 class PolicyError(Exception):

@@ -25,12 +25,15 @@ class PolicySettings:
     entry_point_window: timedelta = timedelta(hours=72)
     reengagement_limit: int = 1
     opt_out_keywords: tuple[str, ...] = DEFAULT_OPT_OUT_KEYWORDS
-    pricing_model: str = "seed"
+    pricing_model: str = "auto"
     rate_card: RateCard = EXAMPLE_RATE_CARD
     service_free_allowance: int = 1000
     #: The allowance's period: ``"month"`` (calendar month, UTC) or ``"day"`` (UTC).
     service_allowance_period: str = "month"
     utility_free_in_window_2026: bool = False
+    #: False: Meta has no payment method on file, so it delivers only the free tier's service messages;
+    #: the send planner refuses session messages past it (``past_free_tier``).
+    payment_method_on_file: bool = True
     # The model named by ``pricing_model``, resolved once.
     _model: PricingModel = field(init=False, repr=False, compare=False, hash=False)
     _price: PriceParts = field(init=False, repr=False, compare=False, hash=False)

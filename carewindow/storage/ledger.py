@@ -197,3 +197,30 @@ def window_events(
     if phone_number_ids is not None:
         stmt = stmt.where(contacts.c.phone_number_id.in_(phone_number_ids))
     return list(conn.execute(stmt))
+
+
+def by_era(
+    conn: Connection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    phone_number_ids: Sequence[str] | None,
+) -> Sequence[Row[Any]]:
+    """(model, actual_type, messages, billable, mismatches) per pricing era that priced the outbound
+    messages and ``pricing.type`` Meta reported ('' when none came yet): which eras a report used,
+    and the reconciliation per era."""
+    kind = func.coalesce(messages.c.actual_type, literal_column("''"))
+    stmt = (
+        select(
+            messages.c.charge_model.label("model"),
+            kind.label("actual_type"),
+            func.count().label("messages"),
+            func.sum(case((messages.c.charge_billable.is_(True), 1), else_=0)).label("billable"),
+            func.sum(case((messages.c.charge_mismatch.is_(True), 1), else_=0)).label("mismatches"),
+        )
+        .select_from(messages.join(contacts, contacts.c.id == messages.c.contact_id))
+        .where(messages.c.direction == "out", messages.c.charge_model.is_not(None))
+        .group_by(messages.c.charge_model, kind)
+        .order_by(messages.c.charge_model, kind)
+    )
+    return conn.execute(_scoped(stmt, since, until, phone_number_ids)).all()

@@ -53,6 +53,7 @@ _STATUS_ROW = select(
     messages.c.contact_id,
     messages.c.charge_billable,
     messages.c.charge_category,
+    messages.c.charge_reason,
     messages.c.actual_billable,
     messages.c.actual_category,
     messages.c.actual_model,
@@ -124,7 +125,8 @@ def get_by_seq(conn: Connection, seq: int) -> Row[Any] | None:
 
 
 def get_by_wamid(conn: Connection, wamid: str) -> Any:
-    """(seq, status, contact_id, charge_billable, charge_category) of the message, or None."""
+    """(seq, status, contact_id, charge_billable, charge_category, charge_reason) of the message, or
+    None."""
     return conn.execute(
         select(
             messages.c.seq,
@@ -132,6 +134,7 @@ def get_by_wamid(conn: Connection, wamid: str) -> Any:
             messages.c.contact_id,
             messages.c.charge_billable,
             messages.c.charge_category,
+            messages.c.charge_reason,
         ).where(messages.c.wamid == wamid)
     ).first()
 

@@ -27,7 +27,7 @@ from carewindow.storage.bulk import (
     listed,
     update_rows,
 )
-from carewindow.storage.engine import dialect_insert
+from carewindow.storage.engine import dialect_insert, is_sqlite
 from carewindow.storage.tables import contacts, message_events, messages, outbox, service_usage, templates
 
 # Columns a send writes back to its contact (the whole mutable state: untouched ones are written
@@ -86,15 +86,30 @@ def lock_service_counters(conn: Connection, pairs: Iterable[tuple[str, str]]) ->
     return out
 
 
-def add_service_usage(conn: Connection, counted: Mapping[tuple[str, str], int]) -> None:
-    """Add what a batch counted to counters ``lock_service_counters`` holds (zeros write nothing)."""
+def add_service_usage(
+    conn: Connection, counted: Mapping[tuple[str, str], int], *, writes: Writes | None = None
+) -> None:
+    """Add what a batch counted to counters ``lock_service_counters`` holds (zeros write nothing).
+    With ``writes`` (PostgreSQL), each update goes with the transaction's other answerless writes."""
     for (number, period), n in sorted(counted.items()):
-        if n:
-            conn.execute(
-                update(service_usage)
-                .where(service_usage.c.phone_number_id == number, service_usage.c.period == period)
-                .values(count=service_usage.c.count + n)
-            )
+        if not n:
+            continue
+        if writes is not None and not is_sqlite(conn):
+            writes.add(_bump_sql, (), (n, number, period))
+            continue
+        conn.execute(
+            update(service_usage)
+            .where(service_usage.c.phone_number_id == number, service_usage.c.period == period)
+            .values(count=service_usage.c.count + n)
+        )
+
+
+def _bump_sql(n: str, number: str, period: str) -> str:
+    # The arguments are Writes' own placeholders (%(w0_1)s ...), never values.
+    return (
+        f"UPDATE service_usage SET count = service_usage.count + CAST({n} AS INTEGER) "  # noqa: S608
+        f"WHERE phone_number_id = CAST({number} AS VARCHAR) AND period = CAST({period} AS VARCHAR)"
+    )
 
 
 def store_sends(
@@ -107,6 +122,7 @@ def store_sends(
     unqueued: Sequence[int],
     changed_contacts: Iterable[Mapping[str, Any]],
     unused_contacts: Iterable[int],
+    counted: Mapping[tuple[str, str], int] | None = None,
 ) -> dict[str, Row[Any]]:
     """Write a planned batch of sends; returns the new message rows by id.
 
@@ -115,7 +131,9 @@ def store_sends(
     (same keys within a column set). ``history`` and ``queued`` name their message by id (a new one)
     or by seq (a stored one). ``unqueued``: seqs whose outbox row goes. ``changed_contacts``: contact
     dicts (``id`` and ``SEND_CONTACT_COLUMNS``), locked by the caller in id order.
-    ``unused_contacts``: ids created for the batch and not needed (deleted again)."""
+    ``unused_contacts``: ids created for the batch and not needed (deleted again). ``counted``: what
+    to add to each locked service counter (``add_service_usage``; on PostgreSQL part of the one
+    combined write)."""
     rows: dict[str, Row[Any]] = {}
     for _, run in itertools.groupby(new_messages, key=lambda m: m[0]):
         for row in insert_returning(conn, messages, [values for _, values in run], _ALL_MESSAGE_COLUMNS):
@@ -158,6 +176,8 @@ def store_sends(
         [{"b_id": c["id"], **{k: c[k] for k in SEND_CONTACT_COLUMNS}} for c in changed_contacts],
         writes=writes,
     )
+    if counted:
+        add_service_usage(conn, counted, writes=writes)
     writes.flush()
     unused = sorted(unused_contacts)
     if unused:

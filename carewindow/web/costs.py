@@ -15,6 +15,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from carewindow.policy import PolicySettings
 from carewindow.storage import reports
 
 #: Fixed colours per category; anything else gets the last one.
@@ -41,6 +42,10 @@ class CostsView:
     costs: dict[str, Any]
     windows: dict[str, Any]
     categories: tuple[tuple[str, str], ...]  # (name, colour) for the legend
+    eras: tuple[dict[str, Any], ...] = ()  # the eras that priced the period, with their reconciliation
+    allowance: dict[str, Any] | None = None  # this period's free tier per number
+    what_if: dict[str, Any] | None = None  # the period replayed under each era's rules
+    what_if_svgs: tuple[tuple[str, Markup], ...] = ()  # (currency, chart)
 
 
 def _a(value: object) -> str:
@@ -154,6 +159,75 @@ def free_chart(daily: list[dict[str, Any]], days: list[str]) -> Markup:
     return Markup("".join(parts))  # noqa: S704 - built from escaped parts only
 
 
+WHAT_IF_TITLE = "This period under each era's rules"
+#: Bar colours of the what-if chart: the ledger, then one per model.
+LEDGER_COLOUR = "#374151"
+MODEL_COLOURS = {
+    "seed": "#9ca3af",
+    "meta_cbp": "#7c3aed",
+    "meta_pmp": "#1d4ed8",
+    "meta_pmp_2026": "#c2410c",
+    "auto": "#0f766e",
+}
+
+
+def what_if_chart(what_if: dict[str, Any], currency: str, *, chart_id: str) -> Markup:
+    """Horizontal bars: the period's spend in ``currency`` as the ledger priced it and under each
+    model's rules (``rect.what-if`` with ``data-model`` and a ``<title>``), each labelled with its
+    amount and billable messages."""
+    ledger = what_if["ledger"]
+    rows: list[tuple[str, str, Decimal, int]] = [
+        (
+            "ledger",
+            "as recorded",
+            Decimal(ledger["by_currency"].get(currency, "0")),
+            sum(c["billable"] for c in ledger["categories"] if c["currency"] == currency),
+        )
+    ]
+    for m in what_if["models"]:
+        billable = sum(c["billable"] for c in m["categories"] if c["currency"] == currency)
+        rows.append((m["model"], m["status"], Decimal(m["by_currency"].get(currency, "0")), billable))
+    top = max((r[2] for r in rows), default=Decimal(0)) or Decimal(1)
+    label_w, bar_h, gap = 130, 22, 10
+    height = TOP + len(rows) * (bar_h + gap) + 8
+    plot_w = WIDTH - label_w - 190
+    title_id = f"{chart_id}-title"
+    parts = [
+        f'<svg id="{_a(chart_id)}" class="chart what-if-chart" data-currency="{_a(currency)}" role="img" '
+        f'viewBox="0 0 {WIDTH} {height}" width="100%" aria-labelledby="{_a(title_id)}" '
+        'xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{_a(title_id)}">{_a(WHAT_IF_TITLE + f" ({currency})")}</title>',
+    ]
+    for i, (model, status, amount, billable) in enumerate(rows):
+        y = TOP + i * (bar_h + gap)
+        w = max(float(amount / top) * plot_w, 1.0)
+        colour = LEDGER_COLOUR if model == "ledger" else MODEL_COLOURS.get(model, OTHER_COLOUR)
+        text = f"{reports.money(amount)} {currency} · {billable} billable"
+        parts.append(
+            f'<text class="model-label" x="{label_w - 8}" y="{y + bar_h * 0.7:.1f}" text-anchor="end" '
+            f'font-size="12">{_a(model)}</text>'
+            f'<rect class="what-if" data-model="{_a(model)}" data-amount="{_a(reports.money(amount))}" '
+            f'x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
+            f"<title>{_a(f'{model} ({status}): {text}')}</title></rect>"
+            f'<text class="amount-label" x="{label_w + w + 6:.1f}" y="{y + bar_h * 0.7:.1f}" '
+            f'font-size="11">{_a(text)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - built from escaped parts only
+
+
+def what_if_charts(what_if: dict[str, Any]) -> tuple[tuple[str, Markup], ...]:
+    """One what-if chart per currency the ledger or a replay priced in (``what-if-chart`` with one)."""
+    currencies = sorted(
+        set(what_if["ledger"]["by_currency"]).union(*(m["by_currency"] for m in what_if["models"]))
+    ) or ["USD"]
+    single = len(currencies) == 1
+    return tuple(
+        (c, what_if_chart(what_if, c, chart_id="what-if-chart" if single else f"what-if-chart-{c.lower()}"))
+        for c in currencies
+    )
+
+
 def costs_view(
     conn: Any,
     *,
@@ -163,8 +237,10 @@ def costs_view(
     pricing_model: str,
     window: timedelta,
     phone_number_ids: list[str] | None,
+    policy: PolicySettings | None = None,
 ) -> CostsView:
-    """Everything the Costs page shows for the last ``days`` days up to ``now`` (UTC days)."""
+    """Everything the Costs page shows for the last ``days`` days up to ``now`` (UTC days); with
+    ``policy``, also this period's free tier and the what-if per era."""
     days = min(max(days, 1), 366)
     today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     since = today - timedelta(days=days - 1)
@@ -185,6 +261,10 @@ def costs_view(
     )
     labels = _days(since, days)
     charts = spend_charts(daily, labels)
+    allowance = what_if = None
+    if policy is not None:
+        allowance = reports.allowance(conn, policy=policy, now=now, phone_number_ids=numbers)
+        what_if = reports.what_if(conn, policy=policy, since=since, until=until, phone_number_ids=numbers)
     seen = sorted(
         {c for d in daily for spend in d["spend"].values() for c in spend}
         | {g["key"] for g in costs["groups"]}
@@ -199,4 +279,8 @@ def costs_view(
         costs=costs,
         windows=windows,
         categories=tuple((c, COLOURS.get(c, OTHER_COLOUR)) for c in seen),
+        eras=tuple(costs["eras"]),
+        allowance=allowance,
+        what_if=what_if,
+        what_if_svgs=what_if_charts(what_if) if what_if is not None else (),
     )

@@ -247,6 +247,7 @@ def build_router(inbox: Inbox) -> APIRouter:
                 pricing_model=rt.settings.pricing,
                 window=rt.policy.window,
                 phone_number_ids=inbox.numbers(agent),
+                policy=rt.policy,
             )
         return inbox.render("costs.html", {"agent": agent, "v": view}, session=session)
 

@@ -129,3 +129,33 @@ async def test_simulate_table_keeps_every_amount_whole_at_80_columns(ledger_db: 
         assert "what if: meta_pmp_2026" in table
         if columns == "80":
             assert max(len(line) for line in table.splitlines()) <= 80, table
+
+
+async def test_costs_names_eras_simulate_side_by_side_and_allowance(ledger_db: str) -> None:
+    table = run(ledger_db, "costs")
+    assert "priced by: meta_pmp (Meta's published rules): 2 messages, 0 billed differently" in table
+    side = run(ledger_db, "costs", "simulate")  # every era and auto, side by side
+    assert "what if: the same traffic under each era's rules" in side
+    assert "auto priced with: meta_pmp" in side
+    every = json.loads(run(ledger_db, "costs", "simulate", "--json"))
+    assert [m["model"] for m in every["models"]] == ["seed", "meta_cbp", "meta_pmp", "meta_pmp_2026", "auto"]
+    data = json.loads(
+        run(ledger_db, "costs", "simulate", "--model", "meta_pmp", "--model", "meta_pmp_2026", "--json")
+    )
+    amounts = {
+        m["model"]: sum(Decimal(c["simulated_amount"]) for c in m["categories"]) for m in data["models"]
+    }
+    # The March traffic under the October 2026 rules: the reply takes a free-tier message, the
+    # utility template outside the window is billed either way.
+    assert amounts == {"meta_pmp": Decimal("0.0200"), "meta_pmp_2026": Decimal("0.0200")}
+    assert [m["eras"] for m in data["models"]] == [["meta_pmp"], ["meta_pmp_2026"]]
+    one = json.loads(run(ledger_db, "costs", "simulate", "--model", "auto", "--json"))
+    assert one["eras"] == ["meta_pmp"]
+    allowance = json.loads(run(ledger_db, "costs", "allowance", "--json"))
+    assert allowance["allowance"] == 1000 and allowance["numbers"]
+    assert allowance["numbers"][0]["used"] == 0  # March's reply was priced under meta_pmp: nothing counted
+    text = run(ledger_db, "costs", "allowance")
+    assert "free service messages" in text and "of 1000" in text
+    number = allowance["numbers"][0]["phone_number_id"]
+    only = json.loads(run(ledger_db, "costs", "allowance", "--number", number, "--json"))
+    assert [n["phone_number_id"] for n in only["numbers"]] == [number]

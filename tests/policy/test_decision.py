@@ -241,7 +241,8 @@ def test_refusals(
 
 
 def test_every_refusal_code_has_a_row() -> None:
-    assert {row[5] for row in REFUSALS} == set(RefusalCode)
+    # payment_method_required is the send planner's, after decide() (tests/policy/test_payment.py).
+    assert {row[5] for row in REFUSALS} == set(RefusalCode) - {RefusalCode.PAYMENT_METHOD_REQUIRED}
 
 
 def test_naive_now_is_rejected() -> None:
@@ -256,8 +257,14 @@ def test_fractional_now_rounds_seconds_left_up() -> None:
 
 def test_entry_point_session_goes_through_full_pricing() -> None:
     state = contact(last_inbound_at=at(0), entry_point_at=at(0))
-    d = _decide(TEXT, state)
+    d = _decide(TEXT, state, settings=PolicySettings(pricing_model="seed"))
     assert d.charge is not None and d.charge.reason == "free_in_window"
     pmp = _decide(TEXT, state, settings=PolicySettings(pricing_model="meta_pmp"))
     assert pmp.charge is not None and pmp.charge.reason == "free_entry_point"
     assert pmp.charge.amount == Decimal(0)
+
+
+def test_a_window_closed_seconds_ago_says_so() -> None:
+    # The short end of the refusal's duration wording (the hypothesis runs reach it only by chance).
+    d = _decide(TEXT, OPEN, now=at(24) + timedelta(seconds=30))
+    assert d.code is RefusalCode.WINDOW_CLOSED and "closed 30 s ago" in d.message

@@ -33,10 +33,17 @@ from carewindow.policy.pricing import (
     PricingUsage,
     counts_service_usage,
     replay,
+    side_by_side,
     summarise,
     usage_period,
 )
-from carewindow.policy.pricing.actual import actual_billable, billed_differently, normalise_category
+from carewindow.policy.pricing.actual import (
+    PRICING_TYPES,
+    actual_billable,
+    billed_differently,
+    expected_type,
+    normalise_category,
+)
 
 TEMPLATES = {
     c: Template(name=f"t_{c.value}", language="en", category=c, status=TemplateStatus.APPROVED, body="Hi")
@@ -48,6 +55,7 @@ STARTS = (
     datetime(2025, 6, 29, 8, tzinfo=UTC),  # across the CBP -> PMP switch
     datetime(2026, 9, 29, 8, tzinfo=UTC),  # across the reported 2026 revision and a month end
     datetime(2024, 3, 1, 8, tzinfo=UTC),
+    datetime(2023, 5, 30, 8, tzinfo=UTC),  # across the seed -> CBP switch of auto
 )
 
 # One step: (minutes later, customer writes?, number, customer, referral, session?, category)
@@ -135,6 +143,26 @@ def test_replay_under_the_ledgers_model_reproduces_it_exactly(
     assert sum(t.amount for t in totals.values()) == sum((c.amount for c in ledger), Decimal(0))
 
 
+@settings(max_examples=40, deadline=None)
+@given(steps=st.lists(step, min_size=1, max_size=40), start=st.sampled_from(STARTS))
+def test_side_by_side_is_one_replay_per_model(
+    steps: list[tuple[int, bool, str, str, bool, bool, TemplateCategory]], start: datetime
+) -> None:
+    policy = PolicySettings(pricing_model="auto", reengagement_limit=0, service_free_allowance=2)
+    log, charges = live_ledger(steps, start, policy)
+    got = side_by_side(log, settings=policy, models=PRICING_MODELS)
+    assert [r.model for r in got] == list(PRICING_MODELS)
+    for r in got:
+        alone = list(replay(log, settings=replace(policy, pricing_model=r.model)))
+        assert r.totals == summarise(alone)
+        assert set(r.eras) == {c.pricing_model for c in alone}
+        if r.model != "auto":
+            assert r.eras in ((), (r.model,))
+    # auto names the eras in force on the send dates, in time order.
+    auto = got[-1]
+    assert list(auto.eras) == list(dict.fromkeys(c.pricing_model for c in charges))
+
+
 def test_replay_counts_the_allowance_per_number_and_period() -> None:
     policy = PolicySettings(
         pricing_model="meta_pmp_2026", service_free_allowance=1, service_allowance_period="day"
@@ -172,6 +200,8 @@ def test_replay_counts_the_allowance_per_number_and_period() -> None:
         (None, "utility", {"billable": True, "category": "utility"}, False),
         (True, "utility", {"pricing_model": "PMP"}, False),
         (True, "service", {"billable": True, "category": "group_service"}, False),
+        (False, "general_purpose_ai", {"billable": False, "category": "general_purpose_ai"}, False),
+        (False, "service", {"billable": False, "category": "general_purpose_ai"}, True),
     ],
 )
 def test_billed_differently(
@@ -181,6 +211,60 @@ def test_billed_differently(
         billed_differently(predicted_billable=billable, predicted_category=category, pricing=pricing)
         is mismatch
     )
+
+
+def _meta(
+    kind: str, category: str, *, model: str | None = None, billable: bool | None = None
+) -> dict[str, object]:
+    """A status webhook's ``pricing`` object."""
+    out: dict[str, object] = {"type": kind, "category": category}
+    if model is not None:
+        out["pricing_model"] = model
+    if billable is not None:
+        out["billable"] = billable
+    return out
+
+
+FCS, FEP, IOC = "free_customer_service", "free_entry_point", "inside_open_conversation"
+# (predicted billable, category, reason, Meta's pricing, mismatch): pricing.type against the reason.
+TYPE_CASES = [
+    (False, "service", "free_in_window", _meta(FCS, "service"), False),
+    (False, "service", "free_allowance", _meta(FCS, "service"), False),
+    (True, "service", "regular", _meta("regular", "service"), False),
+    # The free tier ran out on Meta's side before carewindow's counter said so (or the other way).
+    (False, "service", "free_allowance", _meta("regular", "service"), True),
+    (True, "service", "regular", _meta(FCS, "service"), True),
+    # Free either way, but for a different reason: an entry point carewindow did not know of.
+    (False, "utility", "free_in_window", _meta(FEP, "utility", billable=False), True),
+    (False, "utility", "free_entry_point", _meta(FEP, "utility", billable=False), False),
+    (False, "utility", "free_entry_point", _meta(FCS, "utility", billable=False), True),
+    (True, "marketing", "rate_unknown", _meta("regular", "marketing"), False),
+    # Conversation pricing has no type to compare; an unknown type is stored, not compared.
+    (False, "utility", IOC, _meta("regular", "utility", model="CBP", billable=False), False),
+    (False, "service", "free_in_window", _meta("regular", "service", model="CBP", billable=False), False),
+    (False, "service", "free_in_window", _meta("free_trial_2027", "service", billable=False), False),
+    (False, "service", None, _meta(FEP, "service", billable=False), False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("billable", "category", "reason", "pricing", "mismatch"), TYPE_CASES)
+def test_billed_differently_by_type(
+    billable: bool, category: str, reason: str | None, pricing: dict[str, object], mismatch: bool
+) -> None:
+    assert (
+        billed_differently(
+            predicted_billable=billable,
+            predicted_category=category,
+            pricing=pricing,
+            predicted_reason=reason,
+        )
+        is mismatch
+    )
+
+
+def test_expected_types_are_metas() -> None:
+    assert {expected_type(r) for r in ("regular", "free_in_window", "free_entry_point")} == set(PRICING_TYPES)
+    assert expected_type(None) is None and expected_type("inside_open_conversation") is None
 
 
 def test_actual_billable_falls_back_to_type() -> None:

@@ -43,7 +43,7 @@ def test_settings_reject_bad_values(kwargs: dict[str, Any], message: str) -> Non
 def test_settings_defaults_and_model() -> None:
     settings = PolicySettings(opt_out_keywords=["PARAR"])  # type: ignore[arg-type]
     assert settings.opt_out_keywords == ("PARAR",)  # any sequence is kept as a tuple
-    assert settings.model is get_pricing_model("seed")
+    assert settings.model is get_pricing_model("auto")  # each message by the era of its date
     assert PolicySettings() == PolicySettings()
     assert settings.window == timedelta(hours=24) and settings.entry_point_window == timedelta(hours=72)
     assert (settings.reengagement_limit, settings.service_free_allowance) == (1, 1000)

@@ -4,6 +4,7 @@ after a free reply and a billed template, the SVG charts show bars and labels.""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -100,6 +101,15 @@ def test_costs_page_shows_svg_charts(page: Any) -> None:
     assert "1 of 2 free" in (free.locator("rect.free title").first.text_content() or "")
     expect(page.locator("#total-spent")).to_contain_text("USD")
     expect(page.locator("#answered-share")).to_contain_text("%")
+    # Today's era names the prices, this month's free tier has a line, the what-if a bar per model.
+    era = "meta_pmp_2026" if datetime.now(UTC).date().isoformat() >= "2026-10-01" else "meta_pmp"
+    expect(page.locator("#eras-used")).to_contain_text(era)
+    expect(page.locator(".allowance-line").first).to_contain_text("of 1000")
+    what_if = page.locator("svg#what-if-chart")
+    expect(what_if).to_be_visible()
+    expect(what_if.locator("rect.what-if")).to_have_count(6)
+    assert what_if.locator("rect.what-if").first.get_attribute("data-model") == "ledger"
+    expect(page.locator("#reconciliation")).to_be_visible()
     box = spend.bounding_box()
     assert box is not None and box["width"] > 400 and box["height"] > 100
     assert errors == []  # nothing blocked by the Content-Security-Policy

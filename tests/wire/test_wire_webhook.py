@@ -95,6 +95,8 @@ EXPECTED: dict[str, tuple[tuple[int, int, int, int], dict[str, Any]]] = {
     ),
     "statuses__sent_with_pricing_pmp": ((0, 1, 0, 0), {"status": DeliveryStatus.SENT}),
     "statuses__sent_free_entry_point": ((0, 1, 0, 0), {"status": DeliveryStatus.SENT}),
+    "statuses__delivered_free_customer_service": ((0, 1, 0, 0), {"status": DeliveryStatus.DELIVERED}),
+    "statuses__delivered_general_purpose_ai": ((0, 1, 0, 0), {"status": DeliveryStatus.DELIVERED}),
     "statuses__delivered_cbp_conversation": ((0, 1, 0, 0), {"status": DeliveryStatus.DELIVERED}),
     "statuses__sent_cbp_conversation_expiration": ((0, 1, 0, 0), {"status": DeliveryStatus.SENT}),
     "statuses__read_bsuid": ((0, 1, 0, 0), {"recipient_user_id": "ES.13491208655302741918"}),
@@ -208,6 +210,18 @@ def test_pricing_pmp_and_cbp() -> None:
         True,
         "PMP",
         "marketing",
+        "regular",
+    )
+    (fcs,) = parse_webhook(load("statuses__delivered_free_customer_service")).statuses
+    assert fcs.pricing is not None
+    assert (fcs.pricing.billable, fcs.pricing.category, fcs.pricing.type) == (
+        False,
+        "service",
+        "free_customer_service",
+    )
+    (ai,) = parse_webhook(load("statuses__delivered_general_purpose_ai")).statuses
+    assert ai.pricing is not None and (ai.pricing.category, ai.pricing.type) == (
+        "general_purpose_ai",
         "regular",
     )
     (cbp,) = parse_webhook(load("statuses__delivered_cbp_conversation")).statuses

@@ -51,7 +51,9 @@ from carewindow.policy import (
     TemplateRef,
     decide,
 )
+from carewindow.policy.payment import past_free_tier
 from carewindow.policy.pricing import counts_service_usage, usage_period
+from carewindow.policy.pricing.allowance import thresholds_crossed
 from carewindow.storage import contacts as contact_store
 from carewindow.storage.engine import Row
 
@@ -167,15 +169,21 @@ def _plan_decided(plan: Plan, job: SendJob, contact: dict[str, Any], loaded: Loa
     if counter is not None:
         used = loaded.counters[counter] + plan.counted.get(counter, 0)
         usage = PricingUsage(service_messages_this_period=used)
+    state = contact_store.state_from_row(contact)
     decision = decide(
         request,
-        contact_store.state_from_row(contact),
+        state,
         template=_lookup(loaded.catalog, cmd.template),
         fallback_template=_lookup(loaded.catalog, cmd.fallback),
         settings=settings,
         now=now,
         usage=usage,
     )
+    if usage is not None and not settings.payment_method_on_file:
+        # No payment method: Meta would not deliver a billed service message (policy/payment.py).
+        unpaid = past_free_tier(decision, state, settings)
+        if unpaid is not None:
+            raise SendRefused(unpaid)
     ticket_id = cmd.ticket_id or contact["open_ticket_id"]
     knock_pending = False
     if not decision.allowed:
@@ -184,10 +192,27 @@ def _plan_decided(plan: Plan, job: SendJob, contact: dict[str, Any], loaded: Loa
             raise SendRefused(decision)
         # A knock is already out for earlier held messages: this one waits with them, no second one.
         knock_pending = True
+    crossed: tuple[int, ...] = ()
+    used_now = 0
     if counter is not None and decision.allowed and decision.kind is MessageKind.SESSION:
         plan.counted[counter] = plan.counted.get(counter, 0) + 1
+        if usage is not None:  # the free tier's 80 % and 100 % marks, from the count in memory
+            used_now = usage.service_messages_this_period + 1
+            crossed = thresholds_crossed(used_now - 1, used_now, settings.service_free_allowance)
     base = {"wa_id": cmd.to, "phone_number_id": contact["phone_number_id"]}
-    events: list[Event] = []
+    events: list[Event] = [
+        Event(
+            type="allowance.threshold",
+            **base,
+            data={
+                "period": counter[1] if counter else None,
+                "threshold": p,
+                "used": used_now,
+                "allowance": settings.service_free_allowance,
+            },
+        )
+        for p in crossed
+    ]
     fallback_id: str | None = None
     common: dict[str, Any] = {"now": now, "ticket_id": ticket_id}
     if knock_pending or decision.action is Action.HOLD:

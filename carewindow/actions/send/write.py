@@ -25,6 +25,6 @@ def write_plan(conn: Connection, plan: Plan, loaded: Loaded) -> dict[str, Row[An
         unqueued=plan.unqueued,
         changed_contacts=plan.contacts.values(),
         unused_contacts=loaded.created - plan.used_contacts,
+        counted=plan.counted,
     )
-    send_store.add_service_usage(conn, plan.counted)
     return rows

@@ -7,13 +7,13 @@ import csv
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 
 from carewindow.actions.rates import do_import_rates
 from carewindow.api.auth import ADMIN, READ_CONVERSATIONS, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
-from carewindow.policy import RateCard
+from carewindow.policy import PRICING_MODELS, RateCard
 from carewindow.storage import rates as rate_store
 from carewindow.storage import reports
 from carewindow.storage.engine import connect
@@ -55,6 +55,48 @@ def costs(
             until=until,
             group_by=group_by,
             phone_number_ids=numbers,
+        )
+
+
+@router.get("/costs/allowance")
+def allowance(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    phone_number_id: str | None = None,
+) -> dict[str, Any]:
+    """Per business number, this period's free service messages (the 2026 free tier) used and left,
+    when they run out at the period's pace, and what the rest of the period costs at that pace."""
+    require(principal, READ_CONVERSATIONS, "read costs")
+    numbers = sorted(principal.phone_number_ids) if principal.phone_number_ids is not None else None
+    with connect(rt.engine) as conn:
+        return reports.allowance(
+            conn, policy=rt.policy, now=rt.now(), phone_number_ids=numbers, phone_number_id=phone_number_id
+        )
+
+
+@router.get("/costs/what-if")
+def what_if(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    model: Annotated[
+        list[str] | None, Query(description="models to compare (default: every era and auto)")
+    ] = None,
+) -> dict[str, Any]:
+    """The traffic in range as the ledger priced it, and replayed under each pricing era side by side
+    (e.g. last month under the October 2026 rules)."""
+    require(principal, READ_CONVERSATIONS, "read costs")
+    _aware(since=since, until=until)
+    models = tuple(model) if model else reports.WHAT_IF_MODELS
+    unknown = [m for m in models if m not in PRICING_MODELS]
+    if unknown:
+        msg = f"model: unknown pricing model {unknown[0]!r}; choose from {', '.join(PRICING_MODELS)}"
+        raise ApiError(422, "validation_error", msg, fields=[{"loc": ["model"], "msg": msg}])
+    numbers = sorted(principal.phone_number_ids) if principal.phone_number_ids is not None else None
+    with connect(rt.engine) as conn:
+        return reports.what_if(
+            conn, policy=rt.policy, since=since, until=until, phone_number_ids=numbers, models=models
         )
 
 

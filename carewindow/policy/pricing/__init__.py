@@ -20,7 +20,14 @@ from carewindow.policy.pricing.rate_card import (
     RateCard,
     market_for,
 )
-from carewindow.policy.pricing.replay import CategoryTotal, LogEntry, replay, summarise
+from carewindow.policy.pricing.replay import (
+    CategoryTotal,
+    LogEntry,
+    SideBySide,
+    replay,
+    side_by_side,
+    summarise,
+)
 from carewindow.policy.pricing.usage import counts_service_usage, usage_period
 
 __all__ = [
@@ -35,10 +42,12 @@ __all__ = [
     "PricingUsage",
     "Rate",
     "RateCard",
+    "SideBySide",
     "counts_service_usage",
     "get_pricing_model",
     "market_for",
     "replay",
+    "side_by_side",
     "summarise",
     "usage_period",
 ]

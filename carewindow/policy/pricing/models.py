@@ -4,9 +4,10 @@
 - ``meta_cbp`` (June 2023 - June 2025, as after 1 Nov 2024): 24 h conversations per category, opened by
   the first billable template of that category; service free; utility free inside an open window.
 - ``meta_pmp`` (from 1 July 2025): per message; session and in-window utility free.
-- ``meta_pmp_2026`` (from 1 Oct 2026, REPORTED, NOT CONFIRMED by Meta): session messages free up to a
-  monthly allowance then billed; utility billed inside the window unless configured otherwise.
-- ``auto``: the era in force on the message's send date (UTC).
+- ``meta_pmp_2026`` (from 1 Oct 2026, quoted from Meta's pages; the allowance is contested): session
+  messages free up to a monthly allowance then billed; utility billed inside the window unless
+  configured otherwise.
+- ``auto`` (the default): the era in force on the message's send date (UTC), see ``eras.py``.
 
 In every model a message inside a free entry point period (72 h after a click-to-WhatsApp referral) is
 free. Pricing never decides what may be sent: ``decide()`` does that first.
@@ -29,6 +30,7 @@ from carewindow.policy.pricing.base import (
     entry_point_open,
     free_charge,
 )
+from carewindow.policy.pricing.eras import CBP_STARTS, PMP_2026_STARTS, PMP_STARTS
 from carewindow.policy.pricing.rate_card import RateCard, market_for
 from carewindow.policy.state import ContactState, Conversation
 from carewindow.policy.window import WindowView
@@ -47,10 +49,6 @@ __all__ = [
     "SeedPricing",
 ]
 
-#: First day of per-message pricing (UTC; Meta switched at midnight in each account's time zone).
-PMP_STARTS = date(2025, 7, 1)
-#: First day of the reported October 2026 revision (UNCONFIRMED by Meta).
-PMP_2026_STARTS = date(2026, 10, 1)
 
 #: A billing conversation lasts 24 h from the message that opened it (not the care window setting).
 CONVERSATION_LENGTH = timedelta(hours=24)
@@ -182,9 +180,10 @@ class MetaPmpPricing(_PartsModel):
 
 
 class MetaPmp2026Pricing(_PartsModel):
-    """The reported October 2026 revision (NOT CONFIRMED): service messages free up to
-    ``settings.service_free_allowance`` a period, then billed at the service (else utility) rate; utility
-    templates billed inside the window unless ``settings.utility_free_in_window_2026``."""
+    """The October 2026 revision (quoted from Meta's pages; the allowance is contested): service
+    messages free up to ``settings.service_free_allowance`` a period, then billed at the service (else
+    utility) rate; utility templates billed inside the window unless
+    ``settings.utility_free_in_window_2026``."""
 
     name = "meta_pmp_2026"
 
@@ -270,12 +269,14 @@ class MetaCbpPricing(_PartsModel):
 
 
 class AutoPricing(_PartsModel):
-    """Picks the era in force on the message's send date: ``meta_cbp`` before 1 July 2025,
-    ``meta_pmp`` from then, ``meta_pmp_2026`` from 1 October 2026. The charge names the era used."""
+    """Picks the era in force on the message's send date: ``seed`` before 1 June 2023, ``meta_cbp``
+    from then, ``meta_pmp`` from 1 July 2025, ``meta_pmp_2026`` from 1 October 2026. The charge names
+    the era used."""
 
     name = "auto"
 
     def __init__(self) -> None:
+        self._seed = SeedPricing()
         self._cbp = MetaCbpPricing()
         self._pmp = MetaPmpPricing()
         self._pmp_2026 = MetaPmp2026Pricing()
@@ -287,7 +288,7 @@ class AutoPricing(_PartsModel):
     def model_for(self, on: date) -> _PartsModel:
         """The era model in force on ``on``."""
         if on < PMP_STARTS:
-            return self._cbp
+            return self._seed if on < CBP_STARTS else self._cbp
         if on < PMP_2026_STARTS:
             return self._pmp
         return self._pmp_2026

@@ -11,7 +11,7 @@ business sent (a webhook that arrives after a reply it preceded is the one sourc
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -25,7 +25,7 @@ from carewindow.policy.window import CareWindow, apply_inbound, make_view, windo
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from carewindow.policy.settings import PolicySettings
 
-__all__ = ["CategoryTotal", "LogEntry", "replay", "summarise"]
+__all__ = ["CategoryTotal", "LogEntry", "SideBySide", "replay", "side_by_side", "summarise"]
 
 _SESSION = MessageKind.SESSION
 _NO_WINDOW = CareWindow()
@@ -136,3 +136,34 @@ def summarise(charges: Iterable[Charge]) -> dict[tuple[str, str], CategoryTotal]
     for key, total in out.items():
         total.amount = sum(amounts[key], Decimal(0))
     return out
+
+
+@dataclass(slots=True, kw_only=True)
+class SideBySide:
+    """One model's replay of a log: totals per (category, currency) and the eras that priced it
+    (``auto`` names the eras in force on the send dates; any other model names itself)."""
+
+    model: str
+    totals: dict[tuple[str, str], CategoryTotal]
+    eras: tuple[str, ...]
+
+
+def side_by_side(
+    entries: list[LogEntry], *, settings: PolicySettings, models: Iterable[str]
+) -> list[SideBySide]:
+    """Replay the same ``entries`` under each of ``models`` (with ``settings``' card and allowance):
+    "your November under the October rules", one pass per model."""
+    out = []
+    for model in models:
+        used: dict[str, None] = {}
+        charges = replay(entries, settings=replace(settings, pricing_model=model))
+        totals = summarise(_noting(charges, used))
+        out.append(SideBySide(model=model, totals=totals, eras=tuple(used)))
+    return out
+
+
+def _noting(charges: Iterable[Charge], models: dict[str, None]) -> Iterator[Charge]:
+    """``charges``, noting each one's model in ``models`` (in order of first appearance)."""
+    for c in charges:
+        models[c.pricing_model] = None
+        yield c

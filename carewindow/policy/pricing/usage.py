@@ -1,8 +1,9 @@
 """The service allowance's counter: which billing period a message falls in, and when it must be counted.
 
-``meta_pmp_2026`` (reported, not confirmed) makes the first ``service_free_allowance`` session messages of
-each business number and period free. The caller keeps one counter per (number, period) and passes it in
-``PricingUsage``; these helpers tell it which counter and whether the model in force needs one at all.
+``meta_pmp_2026`` (quoted from Meta's pages, the allowance contested) makes the first
+``service_free_allowance`` session messages of each business number and period free. The caller keeps
+one counter per (number, period) and passes it in ``PricingUsage``; these helpers tell it which
+counter and whether the model in force needs one at all.
 """
 
 from __future__ import annotations
