@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     session_secret: str = Field(default="", repr=False)
     log_level: str = "INFO"
+    # The Graph gateway (/graph/{version}/..., docs/gateway.md) answers a send once Meta answered it; a
+    # message not handed to Meta within this many seconds is cancelled unsent and answered 131016.
+    gateway_answer_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

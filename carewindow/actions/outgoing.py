@@ -58,6 +58,11 @@ def _active(conn: Connection) -> list[Any]:
     return rows
 
 
+def active_subscriptions(conn: Connection) -> list[Any]:
+    """The active subscriptions (cached for a second per engine), for ``actions.fanout`` too."""
+    return _active(conn)
+
+
 def new_event_id() -> str:
     return "evt_" + os.urandom(12).hex()
 

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import httpx
 
+from carewindow.actions import fanout
 from carewindow.actions.events import Event
 from carewindow.actions.subscriptions import DeliveryAnswer, do_claim_deliveries, do_settle_deliveries
 from carewindow.actions.windows import do_sweep
@@ -93,6 +94,8 @@ class Housekeeper:
             "X-Carewindow-Event-Id": d.event_id,
             "X-Carewindow-Delivery": str(d.id),
         }
+        if d.event_type == fanout.EVENT:  # Meta's body as Meta sent it, signed as Meta signs it
+            headers[signature.HEADER] = headers[SIGNATURE_HEADER]
         try:
             r = await self._client.post(d.url, content=d.body, headers=headers)
         except httpx.HTTPError as exc:

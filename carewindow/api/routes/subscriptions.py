@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Query, Response
 
-from carewindow.actions import outgoing
+from carewindow.actions import fanout, outgoing
 from carewindow.actions.errors import NotFound
 from carewindow.actions.subscriptions import do_create_subscription, do_delete_subscription, visible
 from carewindow.api import schemas
 from carewindow.api.auth import SUBSCRIPTIONS, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
+from carewindow.api.graph.handshake import verify_receiver
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage.engine import connect
 
@@ -30,7 +32,7 @@ def _public(row: Any) -> schemas.SubscriptionPublic:
 
 
 @router.post("", status_code=201, response_model=schemas.SubscriptionPublic)
-def create_subscription(
+async def create_subscription(
     body: schemas.SubscriptionCreate, rt: RuntimeDep, principal: PrincipalDep
 ) -> schemas.SubscriptionPublic:
     """Subscribe a URL to events; each delivery is signed with ``X-Carewindow-Signature: sha256=…``."""
@@ -42,13 +44,22 @@ def create_subscription(
             raise ApiError(
                 403, "forbidden", "This key may not subscribe to events of other business numbers."
             )
-    row = do_create_subscription(
-        rt.engine,
-        url=body.url,
-        events=body.events,
-        secret=body.secret,
-        phone_number_ids=numbers,
-        now=rt.now(),
+    events: list[str] = list(body.events)
+    if body.fields or body.verify:  # the fan-out's options (docs/gateway.md)
+        if fanout.EVENT not in events:
+            raise ApiError(422, "validation_error", "fields and verify apply to whatsapp.webhook only.")
+        events += [fanout.FIELD_PREFIX + f for f in body.fields or ()]
+        if body.verify:
+            await verify_receiver(body.url, body.secret)
+    row = await anyio.to_thread.run_sync(
+        lambda: do_create_subscription(
+            rt.engine,
+            url=body.url,
+            events=events,
+            secret=body.secret,
+            phone_number_ids=numbers,
+            now=rt.now(),
+        )
     )
     return _public(row)
 
