@@ -22,7 +22,7 @@ async def verify_receiver(url: str, verify_token: str, *, timeout: float = 10.0)
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:
             r = await client.get(url, params=params)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # unreachable, or no URL at all
         raise ApiError(422, "verification_failed", f"The receiver could not be reached: {exc}") from None
     if r.status_code != 200 or r.text.strip() != challenge:
         raise ApiError(
