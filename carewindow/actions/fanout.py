@@ -8,7 +8,9 @@ verifies Meta's signature (pywa, Chatwoot) verifies this one with the subscripti
 secret. The delivery rows are made by ``fanout_rows`` inside the ingest transaction that stores the
 webhook, and inserted with the outgoing-webhook deliveries of the same batch (no statement of their
 own); they share that delivery log, its lease and its backoff, retried for ``RETRY_FOR`` (as long as
-Meta retries a webhook).
+Meta retries a webhook), in order per contact (``order_key``). A receiver that answers 4xx
+``PAUSE_AFTER`` times in a row is paused (logged as a warning) until ``POST
+/v1/subscriptions/{id}/resume``; its deliveries wait meanwhile, within their 7 days.
 
 Filters, stored in the subscription's ``events`` list: ``whatsapp.webhook:<field>`` entries limit the
 fan-out to those Graph change fields (``messages``, ``message_template_status_update``, ...); the
@@ -29,8 +31,18 @@ from carewindow.wire.webhook import WebhookBatch
 EVENT = "whatsapp.webhook"
 FIELD_PREFIX = EVENT + ":"
 RETRY_FOR = timedelta(days=7)
+PAUSE_AFTER = 5
 
-__all__ = ["EVENT", "FIELD_PREFIX", "RETRY_FOR", "fanout_rows", "fields_of", "wants"]
+__all__ = [
+    "EVENT",
+    "FIELD_PREFIX",
+    "PAUSE_AFTER",
+    "RETRY_FOR",
+    "fanout_rows",
+    "fields_of",
+    "order_key",
+    "wants",
+]
 
 
 def fields_of(batch: WebhookBatch) -> frozenset[str]:
@@ -47,6 +59,16 @@ def numbers_of(batch: WebhookBatch) -> frozenset[str]:
     return frozenset(m.phone_number_id for m in batch.messages) | frozenset(
         s.phone_number_id for s in batch.statuses
     )
+
+
+def order_key(batch: WebhookBatch) -> str | None:
+    """The contacts a webhook is about (None: none, e.g. a template status): a subscription receives
+    the webhooks of one key in the order they arrived, each after the earlier one was settled."""
+    contacts = {m.wa_id or m.user_id or "" for m in batch.messages} | {
+        s.recipient_id or s.recipient_user_id or "" for s in batch.statuses
+    }
+    contacts.discard("")
+    return ",".join(sorted(contacts))[:200] or None
 
 
 def wants(sub: Any, fields: frozenset[str], numbers: frozenset[str]) -> bool:
@@ -76,6 +98,7 @@ def fanout_rows(
         if not wanted:
             continue
         event_id = outgoing.new_event_id()
+        key = order_key(batch)
         rows.extend(
             {
                 "subscription_id": s.id,
@@ -87,6 +110,7 @@ def fanout_rows(
                 "next_attempt_at": now,
                 "give_up_at": now + RETRY_FOR,
                 "created_at": now,
+                "order_key": key,
             }
             for s in wanted
         )

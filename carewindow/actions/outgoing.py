@@ -113,6 +113,7 @@ def delivery_rows(conn: Connection, events: Iterable[Event], *, now: datetime) -
                 "next_attempt_at": now,
                 "give_up_at": now + RETRY_FOR,
                 "created_at": now,
+                "order_key": None,  # events are not ordered (a raw webhook's are: actions/fanout.py)
             }
             for s in wanted
         )

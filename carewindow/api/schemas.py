@@ -280,6 +280,9 @@ class SubscriptionPublic(BaseModel):
     events: list[str]
     phone_number_ids: list[str] | None
     created_at: datetime
+    paused_at: datetime | None = Field(
+        default=None, description="a fan-out receiver that answered 4xx repeatedly; resume to deliver"
+    )
 
 
 class TicketNotify(Strict):

@@ -9,7 +9,12 @@ from fastapi import APIRouter, Query, Response
 
 from carewindow.actions import fanout, outgoing
 from carewindow.actions.errors import NotFound
-from carewindow.actions.subscriptions import do_create_subscription, do_delete_subscription, visible
+from carewindow.actions.subscriptions import (
+    do_create_subscription,
+    do_delete_subscription,
+    do_resume_subscription,
+    visible,
+)
 from carewindow.api import schemas
 from carewindow.api.auth import SUBSCRIPTIONS, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
@@ -28,6 +33,7 @@ def _public(row: Any) -> schemas.SubscriptionPublic:
         events=list(row.events),
         phone_number_ids=row.phone_number_ids.split(",") if row.phone_number_ids else None,
         created_at=row.created_at,
+        paused_at=row.paused_at,
     )
 
 
@@ -86,6 +92,16 @@ def list_deliveries(
             raise NotFound(f"No subscription {subscription_id!r}.", id=subscription_id)
         rows = subscription_store.log(conn, row.id, limit=limit)
     return {"subscription": subscription_id, "data": outgoing.deliveries_public(rows)}
+
+
+@router.post("/{subscription_id}/resume", response_model=schemas.SubscriptionPublic)
+def resume_subscription(
+    subscription_id: str, rt: RuntimeDep, principal: PrincipalDep
+) -> schemas.SubscriptionPublic:
+    """Deliver again to a subscription paused after repeated 4xx answers (docs/gateway.md)."""
+    require(principal, SUBSCRIPTIONS, "manage subscriptions")
+    row = do_resume_subscription(rt.engine, subscription_id, phone_number_ids=principal.phone_number_ids)
+    return _public(row)
 
 
 @router.delete("/{subscription_id}", status_code=204)
