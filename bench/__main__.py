@@ -1,7 +1,8 @@
 """``python -m bench [part ...]``: run the benchmarks, print one table, write bench/results.json.
 
 Parts: ceiling+ingest (``ingest``), the ingest write path alone (``batch``), its instruction
-counts (``instructions``), ``delivery``, ``policy``, ``scale``; default all. See
+counts (``instructions``), ``delivery``, ``policy``, ``scale``, the Graph gateway and the webhook
+fan-out (``gateway``); default all. See
 docs/performance.md for the method.
 """
 
@@ -20,7 +21,7 @@ from rich.table import Table
 
 from bench import common
 
-PARTS = ("policy", "batch", "instructions", "ingest", "delivery", "scale")
+PARTS = ("policy", "batch", "instructions", "ingest", "delivery", "scale", "gateway")
 
 
 def main() -> None:
@@ -86,6 +87,10 @@ def _part_rows(part: str, args: Any, dbs: tuple[str, ...]) -> list[dict[str, Any
 
         sizes = tuple(int(s) for s in args.sizes.split(","))
         return bench_scale.run(sizes=sizes, databases=dbs)
+    if part == "gateway":
+        from bench import bench_gateway
+
+        return bench_gateway.run(messages=min(args.messages, 400), databases=dbs)
     raise ValueError(f"unknown part {part!r}; choose from {PARTS}")
 
 

@@ -38,7 +38,7 @@ from carewindow.api import schemas
 from carewindow.api.auth import READ_CONVERSATIONS, SEND, Principal, authenticate
 from carewindow.api.deps import RuntimeDep
 from carewindow.api.graph.errors import GATEWAY_UNAVAILABLE, graph_error_of, graph_response
-from carewindow.api.graph.wait import await_meta
+from carewindow.api.graph.wait import await_meta, watching
 from carewindow.api.routes.messages import accept_send
 from carewindow.api.runtime import Runtime
 from carewindow.providers.base import ProviderError, ProviderGraphError, ProviderProtocolError
@@ -144,31 +144,31 @@ async def post_messages(
         return await _mark_read(rt, parsed)
     body = _message_create(parsed, phone_number_id, request)
     idempotency_key = request.headers.get("idempotency-key")
-    async with rt.bus.subscribe() as queue:  # before the send: its events cannot be missed
+    with watching(rt) as waiters:  # before the send: its answer cannot be missed
         public = await accept_send(rt, principal, body, idempotency_key)
         watched = public.fallback_message_id or public.id
         if public.status in ("held", "scheduled") and public.fallback_message_id is None:
             return _json(_accepted(parsed, public.wa_id, public.id, public.status))
         if public.wamid is not None and watched == public.id:  # an earlier send of this idempotency key
             return _json(_accepted(parsed, public.wa_id, public.wamid, "accepted"))
-        row, cancelled = await await_meta(rt, queue, watched, seconds=rt.settings.gateway_answer_seconds)
-    if row is not None and row.wamid is not None:
-        answer = _accepted(parsed, public.wa_id, row.wamid, "accepted")
+        answered = await await_meta(rt, waiters, watched, seconds=rt.settings.gateway_answer_seconds)
+    if answered.wamid is not None:
+        answer = _accepted(parsed, public.wa_id, answered.wamid, "accepted")
         if public.fallback_message_id is not None:
             answer["carewindow"] = {"held_message_id": public.id, "fallback_message_id": watched}
         return _json(answer)
-    if cancelled or row is None:
+    if answered.cancelled or answered.row is None:
         raise GraphError.for_code(
             GATEWAY_UNAVAILABLE,
             details=(
                 f"carewindow could not hand message {watched} to Meta in time; it was cancelled and "
                 "not sent. Retry later."
-                if cancelled
+                if answered.cancelled
                 else f"Meta has not answered for message {watched} yet; its status webhooks will say "
                 "whether it was sent. Do not resend it."
             ),
         )
-    raise _failed(row)
+    raise _failed(answered.row)
 
 
 def _accepted(parsed: GraphSend, wa_id: str, wamid: str, status: str) -> dict[str, Any]:

@@ -3,10 +3,10 @@
 The gateway answers a send after Meta answered it, with Meta's own wamid: the id every later status
 webhook carries, byte for byte, so the raw webhooks fanned out to the client match what it stored.
 The message goes the /v1 way meanwhile: decided, stored with its outbox row in one commit, sent by the
-delivery worker (which owns retries and exactly-once). This module only watches the stored row: the
-event bus wakes it (the worker publishes ``message.status`` after its commit; on PostgreSQL other
-processes' workers reach this bus too), and a read every ``POLL_SECONDS`` covers a worker whose events
-do not reach this process.
+delivery worker (which owns retries and exactly-once). This module only waits for the answer: the
+worker's ``message.status`` event (published after its commit, with the wamid; on PostgreSQL other
+processes' workers reach this bus too) wakes the one waiter it is about, and a read of the row every
+``POLL_SECONDS`` covers a worker whose events do not reach this process.
 
 When Meta's answer does not come in time, an outbox row nobody has claimed yet is cancelled (nothing
 went out: the client may retry, no duplicate); a row already in the provider's hands is waited for a
@@ -16,12 +16,16 @@ lease longer, since cancelling it could no longer stop it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
-from carewindow.actions.events import Event
+from carewindow.actions.events import Event, EventBus
 from carewindow.actions.send import do_cancel
 from carewindow.api.runtime import Runtime
 from carewindow.storage import messages as message_store
@@ -31,48 +35,98 @@ POLL_SECONDS = 0.25
 FINAL = frozenset({"sent", "delivered", "read", "failed", "uncertain", "cancelled", "expired"})
 
 
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What became of a gateway send: Meta's ``wamid``; or the stored ``row`` (a failure, read for its
+    error); ``cancelled`` when it was cancelled unsent; all empty when it is with the provider still."""
+
+    wamid: str | None = None
+    row: Row[Any] | None = None
+    cancelled: bool = False
+
+
 def _row(rt: Runtime, message_id: str) -> Row[Any] | None:
     with connect(rt.engine) as conn:
         return message_store.get_by_id(conn, message_id)
 
 
-def _settled(row: Row[Any] | None) -> bool:
-    return row is not None and (row.wamid is not None or row.status in FINAL)
+def _answered(row: Row[Any] | None) -> Answered | None:
+    if row is None or (row.wamid is None and row.status not in FINAL):
+        return None
+    return Answered(wamid=row.wamid, row=row)
 
 
-async def _watch(
-    rt: Runtime, queue: asyncio.Queue[Event], message_id: str, seconds: float
-) -> Row[Any] | None:
-    """The message's row once Meta answered (a wamid or a final status), else None after ``seconds``."""
+class _Waiters:
+    """The gateway sends of one process waiting for Meta's answer, by message id: one bus listener
+    wakes only the waiter an event is about (a queue per waiter would wake every waiter per event)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, list[asyncio.Future[Event]]] = {}
+
+    def __call__(self, event: Event) -> None:
+        if event.type != "message.status":
+            return
+        for fut in self.by_id.get(str(event.data.get("id")), ()):
+            if not fut.done():
+                fut.set_result(event)
+
+
+_waiters: weakref.WeakKeyDictionary[EventBus, _Waiters] = weakref.WeakKeyDictionary()
+
+
+def _registry(bus: EventBus) -> _Waiters:
+    waiters = _waiters.get(bus)
+    if waiters is None:
+        waiters = _waiters[bus] = _Waiters()
+        bus.listeners.append(waiters)
+    return waiters
+
+
+@contextlib.contextmanager
+def watching(rt: Runtime) -> Iterator[_Waiters]:
+    """Listen for answers from before the send on (so none is missed)."""
+    yield _registry(rt.bus)
+
+
+async def _next(waiters: _Waiters, message_id: str, timeout: float) -> Event | None:
+    fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+    waiting = waiters.by_id.setdefault(message_id, [])
+    waiting.append(fut)
+    try:
+        return await asyncio.wait_for(fut, timeout=timeout)
+    except TimeoutError:
+        return None
+    finally:
+        waiting.remove(fut)
+        if not waiting:
+            waiters.by_id.pop(message_id, None)
+
+
+async def _watch(rt: Runtime, waiters: _Waiters, message_id: str, seconds: float) -> Answered | None:
+    """Meta's answer (the worker's ``message.status`` event carries the wamid: no read needed), else
+    the row read every ``POLL_SECONDS``; None after ``seconds`` without an answer."""
     deadline = time.monotonic() + seconds
     while True:
-        row = await anyio.to_thread.run_sync(_row, rt, message_id)
-        if _settled(row):
-            return row
-        left = deadline - time.monotonic()
-        if left <= 0:
+        event = await _next(waiters, message_id, max(0.0, min(deadline - time.monotonic(), POLL_SECONDS)))
+        wamid = event.data.get("wamid") if event is not None else None
+        if isinstance(wamid, str) and wamid:
+            return Answered(wamid=wamid)
+        # No event (another process's worker?) or another status (failed, ...): the row says.
+        found = _answered(await anyio.to_thread.run_sync(_row, rt, message_id))
+        if found is not None:
+            return found
+        if time.monotonic() >= deadline:
             return None
-        wait_until = time.monotonic() + min(left, POLL_SECONDS)
-        while (left := wait_until - time.monotonic()) > 0:
-            try:
-                event = await asyncio.wait_for(queue.get(), timeout=left)
-            except TimeoutError:
-                break
-            if event.type == "message.status" and event.data.get("id") == message_id:
-                break
 
 
-async def await_meta(
-    rt: Runtime, queue: asyncio.Queue[Event], message_id: str, *, seconds: float
-) -> tuple[Row[Any] | None, bool]:
-    """(row, cancelled): the row once Meta answered; or (row, True) when the message was cancelled
-    unsent after ``seconds``; or (None, False) when it is with the provider and still unanswered."""
-    row = await _watch(rt, queue, message_id, seconds)
-    if row is not None:
-        return row, False
+async def await_meta(rt: Runtime, waiters: _Waiters, message_id: str, *, seconds: float) -> Answered:
+    """Meta's answer to message ``message_id``; when none came within ``seconds``, the message is
+    cancelled if nobody has handed it to Meta yet, else waited for a lease longer."""
+    found = await _watch(rt, waiters, message_id, seconds)
+    if found is not None:
+        return found
     cancelled, events = await anyio.to_thread.run_sync(lambda: do_cancel(rt.engine, message_id, now=rt.now()))
     if events:
         rt.bus.publish(events)
-        return cancelled, True
-    row = await _watch(rt, queue, message_id, rt.settings.lease_seconds)
-    return row, False
+        return Answered(row=cancelled, cancelled=True)
+    return await _watch(rt, waiters, message_id, rt.settings.lease_seconds) or Answered()
