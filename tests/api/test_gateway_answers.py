@@ -1,0 +1,51 @@
+"""What the gateway answers when Meta refuses, and when nobody hands the message to Meta in time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import orjson
+import pytest
+from service_support import API_KEYS, Service
+
+pytestmark = pytest.mark.anyio
+CUSTOMER = "34600111222"
+
+
+async def _open_window(service: Service) -> None:
+    r = await service.http.post(f"/sandbox/customers/{CUSTOMER}/messages", json={"text": "Hola"})
+    assert r.status_code == 200, r.text
+    await service.drain()
+
+
+def _send(service: Service) -> asyncio.Future[httpx.Response]:
+    body = {"messaging_product": "whatsapp", "to": CUSTOMER, "type": "text", "text": {"body": "x"}}
+    headers = {"Authorization": f"Bearer {API_KEYS['integration']}", "Content-Type": "application/json"}
+    path = f"/graph/v23.0/{service.rt.phone_number_id}/messages"
+    return asyncio.ensure_future(service.http.post(path, content=orjson.dumps(body), headers=headers))
+
+
+async def test_metas_refusal_is_relayed_with_metas_code(service: Service) -> None:
+    await _open_window(service)
+    fault = await service.http.post("/sandbox/faults", json={"code": 131026, "status": 400})
+    assert fault.status_code == 200, fault.text
+    task = _send(service)
+    while not task.done():
+        await service.drain()
+        await asyncio.sleep(0.01)
+    r = task.result()
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == 131026
+    assert service.rt.sandbox.sent == []
+
+
+async def test_no_answer_in_time_cancels_the_send_so_a_retry_cannot_duplicate_it(service: Service) -> None:
+    await _open_window(service)
+    service.rt.settings.gateway_answer_seconds = 0.3  # the test's worker does not run meanwhile
+    r = await _send(service)
+    assert r.status_code == 503, r.text
+    err = r.json()["error"]
+    assert err["code"] == 131016 and "cancelled and not sent" in err["error_data"]["details"]
+    await service.drain()  # the worker runs now: nothing is left to send
+    assert service.rt.sandbox.sent == []
