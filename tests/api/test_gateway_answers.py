@@ -49,3 +49,16 @@ async def test_no_answer_in_time_cancels_the_send_so_a_retry_cannot_duplicate_it
     assert err["code"] == 131016 and "cancelled and not sent" in err["error_data"]["details"]
     await service.drain()  # the worker runs now: nothing is left to send
     assert service.rt.sandbox.sent == []
+
+
+async def test_sandbox_info_gives_the_token_its_graph_api_accepts(service: Service) -> None:
+    info = (await service.http.get("/sandbox/info")).json()
+    assert info["access_token"] == "sandbox-access-token"  # the README says so
+    body = {"messaging_product": "whatsapp", "to": CUSTOMER, "type": "text", "text": {"body": "x"}}
+    url = f"/sandbox/graph/{info['graph_version']}/{info['phone_number_id']}/messages"
+    wrong = await service.http.post(url, json=body, headers={"Authorization": "Bearer nope"})
+    right = await service.http.post(
+        url, json=body, headers={"Authorization": f"Bearer {info['access_token']}"}
+    )
+    assert wrong.status_code == 401
+    assert right.status_code != 401 and right.json()["error"]["code"] == 131047  # no window: the rules apply
