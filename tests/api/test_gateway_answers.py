@@ -62,3 +62,45 @@ async def test_sandbox_info_gives_the_token_its_graph_api_accepts(service: Servi
     )
     assert wrong.status_code == 401
     assert right.status_code != 401 and right.json()["error"]["code"] == 131047  # no window: the rules apply
+
+
+async def test_interactive_reaction_and_location_go_out_as_sent(service: Service) -> None:
+    await _open_window(service)
+    bodies = [
+        {
+            "type": "interactive",
+            "interactive": {
+                "type": "button",
+                "body": {"text": "¿Confirmas la cita?"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Sí"}}]},
+            },
+        },
+        {"type": "location", "location": {"latitude": 40.4, "longitude": -3.7, "name": "Clínica"}},
+    ]
+    headers = {"Authorization": f"Bearer {API_KEYS['integration']}", "Content-Type": "application/json"}
+    path = f"/graph/v23.0/{service.rt.phone_number_id}/messages"
+    ids = []
+    for extra in bodies:
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER, **extra}
+        task = asyncio.ensure_future(service.http.post(path, content=orjson.dumps(body), headers=headers))
+        while not task.done():
+            await service.drain()
+            await asyncio.sleep(0.01)
+        r = task.result()
+        assert r.status_code == 200, r.text
+        ids.append(r.json()["messages"][0]["id"])
+    reaction = {
+        "messaging_product": "whatsapp",
+        "to": CUSTOMER,
+        "type": "reaction",
+        "reaction": {"message_id": ids[0], "emoji": "👍"},
+    }
+    task = asyncio.ensure_future(service.http.post(path, content=orjson.dumps(reaction), headers=headers))
+    while not task.done():
+        await service.drain()
+        await asyncio.sleep(0.01)
+    assert task.result().status_code == 200, task.result().text
+    sent = service.rt.sandbox.sent
+    assert [s.type for s in sent] == ["interactive", "location", "reaction"]
+    assert sent[0].body["interactive"] == bodies[0]["interactive"]
+    assert sent[2].body["reaction"] == {"message_id": ids[0], "emoji": "👍"}
