@@ -2,7 +2,7 @@
 
 Parts: ceiling+ingest (``ingest``), the ingest write path alone (``batch``), its instruction
 counts (``instructions``), ``delivery``, ``policy``, ``scale``, ``media`` (ingestion with 20 % media
-messages next to all text); default all. See
+messages next to all text), the Graph gateway and the webhook fan-out (``gateway``); default all. See
 docs/performance.md for the method.
 """
 
@@ -21,7 +21,7 @@ from rich.table import Table
 
 from bench import common
 
-PARTS = ("policy", "batch", "instructions", "ingest", "delivery", "scale", "media")
+PARTS = ("policy", "batch", "instructions", "ingest", "delivery", "scale", "media", "gateway")
 
 
 def main() -> None:
@@ -91,6 +91,10 @@ def _part_rows(part: str, args: Any, dbs: tuple[str, ...]) -> list[dict[str, Any
         from bench import bench_media
 
         return bench_media.run(seconds=args.seconds, connections=args.connections, databases=dbs)
+    if part == "gateway":
+        from bench import bench_gateway
+
+        return bench_gateway.run(messages=min(args.messages, 400), databases=dbs)
     raise ValueError(f"unknown part {part!r}; choose from {PARTS}")
 
 

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     media_fetch_concurrency: int = Field(default=4, ge=1, le=64)
     # How long a failing inbound download is retried before it is given up (Meta keeps media 30 days).
     media_retry_days: float = Field(default=30.0, gt=0)
+    # The Graph gateway (/graph/{version}/..., docs/gateway.md) answers a send once Meta answered it; a
+    # message not handed to Meta within this many seconds is cancelled unsent and answered 131016.
+    gateway_answer_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

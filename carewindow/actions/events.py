@@ -29,6 +29,9 @@ class EventBus:
         self._max_queue = max_queue
         # Set when other processes share the database: what is published here is sent to them too.
         self.forward: Callable[[list[Event]], None] | None = None
+        # Called with every event delivered here, on the publishing thread's loop (the Graph gateway's
+        # waiters, api/graph/wait.py): a callback must be quick and never raise.
+        self.listeners: list[Callable[[Event], None]] = []
 
     def publish(self, events: Iterable[Event]) -> None:
         """Deliver to this process's subscribers and, if configured, to the other processes."""
@@ -43,6 +46,8 @@ class EventBus:
             for q in self._subscribers:
                 with contextlib.suppress(asyncio.QueueFull):
                     q.put_nowait(event)
+            for listener in self.listeners:
+                listener(event)
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from carewindow.actions import outgoing
+from carewindow.actions import fanout, outgoing
 from carewindow.actions.events import Event
 from carewindow.actions.held import release_on_inbound
 from carewindow.actions.media import inbound_media_row
@@ -117,6 +117,8 @@ def do_ingest_batch(
             )
         if result.events:
             deliveries.extend(outgoing.delivery_rows(conn, result.events, now=job.received_at))
+    # Fan-out of the raw bodies (actions/fanout.py): in the same insert as the event deliveries.
+    deliveries.extend(fanout.fanout_rows(conn, [(j.body, j.batch, j.received_at) for j in jobs]))
     subscription_store.add_deliveries(conn, deliveries, writes=writes)
     writes.flush()
     return results

@@ -59,6 +59,11 @@ def _active(conn: Connection) -> list[Any]:
     return rows
 
 
+def active_subscriptions(conn: Connection) -> list[Any]:
+    """The active subscriptions (cached for a second per engine), for ``actions.fanout`` too."""
+    return _active(conn)
+
+
 def new_event_id() -> str:
     return "evt_" + os.urandom(12).hex()
 
@@ -109,6 +114,7 @@ def delivery_rows(conn: Connection, events: Iterable[Event], *, now: datetime) -
                 "next_attempt_at": now,
                 "give_up_at": now + RETRY_FOR,
                 "created_at": now,
+                "order_key": None,  # events are not ordered (a raw webhook's are: actions/fanout.py)
             }
             for s in wanted
         )

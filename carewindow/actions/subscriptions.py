@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from carewindow.actions import outgoing
+from carewindow.actions import fanout, outgoing
 from carewindow.actions.errors import NotFound
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage.engine import Engine, Row, write_tx
@@ -55,6 +55,20 @@ def do_create_subscription(
     return row
 
 
+def do_resume_subscription(
+    engine: Engine, public_id: str, *, phone_number_ids: frozenset[str] | None
+) -> Row[Any]:
+    """Resume a paused subscription (its waiting deliveries go out again); NotFound when not visible."""
+    with write_tx(engine) as conn:
+        row = subscription_store.get(conn, public_id)
+        if row is None or not visible(row, phone_number_ids):
+            raise NotFound(f"No subscription {public_id!r}.", id=public_id)
+        subscription_store.resume(conn, public_id)
+        row = subscription_store.get(conn, public_id)
+    assert row is not None
+    return row
+
+
 def do_delete_subscription(
     engine: Engine, public_id: str, *, now: datetime, phone_number_ids: frozenset[str] | None
 ) -> None:
@@ -84,9 +98,23 @@ def do_claim_deliveries(engine: Engine, *, now: datetime, lease: timedelta, limi
 
 def do_settle_deliveries(
     engine: Engine, answered: Sequence[tuple[Any, DeliveryAnswer]], *, now: datetime
-) -> None:
-    """Record each claimed delivery's answer: delivered, due again later, or failed for good."""
+) -> list[str]:
+    """Record each claimed delivery's answer: delivered, due again later, or failed for good. A fan-out
+    receiver's 4xx answers are counted (``fanout.PAUSE_AFTER`` in a row pause it); returns the public
+    ids of the subscriptions paused now."""
+    fanout_answers: dict[int, bool] = {}
+    for d, answer in answered:
+        if d.event_type == fanout.EVENT:
+            code = answer.status_code
+            fanout_answers[d.subscription_id] = code is not None and 400 <= code < 500
     with write_tx(engine) as conn:
+        paused = (
+            subscription_store.count_client_errors(
+                conn, fanout_answers, now=now, pause_after=fanout.PAUSE_AFTER
+            )
+            if fanout_answers
+            else []
+        )
         for d, answer in answered:
             subscription_store.settle(
                 conn,
@@ -100,3 +128,4 @@ def do_settle_deliveries(
                     give_up_at=d.give_up_at,
                 ),
             )
+    return paused

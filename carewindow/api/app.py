@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from carewindow import __version__
 from carewindow.api import errors
 from carewindow.api.edge import HotRoutes
+from carewindow.api.graph import routes as graph
 from carewindow.api.routes import (
     contacts,
     conversations,
@@ -147,6 +148,8 @@ def create_app(
         media,
     ):
         api.include_router(module.router)
+    api.include_router(graph.media_router)  # the Graph gateway (docs/gateway.md); media first
+    api.include_router(graph.router)
     documented = [*webhooks.documented.routes, *messages.documented.routes]
     api.openapi = partial(_openapi, api, documented)  # type: ignore[method-assign]
     if settings.provider == "sandbox":

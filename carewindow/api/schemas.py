@@ -256,6 +256,7 @@ SUBSCRIPTION_EVENTS = Literal[
     "window.closed",
     "consent.changed",
     "allowance.threshold",
+    "whatsapp.webhook",  # every Meta webhook body as Meta sent it (docs/gateway.md)
 ]
 
 
@@ -266,6 +267,15 @@ class SubscriptionCreate(Strict):
     events: list[SUBSCRIPTION_EVENTS] = Field(min_length=1)
     secret: str = Field(min_length=16, max_length=256, description="signs each delivery (HMAC-SHA256)")
     phone_number_ids: list[str] | None = None
+    fields: list[str] | None = Field(
+        default=None,
+        description="with whatsapp.webhook: only webhooks of these Graph change fields (e.g. messages)",
+    )
+    verify: bool = Field(
+        default=False,
+        description="with whatsapp.webhook: run Meta's hub.challenge handshake against the URL first "
+        "(hub.verify_token = the secret); 422 when the receiver does not echo the challenge",
+    )
 
 
 class SubscriptionPublic(BaseModel):
@@ -274,6 +284,9 @@ class SubscriptionPublic(BaseModel):
     events: list[str]
     phone_number_ids: list[str] | None
     created_at: datetime
+    paused_at: datetime | None = Field(
+        default=None, description="a fan-out receiver that answered 4xx repeatedly; resume to deliver"
+    )
 
 
 class TicketNotify(Strict):

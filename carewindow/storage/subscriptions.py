@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, or_, select, update
+from sqlalchemy import Connection, Row, exists, or_, select, update
 
 from carewindow.storage.bulk import insert_rows
 from carewindow.storage.engine import is_sqlite
@@ -47,12 +47,23 @@ def add_deliveries(
 
 def claim_due(conn: Connection, *, now: datetime, lease: timedelta, limit: int) -> Sequence[Row[Any]]:
     """Lease due pending deliveries (SKIP LOCKED on PostgreSQL) and return them with their subscription."""
+    earlier = webhook_deliveries.alias("earlier")
     due = (
         select(webhook_deliveries.c.id)
         .where(
             webhook_deliveries.c.status == "pending",
             webhook_deliveries.c.next_attempt_at <= now,
             or_(webhook_deliveries.c.lease_until.is_(None), webhook_deliveries.c.lease_until < now),
+            # Paused subscriptions wait; a fan-out delivery waits for the earlier ones of its contact.
+            webhook_deliveries.c.subscription_id.not_in(
+                select(subscriptions.c.id).where(subscriptions.c.paused_at.is_not(None))
+            ),
+            ~exists().where(
+                earlier.c.subscription_id == webhook_deliveries.c.subscription_id,
+                earlier.c.order_key == webhook_deliveries.c.order_key,
+                earlier.c.id < webhook_deliveries.c.id,
+                earlier.c.status == "pending",
+            ),
         )
         .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
         .limit(limit)
@@ -98,3 +109,35 @@ def log(conn: Connection, subscription_id: int, *, limit: int) -> Sequence[Row[A
         .order_by(webhook_deliveries.c.id.desc())
         .limit(limit)
     ).all()
+
+
+def count_client_errors(
+    conn: Connection, answers: Mapping[int, bool], *, now: datetime, pause_after: int
+) -> list[str]:
+    """Count each subscription's answer (``answers``: id -> whether it was a 4xx): a 4xx adds one, any
+    other answer resets the count; a subscription reaching ``pause_after`` is paused. Returns the
+    public ids paused now."""
+    paused: list[str] = []
+    for sub_id, client_error in answers.items():
+        if not client_error:
+            conn.execute(update(subscriptions).where(subscriptions.c.id == sub_id).values(client_errors=0))
+            continue
+        count = conn.execute(
+            update(subscriptions)
+            .where(subscriptions.c.id == sub_id)
+            .values(client_errors=subscriptions.c.client_errors + 1)
+            .returning(subscriptions.c.client_errors, subscriptions.c.public_id, subscriptions.c.paused_at)
+        ).first()
+        if count is not None and count.client_errors >= pause_after and count.paused_at is None:
+            conn.execute(update(subscriptions).where(subscriptions.c.id == sub_id).values(paused_at=now))
+            paused.append(count.public_id)
+    return paused
+
+
+def resume(conn: Connection, public_id: str) -> bool:
+    res = conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.public_id == public_id, subscriptions.c.deleted_at.is_(None))
+        .values(paused_at=None, client_errors=0)
+    )
+    return res.rowcount == 1

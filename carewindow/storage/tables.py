@@ -235,6 +235,9 @@ class Subscription(Base):
     phone_number_ids: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    # The fan-out (docs/gateway.md): paused after repeated 4xx answers, until resumed.
+    paused_at: Mapped[datetime | None]
+    client_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WebhookDelivery(Base):
@@ -244,6 +247,7 @@ class WebhookDelivery(Base):
     __table_args__ = (
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_subscription", "subscription_id", "id"),
+        Index("ix_webhook_deliveries_order", "subscription_id", "order_key", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -260,6 +264,8 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+    # A raw webhook's contacts (actions/fanout.py): delivered in order per subscription and key.
+    order_key: Mapped[str | None] = mapped_column(String(200))
 
 
 class WebhookRaw(Base):

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import httpx
 
+from carewindow.actions import fanout
 from carewindow.actions.events import Event
 from carewindow.actions.subscriptions import DeliveryAnswer, do_claim_deliveries, do_settle_deliveries
 from carewindow.actions.windows import do_sweep
@@ -79,9 +80,17 @@ class Housekeeper:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=10.0)
         answers = await asyncio.gather(*(self._post(d) for d in due))
-        await anyio.to_thread.run_sync(
+        paused = await anyio.to_thread.run_sync(
             lambda: do_settle_deliveries(self.engine, list(zip(due, answers, strict=True)), now=self.clock())
         )
+        for public_id in paused:  # the alert: the receiver refuses what it is sent (docs/gateway.md)
+            log.warning(
+                "subscription %s paused: its receiver answered 4xx %d times in a row; its deliveries "
+                "wait until POST /v1/subscriptions/%s/resume",
+                public_id,
+                fanout.PAUSE_AFTER,
+                public_id,
+            )
         return len(due)
 
     async def _post(self, d: Any) -> DeliveryAnswer:
@@ -93,6 +102,8 @@ class Housekeeper:
             "X-Carewindow-Event-Id": d.event_id,
             "X-Carewindow-Delivery": str(d.id),
         }
+        if d.event_type == fanout.EVENT:  # Meta's body as Meta sent it, signed as Meta signs it
+            headers[signature.HEADER] = headers[SIGNATURE_HEADER]
         try:
             r = await self._client.post(d.url, content=d.body, headers=headers)
         except httpx.HTTPError as exc:

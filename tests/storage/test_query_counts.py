@@ -71,6 +71,11 @@ EXACT: dict[str, dict[str, int]] = {
     # The default pricing (auto) in today's era (meta_pmp_2026) locks and bumps the free tier's counter:
     # one upsert, and one update (on PostgreSQL inside the combined write).
     "send": {"sqlite": 8, "postgresql": 4},
+    # One fan-out subscriber (actions/fanout.py): its rows join the batch's one insert of deliveries,
+    # one statement more on SQLite (7 -> 8, 5 -> 6) and none on PostgreSQL, where that insert travels
+    # with the transaction's other unread writes (storage.writes.Writes).
+    "webhook message, fan-out": {"sqlite": 8, "postgresql": 5},
+    "webhook statuses, fan-out": {"sqlite": 6, "postgresql": 2},
     "ingest batch": {"sqlite": 10, "postgresql": 6},
     "send batch": {"sqlite": 13, "postgresql": 9},  # as "send": the free tier's counter (2026 era)
     "worker batch of 10": {"sqlite": 13, "postgresql": 10},
@@ -153,6 +158,28 @@ async def test_webhook_statuses_cost_the_same_for_one_or_three(service: Service)
     assert three.n <= WEBHOOK_STATUSES_BUDGET, three.statements
     assert three.n == one.n, "\n".join(["one:", *one.statements, "three:", *three.statements])
     assert_exact("webhook statuses", service.rt.engine, three)
+
+
+async def test_webhooks_with_one_fanout_subscriber(service: Service) -> None:
+    """The fan-out's cost on the ingest path: at most one statement more (the deliveries insert)."""
+    r = await service.http.post(
+        "/v1/subscriptions",
+        headers=service.auth("integration"),
+        json={"url": "http://127.0.0.1:9/h", "events": ["whatsapp.webhook"], "secret": "s" * 16},
+    )
+    assert r.status_code == 201, r.text
+    now = service.clock()
+    wamids = seed_sent_messages(service.rt.engine, 3, now, "f")
+    await post_webhook(service, message_webhook("34600111001", "wamid.qc-fwarm", now))  # warm caches
+    with counting(service.rt.engine) as message:
+        await post_webhook(service, message_webhook("34600111002", "wamid.qc-fone", now))
+    await post_webhook(service, statuses_webhook(wamids[:1], now))
+    with counting(service.rt.engine) as statuses:
+        await post_webhook(service, statuses_webhook(wamids[1:], now))
+    assert message.n <= WEBHOOK_MESSAGE_BUDGET + 1, message.statements
+    assert statuses.n <= WEBHOOK_STATUSES_BUDGET + 1, statuses.statements
+    assert_exact("webhook message, fan-out", service.rt.engine, message)
+    assert_exact("webhook statuses, fan-out", service.rt.engine, statuses)
 
 
 async def test_send_message(service: Service) -> None:

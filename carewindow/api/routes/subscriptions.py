@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Query, Response
 
-from carewindow.actions import outgoing
+from carewindow.actions import fanout, outgoing
 from carewindow.actions.errors import NotFound
-from carewindow.actions.subscriptions import do_create_subscription, do_delete_subscription, visible
+from carewindow.actions.subscriptions import (
+    do_create_subscription,
+    do_delete_subscription,
+    do_resume_subscription,
+    visible,
+)
 from carewindow.api import schemas
 from carewindow.api.auth import SUBSCRIPTIONS, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
+from carewindow.api.graph.handshake import verify_receiver
 from carewindow.storage import subscriptions as subscription_store
 from carewindow.storage.engine import connect
 
@@ -26,11 +33,12 @@ def _public(row: Any) -> schemas.SubscriptionPublic:
         events=list(row.events),
         phone_number_ids=row.phone_number_ids.split(",") if row.phone_number_ids else None,
         created_at=row.created_at,
+        paused_at=row.paused_at,
     )
 
 
 @router.post("", status_code=201, response_model=schemas.SubscriptionPublic)
-def create_subscription(
+async def create_subscription(
     body: schemas.SubscriptionCreate, rt: RuntimeDep, principal: PrincipalDep
 ) -> schemas.SubscriptionPublic:
     """Subscribe a URL to events; each delivery is signed with ``X-Carewindow-Signature: sha256=…``."""
@@ -42,13 +50,22 @@ def create_subscription(
             raise ApiError(
                 403, "forbidden", "This key may not subscribe to events of other business numbers."
             )
-    row = do_create_subscription(
-        rt.engine,
-        url=body.url,
-        events=body.events,
-        secret=body.secret,
-        phone_number_ids=numbers,
-        now=rt.now(),
+    events: list[str] = list(body.events)
+    if body.fields or body.verify:  # the fan-out's options (docs/gateway.md)
+        if fanout.EVENT not in events:
+            raise ApiError(422, "validation_error", "fields and verify apply to whatsapp.webhook only.")
+        events += [fanout.FIELD_PREFIX + f for f in body.fields or ()]
+        if body.verify:
+            await verify_receiver(body.url, body.secret)
+    row = await anyio.to_thread.run_sync(
+        lambda: do_create_subscription(
+            rt.engine,
+            url=body.url,
+            events=events,
+            secret=body.secret,
+            phone_number_ids=numbers,
+            now=rt.now(),
+        )
     )
     return _public(row)
 
@@ -75,6 +92,16 @@ def list_deliveries(
             raise NotFound(f"No subscription {subscription_id!r}.", id=subscription_id)
         rows = subscription_store.log(conn, row.id, limit=limit)
     return {"subscription": subscription_id, "data": outgoing.deliveries_public(rows)}
+
+
+@router.post("/{subscription_id}/resume", response_model=schemas.SubscriptionPublic)
+def resume_subscription(
+    subscription_id: str, rt: RuntimeDep, principal: PrincipalDep
+) -> schemas.SubscriptionPublic:
+    """Deliver again to a subscription paused after repeated 4xx answers (docs/gateway.md)."""
+    require(principal, SUBSCRIPTIONS, "manage subscriptions")
+    row = do_resume_subscription(rt.engine, subscription_id, phone_number_ids=principal.phone_number_ids)
+    return _public(row)
 
 
 @router.delete("/{subscription_id}", status_code=204)

@@ -204,6 +204,8 @@ async def info(request: Request) -> Response:
             "display_phone_number": config.display_phone_number,
             "base_url": config.base_url,
             "graph_version": config.graph_version,
+            # The bearer token the sandbox's Graph API accepts (it guards nothing real).
+            "access_token": config.access_token,
         }
     )
 

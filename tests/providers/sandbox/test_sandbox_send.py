@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sandbox_support import CUSTOMER, PHONE_ID, START, Env
+from sandbox_support import CUSTOMER, PHONE_ID, START, TOKEN, Env
 
 from carewindow.wire.webhook import parse_webhook
 
@@ -297,4 +297,5 @@ async def test_info_describes_the_number(env: Env) -> None:
         "display_phone_number": "15550000001",
         "base_url": "http://sandbox.test/graph",
         "graph_version": "v23.0",
+        "access_token": TOKEN,  # the bearer token its Graph API accepts (README)
     }

@@ -1,0 +1,1 @@
+"""The Graph API gateway: Meta's Cloud API wire format in front of carewindow (docs/gateway.md)."""

@@ -1,0 +1,351 @@
+"""``/graph/{version}/…``: Meta's Cloud API wire format in front of carewindow (docs/gateway.md).
+
+A client that speaks the Cloud API (pywa, Chatwoot with ``WHATSAPP_CLOUD_BASE_URL``, n8n) points its
+base URL here and uses a carewindow API key as its access token (``Authorization: Bearer`` or the
+``access_token`` query parameter, as Chatwoot's template sync sends it). Any ``vNN.N`` version is
+accepted. carewindow calls Meta with its own token.
+
+- ``POST /{phone_number_id}/messages``: the Graph body is read by ``wire.graph_request`` and
+  translated into the /v1 request (``schemas.MessageCreate``) handed to ``messages.accept_send``: the
+  same key checks, the same ``SendCommand``, planner, writer, thread, ledger and events as a /v1 send.
+  The answer waits for Meta's (``wait.await_meta``) and carries Meta's wamid. Mark-as-read
+  (``{"status": "read"}``) goes straight to the provider: it is no message and the policy has no say.
+- ``GET /{phone_number_id}`` (and ``GET /{waba_id}``): the fields clients read.
+- ``GET|POST|DELETE /{waba_id}/message_templates``: carewindow's catalog (the one its decisions use)
+  in Graph's shape; creating and deleting go to Meta and into the catalog.
+- Media (``POST /{phone_number_id}/media``, ``GET|DELETE /{media_id}``) plugs in at ``media_router``.
+
+Opt-in headers (carewindow's extras): ``X-Carewindow-On-Closed: defer|template`` and
+``X-Carewindow-Fallback-Template: name:language[:p1|p2…]``; ``Idempotency-Key`` as on /v1.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, ParamSpec
+
+import anyio
+import orjson
+from fastapi import APIRouter, Path, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from carewindow.actions import templates as template_actions
+from carewindow.actions.template_edits import do_remove_template
+from carewindow.api import schemas
+from carewindow.api.auth import READ_CONVERSATIONS, SEND, Principal, authenticate
+from carewindow.api.deps import RuntimeDep
+from carewindow.api.graph.errors import GATEWAY_UNAVAILABLE, graph_error_of, graph_response
+from carewindow.api.graph.wait import await_meta, watching
+from carewindow.api.routes.messages import accept_send
+from carewindow.api.runtime import Runtime
+from carewindow.providers.base import ProviderError, ProviderGraphError, ProviderProtocolError
+from carewindow.storage import templates as template_store
+from carewindow.storage.engine import connect
+from carewindow.wire.graph_errors import GraphError
+from carewindow.wire.graph_request import GraphMarkRead, GraphSend, GraphTemplate, parse_graph_request
+from carewindow.wire.messages import build_mark_read_body, build_send_response
+
+__all__ = ["PREFIX", "media_router", "router"]
+
+PREFIX = "/graph/{version}"
+router = APIRouter(prefix=PREFIX, tags=["graph gateway"])
+# TODO(media): the media store's gateway routes (POST /{phone_number_id}/media, GET|DELETE
+# /{media_id}) go on this router; api/app.py includes it before ``router``, whose GET /{node_id}
+# would otherwise answer GET /{media_id}.
+media_router = APIRouter(prefix=PREFIX, tags=["graph gateway"])
+
+VersionPath = Annotated[str, Path(description="any Graph API version, e.g. v23.0")]
+_VERSION = re.compile(r"^v\d{1,3}\.\d{1,2}$")
+ON_CLOSED_HEADER = "x-carewindow-on-closed"
+FALLBACK_HEADER = "x-carewindow-fallback-template"
+TEMPLATE_ADMIN = frozenset({"admin", "integration"})
+_P = ParamSpec("_P")
+
+
+def graph_errors(fn: Callable[_P, Awaitable[Response]]) -> Callable[_P, Awaitable[Response]]:
+    """Answer whatever ``fn`` raises in Meta's error shape (carewindow's own errors translated)."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Response:
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as exc:
+            err = graph_error_of(exc)
+            if err is None:
+                raise
+            return graph_response(err)
+
+    return wrapper
+
+
+def _json(doc: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(doc), status_code=status, media_type="application/json")
+
+
+def _check_version(version: str) -> None:
+    if not _VERSION.match(version):
+        raise GraphError.for_code(100, details=f"Unknown Graph API version {version!r}; use e.g. v23.0.")
+
+
+def _access_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        return header
+    token = request.query_params.get("access_token")
+    return f"Bearer {token}" if token else None
+
+
+async def _principal(rt: Runtime, request: Request, version: str, roles: frozenset[str]) -> Principal:
+    _check_version(version)
+    principal = await authenticate(rt.keys, _access_token(request))
+    if principal.role not in roles:
+        raise GraphError.for_code(10, details=f"An {principal.role} key may not do this through the gateway.")
+    return principal
+
+
+def _node(rt: Runtime, principal: Principal, node_id: str, kind: str) -> None:
+    """``node_id`` must be this deployment's phone number (or WABA) and one the key may use."""
+    ours = rt.phone_number_id if kind == "phone" else rt.waba_id
+    allowed = principal.may_use(rt.phone_number_id)
+    if node_id != ours or not allowed:
+        raise GraphError.for_code(
+            100,
+            subcode=33,
+            details=f"Unsupported request: object with ID '{node_id}' does not exist, cannot be loaded "
+            "due to missing permissions, or does not support this operation.",
+        )
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        raise GraphError.for_code(100, details="The request body is not valid JSON.") from None
+
+
+# ------------------------------------------------------------------ messages
+
+
+@router.post("/{phone_number_id}/messages")
+@graph_errors
+async def post_messages(
+    version: VersionPath, phone_number_id: str, request: Request, rt: RuntimeDep
+) -> Response:
+    """Send a message (Graph body) through carewindow's policy; Meta's answer, with Meta's wamid."""
+    principal = await _principal(rt, request, version, SEND)
+    _node(rt, principal, phone_number_id, "phone")
+    doc = await _body(request)
+    parsed = parse_graph_request(doc)
+    if isinstance(parsed, GraphMarkRead):
+        return await _mark_read(rt, parsed)
+    body = _message_create(parsed, phone_number_id, request)
+    idempotency_key = request.headers.get("idempotency-key")
+    with watching(rt) as waiters:  # before the send: its answer cannot be missed
+        public = await accept_send(rt, principal, body, idempotency_key)
+        watched = public.fallback_message_id or public.id
+        if public.status in ("held", "scheduled") and public.fallback_message_id is None:
+            return _json(_accepted(parsed, public.wa_id, public.id, public.status))
+        if public.wamid is not None and watched == public.id:  # an earlier send of this idempotency key
+            return _json(_accepted(parsed, public.wa_id, public.wamid, "accepted"))
+        answered = await await_meta(rt, waiters, watched, seconds=rt.settings.gateway_answer_seconds)
+    if answered.wamid is not None:
+        answer = _accepted(parsed, public.wa_id, answered.wamid, "accepted")
+        if public.fallback_message_id is not None:
+            answer["carewindow"] = {"held_message_id": public.id, "fallback_message_id": watched}
+        return _json(answer)
+    if answered.cancelled or answered.row is None:
+        raise GraphError.for_code(
+            GATEWAY_UNAVAILABLE,
+            details=(
+                f"carewindow could not hand message {watched} to Meta in time; it was cancelled and "
+                "not sent. Retry later."
+                if answered.cancelled
+                else f"Meta has not answered for message {watched} yet; its status webhooks will say "
+                "whether it was sent. Do not resend it."
+            ),
+        )
+    raise _failed(answered.row)
+
+
+def _accepted(parsed: GraphSend, wa_id: str, wamid: str, status: str) -> dict[str, Any]:
+    return build_send_response(wa_id=wa_id, wamid=wamid, recipient_input=parsed.to, message_status=status)
+
+
+def _failed(row: Any) -> GraphError:
+    """Meta's error for a message Meta (or the worker, before sending) refused."""
+    code = str(row.error_code or "")
+    details = row.error_message or row.error_title or row.status
+    if code.isdigit():
+        return GraphError.for_code(int(code), details=details)
+    if code == "window_closed":
+        return GraphError.for_code(131047, details=f"carewindow ({code}): {details}")
+    return GraphError.for_code(131000, details=f"carewindow ({code or row.status}): {details}")
+
+
+def _spec(t: GraphTemplate) -> schemas.TemplateSpec:
+    params = dict(t.params) if isinstance(t.params, dict) else list(t.params)
+    return schemas.TemplateSpec(name=t.name, language=t.language, parameters=params)
+
+
+def _fallback(value: str) -> schemas.TemplateSpec:
+    """``name:language[:p1|p2…]`` from the fallback header."""
+    name, _, rest = value.partition(":")
+    language, _, params = rest.partition(":")
+    return schemas.TemplateSpec(
+        name=name.strip(), language=language.strip(), parameters=params.split("|") if params else []
+    )
+
+
+def _message_create(parsed: GraphSend, phone_number_id: str, request: Request) -> schemas.MessageCreate:
+    values: dict[str, Any] = {"to": parsed.to, "type": parsed.type, "phone_number_id": phone_number_id}
+    if parsed.template is not None:
+        values["template"] = _spec(parsed.template)
+    else:
+        values[parsed.type] = parsed.content
+    if parsed.context_wamid is not None:
+        values["context"] = {"message_id": parsed.context_wamid}
+    on_closed = request.headers.get(ON_CLOSED_HEADER)
+    fallback = request.headers.get(FALLBACK_HEADER)
+    try:
+        if on_closed:
+            values["on_closed"] = on_closed.strip().lower()
+        if fallback:
+            values["fallback_template"] = _fallback(fallback)
+        return schemas.MessageCreate.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise GraphError.for_code(131009, details=f"{where}: {first['msg']}") from None
+
+
+async def _mark_read(rt: Runtime, parsed: GraphMarkRead) -> Response:
+    assert rt.provider is not None
+    body: dict[str, object] = build_mark_read_body(parsed.message_id)
+    if parsed.typing:
+        body["typing_indicator"] = {"type": "text"}
+    try:
+        await rt.provider.send(body)
+    except ProviderProtocolError:
+        pass  # Meta answers {"success": true}, no message id: the provider's send reads that as odd
+    except ProviderGraphError as exc:
+        return graph_response(exc.error)
+    except ProviderError as exc:
+        raise GraphError.for_code(GATEWAY_UNAVAILABLE, details=exc.reason) from None
+    return _json({"success": True})
+
+
+# ------------------------------------------------------------------ the number and the account
+
+
+@router.get("/{node_id}")
+@graph_errors
+async def get_node(version: VersionPath, node_id: str, request: Request, rt: RuntimeDep) -> Response:
+    """The business number (``verified_name``, ``display_phone_number``, quality...) or the WABA."""
+    principal = await _principal(rt, request, version, SEND | READ_CONVERSATIONS)
+    if node_id == rt.waba_id and principal.may_use(rt.phone_number_id):
+        return _json({"id": rt.waba_id, "name": "carewindow", "message_template_namespace": rt.waba_id})
+    _node(rt, principal, node_id, "phone")
+    s = rt.settings
+    display = s.display_phone_number or (
+        rt.sandbox.config.display_phone_number if rt.sandbox is not None else ""
+    )
+    doc: dict[str, Any] = {
+        "id": rt.phone_number_id,
+        "display_phone_number": display,
+        "verified_name": "carewindow",
+        "quality_rating": "GREEN",
+        "platform_type": "CLOUD_API",
+        "code_verification_status": "VERIFIED",
+        "throughput": {"level": "STANDARD"},
+    }
+    fields = request.query_params.get("fields")
+    if fields:
+        wanted = {f.strip() for f in fields.split(",")} | {"id"}
+        doc = {k: v for k, v in doc.items() if k in wanted}
+    return _json(doc)
+
+
+# ------------------------------------------------------------------ templates
+
+
+@router.get("/{waba_id}/message_templates")
+@graph_errors
+async def list_templates(version: VersionPath, waba_id: str, request: Request, rt: RuntimeDep) -> Response:
+    """carewindow's catalog in Graph's shape, paged (``limit``, ``after``), ``name`` filtering."""
+    principal = await _principal(rt, request, version, SEND | READ_CONVERSATIONS)
+    _node(rt, principal, waba_id, "waba")
+    q = request.query_params
+    try:
+        limit = max(1, min(int(q.get("limit", "100")), 1000))
+        start = int(q.get("after", "0"))
+    except ValueError:
+        raise GraphError.for_code(100, details="limit and after must be integers.") from None
+    with connect(rt.engine) as conn:
+        rows = list(template_store.list_all(conn))
+    name = q.get("name")
+    if name:
+        rows = [r for r in rows if name in r.name]
+    page = rows[start : start + limit]
+    data = []
+    for r in page:
+        item = template_actions.graph_definition(template_store.template_from_row(r))
+        item["id"] = r.provider_id or f"{r.name}:{r.language}"
+        item["status"] = r.status.upper()
+        data.append(item)
+    doc: dict[str, Any] = {
+        "data": data,
+        "paging": {"cursors": {"before": str(start), "after": str(start + len(page))}},
+    }
+    if start + len(page) < len(rows):
+        params = {k: v for k, v in q.items() if k != "after"} | {"after": str(start + len(page))}
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        doc["paging"]["next"] = f"{str(request.url).split('?')[0]}?{query}"
+    return _json(doc)
+
+
+@router.post("/{waba_id}/message_templates")
+@graph_errors
+async def create_template(version: VersionPath, waba_id: str, request: Request, rt: RuntimeDep) -> Response:
+    """Submit a Graph template definition to Meta and store it in the catalog with Meta's status."""
+    principal = await _principal(rt, request, version, TEMPLATE_ADMIN)
+    _node(rt, principal, waba_id, "waba")
+    doc = await _body(request)
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
+        raise GraphError.for_code(131008, details="A template needs name, language, category and components.")
+    assert rt.provider is not None
+    try:
+        answer = await rt.provider.create_template(doc)
+    except ProviderGraphError as exc:
+        return graph_response(exc.error)
+    except ProviderError as exc:
+        raise GraphError.for_code(GATEWAY_UNAVAILABLE, details=exc.reason) from None
+    item = {**doc, "id": answer.get("id"), "status": answer.get("status", "PENDING")}
+    await anyio.to_thread.run_sync(lambda: template_actions.do_sync(rt.engine, [item], now=rt.now()))
+    return _json(dict(answer))
+
+
+@router.delete("/{waba_id}/message_templates")
+@graph_errors
+async def delete_template(version: VersionPath, waba_id: str, request: Request, rt: RuntimeDep) -> Response:
+    """Delete template ``name`` (every language) at Meta and from the catalog."""
+    principal = await _principal(rt, request, version, TEMPLATE_ADMIN)
+    _node(rt, principal, waba_id, "waba")
+    name = request.query_params.get("name")
+    if not name:
+        raise GraphError.for_code(131008, details="name is required.")
+    assert rt.provider is not None
+    try:
+        await rt.provider.delete_template(name)
+    except ProviderGraphError as exc:
+        return graph_response(exc.error)
+    except ProviderError as exc:
+        raise GraphError.for_code(GATEWAY_UNAVAILABLE, details=exc.reason) from None
+    with connect(rt.engine) as conn:
+        languages = [r.language for r in template_store.list_all(conn) if r.name == name]
+    for language in languages:
+        await anyio.to_thread.run_sync(do_remove_template, rt.engine, name, language)
+    return _json({"success": True})
