@@ -112,6 +112,7 @@ def do_ingest_batch(
                 status=tu.event.upper(),
                 reason=tu.reason,
                 now=job.received_at,
+                disable_at=tu.disable_at,
             )
         if result.events:
             deliveries.extend(outgoing.delivery_rows(conn, result.events, now=job.received_at))

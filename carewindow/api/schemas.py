@@ -7,8 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from carewindow.policy.addresses import normalise_address
 
 MESSAGE_TYPES = Literal[
     "text",
@@ -27,18 +28,9 @@ MESSAGE_TYPES = Literal[
 
 @functools.lru_cache(maxsize=16384)  # a phone-number parse per request was ~2 % of the send path
 def normalise_wa_id(value: str) -> str:
-    """E.164 with or without '+' (spaces and dashes tolerated) -> wa_id digits."""
-    raw = value.strip().replace(" ", "").replace("-", "")
-    digits = raw[1:] if raw.startswith("+") else raw
-    if not digits.isdigit() or not 7 <= len(digits) <= 15:
-        raise ValueError("must be a phone number in E.164 form, e.g. +34600111222")
-    try:
-        parsed = phonenumbers.parse("+" + digits)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from None
-    if not phonenumbers.is_possible_number(parsed):
-        raise ValueError("not a possible phone number for its country code")
-    return digits
+    """A wa_id or user id as Meta sent it; a typed number (``+``, spaces, dashes) -> wa_id digits
+    (policy/addresses.py, docs/rules.md "Addressing a customer")."""
+    return normalise_address(value)
 
 
 WaId = Annotated[str, Field(min_length=7, max_length=20, examples=["34600111222"])]

@@ -14,11 +14,16 @@ from carewindow.storage.tables import templates
 
 
 def template_from_row(row: Row[Any]) -> Template:
+    """The policy's template; never raises on a stored value (an unknown status is ``UNKNOWN`` with
+    its text kept, an unknown category is ``MARKETING``, the dearest)."""
+    status = TemplateStatus.parse(row.status)
     return Template(
         name=row.name,
         language=row.language,
-        category=TemplateCategory(row.category),
-        status=TemplateStatus(row.status),
+        category=TemplateCategory.parse(row.category),
+        status=status,
+        disable_at=getattr(row, "disable_at", None),
+        status_text=str(row.status) if status is TemplateStatus.UNKNOWN else None,
         body=row.body,
         header=row.header,
         footer=row.footer,
@@ -51,12 +56,20 @@ def upsert(conn: Connection, values: Mapping[str, Any]) -> None:
 
 
 def set_status(
-    conn: Connection, *, name: str, language: str, status: str, reason: str | None, now: datetime
+    conn: Connection,
+    *,
+    name: str,
+    language: str,
+    status: str,
+    reason: str | None,
+    now: datetime,
+    disable_at: datetime | None = None,
 ) -> int:
+    """Meta's status text as sent (cut to the column), and a FLAGGED template's disable date."""
     res = conn.execute(
         update(templates)
         .where(templates.c.name == name, templates.c.language == language)
-        .values(status=status, reason=reason, updated_at=now)
+        .values(status=status[:64], reason=reason, updated_at=now, disable_at=disable_at)
     )
     return int(res.rowcount)
 

@@ -72,7 +72,9 @@ async def create_template(
     except ProviderError as exc:
         raise provider_failure(exc, "create the template") from None
     status = str(answer.get("status", "PENDING")).upper()
-    t_status = TemplateStatus(status) if status in TemplateStatus.__members__ else TemplateStatus.PENDING
+    t_status = TemplateStatus.parse(status)
+    if t_status is TemplateStatus.UNKNOWN:
+        t_status = TemplateStatus.PENDING
     values = template_actions.row_values(
         dataclasses.replace(t, status=t_status), provider_id=str(answer.get("id") or "") or None, now=rt.now()
     )

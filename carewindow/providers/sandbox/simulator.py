@@ -40,8 +40,11 @@ from .config import SandboxConfig
 from .errors import GraphFailure
 from .payloads import JSON, GraphError
 
-# Inbound types that do not open or extend the window (platform guide §1: count real messages only).
-NON_WINDOW_TYPES = frozenset({"reaction", "system", "request_welcome", "unsupported"})
+# Inbound types that do not open or extend the window: the same set as actions/ingest.py. An
+# ``unsupported`` message is one the user sent (Meta's unsupported-messages webhook reference: "A WhatsApp
+# user sends a message type not supported by Cloud API"), and a user's message opens the window
+# (docs/rules.md "Unsupported messages").
+NON_WINDOW_TYPES = frozenset({"reaction", "system", "request_welcome"})
 TEMPLATE_LIMIT = 250  # the per-WABA cap Meta reports in the list summary
 TRANSIENT_FAULT_STATUS = {130429: 400, 131056: 400, 131048: 400, 4: 400}
 
@@ -316,7 +319,7 @@ class Sandbox:
                 GraphError(code=132001, details=f"template name ({name}) does not exist in {code}")
             )
         status = stored.status
-        if status is not TemplateStatus.APPROVED:
+        if not status.sendable:
             meta_code = {TemplateStatus.PAUSED: 132015, TemplateStatus.DISABLED: 132016}.get(status, 132001)
             raise GraphFailure(
                 GraphError(code=meta_code, details=f"Template {name} ({code}) is {status.value}.")
@@ -579,7 +582,10 @@ class Sandbox:
         stored = self.templates.get((name, language))
         if stored is None:
             raise KeyError((name, language))
-        new_status = TemplateStatus(status.upper())
+        new_status = TemplateStatus.parse(status)
+        if new_status is TemplateStatus.UNKNOWN:
+            known = ", ".join(m.value for m in TemplateStatus if m is not TemplateStatus.UNKNOWN)
+            raise ValueError(f"status must be one of {known}")
         stored = dataclasses.replace(stored, template=dataclasses.replace(stored.template, status=new_status))
         self.templates[(name, language)] = stored
         return stored, await self._announce_template(stored, reason=reason)
