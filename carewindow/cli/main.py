@@ -100,6 +100,9 @@ def serve(
     os.environ["CAREWINDOW_PUBLIC_URL"] = public_url
     # uvicorn's processes read the settings again: give them the very database resolved here.
     os.environ["CAREWINDOW_DATABASE_URL"] = s.database_url
+    if s.provider == "sandbox" and not s.sandbox_state_dir:
+        # The sandbox remembers templates and windows across restarts, as Meta does (issue 23).
+        os.environ["CAREWINDOW_SANDBOX_STATE_DIR"] = str(s.home_dir / "var" / "sandbox")
     if s.provider == "sandbox" and not s.meta_app_secret:
         # One secret for this run, shared with uvicorn's process, so sandbox webhooks verify.
         os.environ["CAREWINDOW_META_APP_SECRET"] = secrets.token_hex(16)

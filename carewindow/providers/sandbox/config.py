@@ -44,6 +44,8 @@ class SandboxConfig:
     fault_timeout_seconds: float = 30.0
     page_size: int = 25
     clock: Callable[[], datetime] = utc_now
+    # Where the catalog and the customers' windows are kept across restarts (persist.py); None: memory only.
+    state_file: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.status_delays) != 3 or any(d < 0 for d in self.status_delays):

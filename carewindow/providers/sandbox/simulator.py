@@ -16,6 +16,7 @@ import secrets
 from collections import Counter
 from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,7 +34,7 @@ from carewindow.policy import (
     window_at,
 )
 
-from . import payloads, validation
+from . import payloads, persist, validation
 from .callbacks import Delivery, HttpClientFactory, WebhookSender
 from .catalog import DUPLICATE_SUBCODE, StoredTemplate, parse_definition, send_parameters
 from .config import SandboxConfig
@@ -161,9 +162,19 @@ class Sandbox:
         self._body_counts: Counter[str] = Counter()
         self._wamids_by_body: dict[str, list[str]] = {}
         self._template_ids = itertools.count(900000000000001)
+        if config.state_file:
+            saved = persist.load_state(Path(config.state_file))
+            self.templates, self.windows = saved.templates, saved.windows
+            ids = [int(t.id) for t in self.templates.values() if t.id.isdigit()]
+            self._template_ids = itertools.count(max([900000000000000, *ids]) + 1)
         self._tasks: set[asyncio.Task[object]] = set()
         self._status_batch: list[tuple[JSON, JSON, asyncio.Future[Delivery]]] = []
         self._flushing = False
+
+    def _persist(self) -> None:
+        """Keep the catalog and the windows on disk when the sandbox has a state file (persist.py)."""
+        if self.config.state_file:
+            persist.save_state(Path(self.config.state_file), templates=self.templates, windows=self.windows)
 
     # -- time and identity ------------------------------------------------------------------
 
@@ -471,6 +482,7 @@ class Sandbox:
                 referral=referral is not None,
                 settings=self.settings,
             )
+            self._persist()
         wamid = new_wamid(wa_id)
         self.inbound_wamids.add(wamid)
         message: JSON = {"from": wa_id, "id": wamid, "timestamp": str(int(at.timestamp())), "type": kind}
@@ -516,6 +528,7 @@ class Sandbox:
                 )
             )
         self.templates[key] = stored
+        self._persist()
         if status is TemplateStatus.APPROVED:
             self.spawn(self._announce_template(stored, reason=None))
         return {"id": stored.id, "status": status.value, "category": stored.meta_category}
@@ -573,6 +586,7 @@ class Sandbox:
             raise GraphFailure(GraphError(code=100, details=f"Message template {name!r} not found."))
         for key in keys:
             del self.templates[key]
+        self._persist()
         return {"success": True}
 
     async def set_template_status(
@@ -588,6 +602,7 @@ class Sandbox:
             raise ValueError(f"status must be one of {known}")
         stored = dataclasses.replace(stored, template=dataclasses.replace(stored.template, status=new_status))
         self.templates[(name, language)] = stored
+        self._persist()
         return stored, await self._announce_template(stored, reason=reason)
 
     async def _announce_template(self, stored: StoredTemplate, *, reason: str | None) -> Delivery:
