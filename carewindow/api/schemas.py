@@ -271,6 +271,13 @@ class TicketNotify(Strict):
         default=None,
         description="re-engagement template; default ticket_update with the ticket id as parameter",
     )
+    language: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=16,
+        description="language of the default ticket_update template; default: the customer's known "
+        "language, else the template's single sendable language, else CAREWINDOW_TICKET_TEMPLATE_LANGUAGE",
+    )
 
     @field_validator("to")
     @classmethod

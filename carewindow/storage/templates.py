@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, delete, select, update
 
 from carewindow.policy import Template, TemplateButton, TemplateCategory, TemplateStatus
 from carewindow.storage.engine import dialect_insert
-from carewindow.storage.tables import templates
+from carewindow.storage.tables import contacts, messages, templates
 
 
 def template_from_row(row: Row[Any]) -> Template:
@@ -77,3 +77,30 @@ def set_status(
 def remove(conn: Connection, name: str, language: str) -> int:
     res = conn.execute(delete(templates).where(templates.c.name == name, templates.c.language == language))
     return int(res.rowcount)
+
+
+def languages(conn: Connection, name: str) -> dict[str, str]:
+    """Every language of template ``name`` with its status text (ticket notify picks among them)."""
+    rows = conn.execute(
+        select(templates.c.language, templates.c.status)
+        .where(templates.c.name == name)
+        .order_by(templates.c.language)
+    )
+    return {r.language: str(r.status) for r in rows}
+
+
+def contact_language(conn: Connection, *, phone_number_id: str, wa_id: str) -> str | None:
+    """The language of the last template sent to this customer: the language they are known to read."""
+    row = conn.execute(
+        select(messages.c.template_language)
+        .join(contacts, contacts.c.id == messages.c.contact_id)
+        .where(
+            contacts.c.phone_number_id == phone_number_id,
+            contacts.c.wa_id == wa_id,
+            messages.c.direction == "out",
+            messages.c.template_language.is_not(None),
+        )
+        .order_by(messages.c.seq.desc())
+        .limit(1)
+    ).first()
+    return str(row.template_language) if row is not None else None

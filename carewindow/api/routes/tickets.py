@@ -70,6 +70,7 @@ async def notify(
             now=now,
             hold_period=timedelta(hours=rt.settings.hold_period_hours),
             committer=send_queue(rt),
+            language=body.language,
         )
     )
     rt.bus.publish(outcome.events)

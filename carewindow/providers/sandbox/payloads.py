@@ -45,6 +45,10 @@ DETAILS_131047 = (
 )
 
 
+# pywa's BSUIDRecipientNotSupported (pywa/errors.py @0bcf2f1).
+DETAILS_131062 = "Business-scoped User ID (BSUID) recipients are not supported for this message."
+
+
 def fbtrace_id() -> str:
     """An opaque trace id like the one Meta attaches to every error."""
     return "A" + secrets.token_urlsafe(15)
@@ -117,6 +121,15 @@ def contact(*, wa_id: str, user_id: str, profile_name: str | None = None) -> JSO
     if profile_name is not None:
         entry["profile"] = {"name": profile_name}
     entry["wa_id"] = wa_id
+    entry["user_id"] = user_id
+    return entry
+
+
+def username_contact(*, user_id: str, profile_name: str | None = None) -> JSON:
+    """A ``contacts[]`` entry of a customer who hides the number behind a username: no ``wa_id``."""
+    entry: JSON = {}
+    if profile_name is not None:
+        entry["profile"] = {"name": profile_name}
     entry["user_id"] = user_id
     return entry
 

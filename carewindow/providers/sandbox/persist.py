@@ -1,11 +1,12 @@
 """The sandbox's state on disk, so a restart on the same database finds what Meta would still know.
 
 One JSON file per carewindow database (``SandboxConfig.state_file``; ``serve`` puts it under
-``var/sandbox/`` in the carewindow home, docs/subsystems/sandbox.md): the template catalog (each entry as
-``GET /message_templates`` lists it, with its id and status) and every customer's window (the times the
-policy's ``CareWindow`` keeps). Written whole after each change, through a temporary file and a rename,
-so a crash leaves the previous state, never half a file. A file that cannot be read is set aside
-(``.unreadable``) and the sandbox starts empty, saying so in the log: the sandbox never refuses to start.
+``var/sandbox/`` in the carewindow home, docs/subsystems/sandbox.md): the template catalog (each entry
+as ``GET /message_templates`` lists it, with its id and status), every customer's window (the times
+the policy's ``CareWindow`` keeps) and which customers hide their number behind a username. Written
+whole after each change, through a temporary file and a rename, so a crash leaves the previous state,
+never half a file. A file that cannot be read is set aside (``.unreadable``) and the sandbox starts
+empty, saying so in the log: the sandbox never refuses to start.
 """
 
 from __future__ import annotations
@@ -34,10 +35,14 @@ class SavedState:
     """What a state file held: the catalog by (name, language) and the windows by wa_id."""
 
     def __init__(
-        self, templates: dict[tuple[str, str], StoredTemplate], windows: dict[str, CareWindow]
+        self,
+        templates: dict[tuple[str, str], StoredTemplate],
+        windows: dict[str, CareWindow],
+        username_only: set[str] | None = None,
     ) -> None:
         self.templates = templates
         self.windows = windows
+        self.username_only = username_only or set()
 
 
 def _time(value: object) -> datetime | None:
@@ -53,13 +58,18 @@ def _window_json(w: CareWindow) -> dict[str, str | None]:
 
 
 def save_state(
-    path: Path, *, templates: Mapping[tuple[str, str], StoredTemplate], windows: Mapping[str, CareWindow]
+    path: Path,
+    *,
+    templates: Mapping[tuple[str, str], StoredTemplate],
+    windows: Mapping[str, CareWindow],
+    username_only: set[str] | frozenset[str] = frozenset(),
 ) -> None:
     """Write the state whole: a temporary file beside ``path``, then an atomic rename."""
     doc = {
         "version": STATE_VERSION,
         "templates": [t.to_json() for t in templates.values()],
         "windows": {wa_id: _window_json(w) for wa_id, w in windows.items()},
+        "username_only": sorted(username_only),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -89,6 +99,7 @@ def load_state(path: Path) -> SavedState:
             )
             for wa_id, w in dict(doc.get("windows", {})).items()
         }
+        username_only = {str(w) for w in doc.get("username_only", [])}
     except (OSError, ValueError, TypeError, KeyError, AttributeError, GraphFailure) as exc:
         aside = path.with_name(path.name + ".unreadable")
         os.replace(path, aside)
@@ -96,4 +107,4 @@ def load_state(path: Path) -> SavedState:
             "sandbox state %s could not be read (%s); set aside as %s, starting empty", path, exc, aside
         )
         return SavedState({}, {})
-    return SavedState(templates, windows)
+    return SavedState(templates, windows, username_only)

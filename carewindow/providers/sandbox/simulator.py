@@ -156,6 +156,8 @@ class Sandbox:
         self.templates: dict[tuple[str, str], StoredTemplate] = {}
         self.sent: list[SentRecord] = []
         self.inbound_wamids: set[str] = set()
+        # Customers who hide their number behind a username: webhooks carry only their user id.
+        self.username_only: set[str] = set()
         self.fault: Fault | None = None
         self.rejected = 0
         self.faults_served = 0
@@ -165,6 +167,7 @@ class Sandbox:
         if config.state_file:
             saved = persist.load_state(Path(config.state_file))
             self.templates, self.windows = saved.templates, saved.windows
+            self.username_only = saved.username_only
             ids = [int(t.id) for t in self.templates.values() if t.id.isdigit()]
             self._template_ids = itertools.count(max([900000000000000, *ids]) + 1)
         self._tasks: set[asyncio.Task[object]] = set()
@@ -174,7 +177,12 @@ class Sandbox:
     def _persist(self) -> None:
         """Keep the catalog and the windows on disk when the sandbox has a state file (persist.py)."""
         if self.config.state_file:
-            persist.save_state(Path(self.config.state_file), templates=self.templates, windows=self.windows)
+            persist.save_state(
+                Path(self.config.state_file),
+                templates=self.templates,
+                windows=self.windows,
+                username_only=self.username_only,
+            )
 
     # -- time and identity ------------------------------------------------------------------
 
@@ -182,7 +190,17 @@ class Sandbox:
         return self.config.clock()
 
     def _contact(self, wa_id: str, profile_name: str | None = None) -> JSON:
+        if wa_id in self.username_only:  # the number stays hidden: only the user id (2026 usernames)
+            return payloads.username_contact(user_id=user_id_for(wa_id), profile_name=profile_name)
         return payloads.contact(wa_id=wa_id, user_id=user_id_for(wa_id), profile_name=profile_name)
+
+    def wa_id_for_user(self, user_id: str) -> str:
+        """The customer behind a user id this sandbox handed out ("" for one it never did: the send is
+        accepted and then fails 131026, as an unknown recipient does at Meta)."""
+        for wa_id in (*self.windows, *self.username_only):
+            if user_id_for(wa_id) == user_id:
+                return wa_id
+        return ""
 
     def window(self, wa_id: str) -> WindowView:
         """The sandbox's own view of ``wa_id``'s window right now."""
@@ -273,13 +291,19 @@ class Sandbox:
         if (error := validation.check_envelope(body)) or not isinstance(body, dict):
             raise GraphFailure(error or GraphError(code=100, details="The body must be a JSON object."))
         kind = str(body.get("type", "text"))
-        to = validation.normalise_recipient(body["to"]) or ""
+        by_user_id = body.get("to") is None  # check_envelope: then ``recipient`` is a user id
+        if by_user_id:
+            to = self.wa_id_for_user(str(body["recipient"]))
+        else:
+            to = validation.normalise_recipient(body["to"]) or ""
         if to == self.config.display_phone_number:
             raise GraphFailure(GraphError(code=131021, details="Recipient cannot be the sender."))
         view = self.window(to)
         template: StoredTemplate | None = None
         if kind == "template":
             template = self._check_template(body["template"])
+            if by_user_id and template.template.category is TemplateCategory.AUTHENTICATION:
+                raise GraphFailure(GraphError(code=131062, details=payloads.DETAILS_131062))
         elif error := validation.check_content(kind, body[kind]):
             raise GraphFailure(error)
         elif not view.is_open and not self.config.async_131047:
@@ -300,7 +324,11 @@ class Sandbox:
         self.spawn(self._status_flow(record, pricing, failure, tracker if isinstance(tracker, str) else None))
         return {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": str(body["to"]), "wa_id": to}],
+            "contacts": [
+                {"input": str(body["recipient"]), "user_id": str(body["recipient"])}
+                if by_user_id
+                else {"input": str(body["to"]), "wa_id": to}
+            ],
             "messages": [{"id": wamid, "message_status": "accepted"}],
         }
 
@@ -430,7 +458,7 @@ class Sandbox:
             while self._status_batch:
                 size = self.config.status_batch_max
                 batch, self._status_batch = self._status_batch[:size], self._status_batch[size:]
-                contacts = list({c["wa_id"]: c for _, c, _ in batch}.values())
+                contacts = list({c.get("wa_id") or c.get("user_id"): c for _, c, _ in batch}.values())
                 delivery = await self.webhooks.deliver(
                     payloads.statuses_webhook(
                         waba_id=self.config.waba_id,
@@ -483,9 +511,14 @@ class Sandbox:
                 settings=self.settings,
             )
             self._persist()
+        if body.get("username_only"):
+            self.username_only.add(wa_id)
         wamid = new_wamid(wa_id)
         self.inbound_wamids.add(wamid)
         message: JSON = {"from": wa_id, "id": wamid, "timestamp": str(int(at.timestamp())), "type": kind}
+        if wa_id in self.username_only:
+            del message["from"]
+            message["from_user_id"] = user_id_for(wa_id)
         context = body.get("context")
         if isinstance(context, dict) and isinstance(context.get("message_id"), str):
             message["context"] = {"from": self.config.display_phone_number, "id": context["message_id"]}
