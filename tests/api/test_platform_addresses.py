@@ -12,6 +12,7 @@ import orjson
 import pytest
 from service_support import Service
 
+from carewindow.providers.sandbox.simulator import user_id_for
 from carewindow.wire import signature
 
 pytestmark = pytest.mark.anyio
@@ -133,3 +134,53 @@ async def test_a_location_without_type_is_stored_as_a_location(service: Service)
     await post_fixture(service, "messages__location_untyped")
     (m,) = await thread(service, "34600111222")
     assert m["type"] == "location"
+
+
+async def test_the_sandbox_plays_a_username_customer_end_to_end(service: Service) -> None:
+    """The 2026 shape without Meta: a webhook with only a user id, a send through ``recipient``,
+    statuses back, and 131062 for a message type that does not take a user id."""
+    r = await service.http.post(
+        "/sandbox/customers/34600888999/messages", json={"text": "hola", "username_only": True}
+    )
+    assert r.json()["callback_status"] == 200, r.text
+    sandbox = service.rt.sandbox
+    (hidden,) = sandbox.username_only
+    user_id = user_id_for(hidden)
+    assert sandbox.wa_id_for_user(user_id) == hidden
+    number = {"phone_number_id": service.rt.phone_number_id}
+    r = await service.http.get(f"/v1/contacts/{user_id}/window", headers=service.auth(), params=number)
+    assert r.json()["state"] == "open" and r.json()["wa_id"] == user_id
+    r = await service.http.post(
+        "/v1/messages", headers=service.auth(), json={"to": user_id, "type": "text", "text": {"body": "hola"}}
+    )
+    assert r.status_code == 202, r.text
+    text_id = r.json()["id"]
+    r = await service.http.post(
+        "/v1/templates",
+        headers=service.auth(),
+        json={"name": "login_code", "language": "es", "category": "authentication", "body": "Código {{1}}"},
+    )
+    assert r.status_code == 201, r.text
+    await service.drain()
+    r = await service.http.put(
+        f"/v1/contacts/{user_id}/consent", headers=service.auth(), json={"status": "opted_in", "source": "t"}
+    )
+    assert r.status_code == 200
+    r = await service.http.post(
+        "/v1/messages",
+        headers=service.auth(),
+        json={
+            "to": user_id,
+            "type": "template",
+            "template": {"name": "login_code", "language": "es", "parameters": ["123"]},
+        },
+    )
+    assert r.status_code == 202, r.text
+    auth_id = r.json()["id"]
+    await service.drain()
+    text = (await service.http.get(f"/v1/messages/{text_id}", headers=service.auth())).json()
+    assert text["status"] == "read", text
+    auth = (await service.http.get(f"/v1/messages/{auth_id}", headers=service.auth())).json()
+    assert auth["status"] == "failed" and auth["error"]["code"] == "131062", auth
+    (sent,) = sandbox.sent
+    assert sent.body["recipient"] == user_id and "to" not in sent.body
