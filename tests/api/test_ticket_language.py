@@ -51,7 +51,10 @@ async def knock_language(svc: Service, r: Any) -> str:
 async def test_the_ticket_template_goes_in_the_language_it_is_approved_in(service: Service) -> None:
     await create(service, "es")
     body = (FIXTURES / "message_template_status_update__approved.json").read_bytes()
-    headers = {signature.HEADER: signature.sign(body, service.rt.app_secret), "Content-Type": "application/json"}
+    headers = {
+        signature.HEADER: signature.sign(body, service.rt.app_secret),
+        "Content-Type": "application/json",
+    }
     assert (await service.http.post("/webhooks/whatsapp", content=body, headers=headers)).status_code == 200
     r = await service.http.put(
         f"/v1/contacts/{WA}/consent", headers=service.auth(), json={"status": "opted_in", "source": "t"}
