@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from carewindow.actions import outgoing
+from carewindow.actions import outgoing, platform_changes
 from carewindow.actions.events import Event
 from carewindow.actions.held import release_on_inbound
 from carewindow.actions.statuses import apply_statuses
@@ -114,6 +114,8 @@ def do_ingest_batch(
                 now=job.received_at,
                 disable_at=tu.disable_at,
             )
+        if job.batch.other:  # the 2026 fields (echoes, template category/quality): off the hot path
+            result.events.extend(platform_changes.apply(conn, job.batch.other, now=job.received_at))
         if result.events:
             deliveries.extend(outgoing.delivery_rows(conn, result.events, now=job.received_at))
     subscription_store.add_deliveries(conn, deliveries, writes=writes)

@@ -30,6 +30,10 @@ EVENT_TYPES = (
     "window.expiring",
     "window.closed",
     "consent.changed",
+    # issue 23: coexistence echoes, template category and quality changes (actions/platform_changes.py)
+    "message.echo",
+    "template.category_changed",
+    "template.quality_changed",
 )
 RETRY_FOR = timedelta(hours=24)
 _CACHE_SECONDS = 1.0

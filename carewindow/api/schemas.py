@@ -149,6 +149,7 @@ class MessagePublic(BaseModel):
     error: dict[str, Any] | None = None
     content: dict[str, Any] | None = None
     fallback_message_id: str | None = None
+    origin: str | None = Field(default=None, description='"app": sent from the WhatsApp Business app')
     knock_message_id: str | None = None
     hold_until: datetime | None = None
     send_at: datetime | None = None
@@ -216,6 +217,14 @@ class TemplatePublic(BaseModel):
     placeholders: list[str]
     reason: str | None = None
     updated_at: datetime
+    # issue 23: FLAGGED's disable date, Meta's quality score, category changes, and what to look at.
+    disable_at: datetime | None = None
+    quality: str | None = None
+    previous_category: str | None = None
+    category_changed_at: datetime | None = None
+    impending_category: str | None = None
+    impending_category_at: datetime | None = None
+    alert: str | None = Field(default=None, description="what changed that makes it dearer or riskier")
 
 
 class ConversationPublic(BaseModel):
@@ -244,6 +253,9 @@ SUBSCRIPTION_EVENTS = Literal[
     "window.expiring",
     "window.closed",
     "consent.changed",
+    "message.echo",
+    "template.category_changed",
+    "template.quality_changed",
 ]
 
 

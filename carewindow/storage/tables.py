@@ -69,8 +69,9 @@ class Contact(Base):
         # proportional to windows that are due, not to all contacts.
         Index("ix_contacts_window_expires_at", "window_expires_at"),
         Index("ix_contacts_last_activity_at", "last_activity_at"),
-        # A customer addressed by the business-scoped user id (policy/addresses.py).
-        Index("ix_contacts_number_user_id", "phone_number_id", "user_id"),
+        # A customer addressed by the business-scoped user id (policy/addresses.py). On user_id alone:
+        # led by phone_number_id, PostgreSQL's planner took it for the (number, wa_id) lookups.
+        Index("ix_contacts_user_id", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

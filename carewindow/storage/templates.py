@@ -104,3 +104,27 @@ def contact_language(conn: Connection, *, phone_number_id: str, wa_id: str) -> s
         .limit(1)
     ).first()
     return str(row.template_language) if row is not None else None
+
+
+def set_columns(
+    conn: Connection, *, name: str, language: str, values: Mapping[str, Any], now: datetime
+) -> int:
+    """Update a catalog entry's category / quality columns (platform changes, actions/platform_changes.py)."""
+    res = conn.execute(
+        update(templates)
+        .where(templates.c.name == name, templates.c.language == language)
+        .values(**values, updated_at=now)
+    )
+    return int(res.rowcount)
+
+
+def relied_on_names(conn: Connection, ticket_template: str) -> set[str]:
+    """Templates carewindow relies on: the ticket template and every template sent to knock for a held
+    message (a fallback in use). Read only when a category or quality change arrives."""
+    knocks = select(messages.c.knock_message_id).where(messages.c.knock_message_id.is_not(None))
+    rows = conn.execute(
+        select(messages.c.template_name)
+        .where(messages.c.id.in_(knocks.scalar_subquery()), messages.c.template_name.is_not(None))
+        .distinct()
+    )
+    return {ticket_template, *(str(r.template_name) for r in rows)}

@@ -126,6 +126,13 @@ EXPECTED: dict[str, tuple[tuple[int, int, int, int], dict[str, Any]]] = {
     "message_template_status_update__locked": ((0, 0, 1, 0), {"event": "LOCKED", "disable_at": None}),
     "message_template_quality_update__yellow": ((0, 0, 0, 1), {"field": "message_template_quality_update"}),
     "user_preferences__stop": ((0, 0, 0, 1), {"field": "user_preferences"}),
+    "message_template_quality_update__red": ((0, 0, 0, 1), {"field": "message_template_quality_update"}),
+    # The 2026 fields stay in `other` here; wire.platform_changes reads them (test_platform_changes.py).
+    "smb_message_echoes__text": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
+    "smb_message_echoes__edit": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
+    "smb_message_echoes__revoke": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
+    "template_category_update__impending": ((0, 0, 0, 1), {"field": "template_category_update"}),
+    "template_category_update__completed": ((0, 0, 0, 1), {"field": "template_category_update"}),
     "batched__two_messages": ((2, 0, 0, 0), {"text": "primero", "profile_name": "Lucía Pérez"}),
     "batched__mixed": ((1, 2, 1, 0), {"text": "¿Seguís ahí?"}),
 }

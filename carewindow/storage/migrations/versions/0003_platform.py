@@ -37,11 +37,11 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("messages") as batch_op:
         batch_op.add_column(sa.Column("origin", sa.String(length=16), nullable=True))
-    op.create_index("ix_contacts_number_user_id", "contacts", ["phone_number_id", "user_id"], unique=False)
+    op.create_index("ix_contacts_user_id", "contacts", ["user_id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_contacts_number_user_id", table_name="contacts")
+    op.drop_index("ix_contacts_user_id", table_name="contacts")
     with op.batch_alter_table("messages") as batch_op:
         batch_op.drop_column("origin")
     with op.batch_alter_table("templates") as batch_op:
