@@ -123,3 +123,37 @@ async def test_pricing_uses_the_category_of_the_completed_update(service: Servic
     )
     assert r.status_code == 202, r.text
     assert r.json()["charge"]["category"] == "marketing"
+
+
+async def test_the_sandbox_emits_echoes_and_template_changes(service: Service) -> None:
+    """Everything above without Meta: the sandbox's control endpoints send the 2026 shapes."""
+    wa = "34600121212"
+    own = {"phone_number_id": service.rt.phone_number_id}
+    r = await service.http.post(f"/sandbox/business/{wa}/messages", json={"text": "Desde la app"})
+    assert r.json()["callback_status"] == 200, r.text
+    wamid = r.json()["wamid"]
+    r = await service.http.post(f"/sandbox/business/{wa}/messages", json={"text": "Editado", "edit": wamid})
+    assert r.json()["callback_status"] == 200, r.text
+    data = (await service.http.get(f"/v1/contacts/{wa}/messages", headers=service.auth(), params=own)).json()
+    (m,) = data["data"]
+    assert (m["origin"], m["text"], m["direction"]) == ("app", "Editado", "out")
+    r = await service.http.post(f"/sandbox/business/{wa}/messages", json={"revoke": wamid})
+    data = (await service.http.get(f"/v1/contacts/{wa}/messages", headers=service.auth(), params=own)).json()
+    assert data["data"][0]["status"] == "deleted"
+    w = (await service.http.get(f"/v1/contacts/{wa}/window", headers=service.auth(), params=own)).json()
+    assert w["state"] == "closed"
+
+    await _catalog(service)
+    r = await service.http.post(
+        "/sandbox/templates/ticket_update/es/category", json={"category": "MARKETING", "impending": True}
+    )
+    assert r.json()["callback_status"] == 200, r.text
+    assert (await template(service))["impending_category"] == "MARKETING"
+    r = await service.http.post(
+        "/sandbox/templates/ticket_update/es/category", json={"category": "MARKETING"}
+    )
+    assert r.json()["category"] == "MARKETING"
+    r = await service.http.post("/sandbox/templates/ticket_update/es/quality", json={"quality": "YELLOW"})
+    assert r.json()["callback_status"] == 200, r.text
+    t = await template(service)
+    assert (t["category"], t["quality"]) == ("marketing", "YELLOW")

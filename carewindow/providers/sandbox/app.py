@@ -193,6 +193,54 @@ async def template_status(request: Request) -> Response:
     )
 
 
+async def business_message(request: Request) -> Response:
+    """``POST /business/{wa_id}/messages``: the business writes from the WhatsApp Business app
+    (``{"text"}``, ``{"text", "edit": wamid}``, ``{"revoke": wamid}``): an ``smb_message_echoes`` webhook."""
+    try:
+        body = await _control_body(request)
+        answer = await _sandbox(request).business_app_message(request.path_params["wa_id"], body)
+    except ValueError as exc:
+        return _control_error(422, "validation_error", str(exc))
+    return JSONResponse(answer)
+
+
+async def template_category(request: Request) -> Response:
+    """``POST /templates/{name}/{language}/category``: ``{"category", "impending"?, "effective_at"?}``,
+    a ``template_category_update`` webhook (impending: announced only; else completed)."""
+    name, language = request.path_params["name"], request.path_params["language"]
+    try:
+        body = await _control_body(request)
+        category, effective = body.get("category"), body.get("effective_at")
+        if not isinstance(category, str) or (effective is not None and not isinstance(effective, int)):
+            raise ValueError("category (string) is required; effective_at is Unix seconds")
+        stored, delivery = await _sandbox(request).change_template_category(
+            name, language, category, impending=bool(body.get("impending")), effective_at=effective
+        )
+    except KeyError:
+        return _control_error(404, "template_not_found", f"No template {name!r} in {language!r}.")
+    except ValueError as exc:
+        return _control_error(422, "validation_error", str(exc))
+    return JSONResponse(
+        {"id": stored.id, "category": stored.meta_category, "callback_status": delivery.status}
+    )
+
+
+async def template_quality(request: Request) -> Response:
+    """``POST /templates/{name}/{language}/quality``: ``{"quality", "previous"?}``, a quality webhook."""
+    name, language = request.path_params["name"], request.path_params["language"]
+    try:
+        body = await _control_body(request)
+        quality, previous = body.get("quality"), body.get("previous", "GREEN")
+        if not isinstance(quality, str) or not isinstance(previous, str):
+            raise ValueError("quality (string) is required")
+        stored, delivery = await _sandbox(request).change_template_quality(name, language, quality, previous)
+    except KeyError:
+        return _control_error(404, "template_not_found", f"No template {name!r} in {language!r}.")
+    except ValueError as exc:
+        return _control_error(422, "validation_error", str(exc))
+    return JSONResponse({"id": stored.id, "quality": quality.upper(), "callback_status": delivery.status})
+
+
 async def info(request: Request) -> Response:
     """``GET /info``: the identifiers a client needs to talk to this sandbox."""
     config = _sandbox(request).config
@@ -293,6 +341,9 @@ def create_sandbox_app(
         Route("/customers/{wa_id}/messages", customer_message, methods=["POST"]),
         Route("/customers/{wa_id}/window", customer_window, methods=["GET"]),
         Route("/templates/{name}/{language}/status", template_status, methods=["POST"]),
+        Route("/templates/{name}/{language}/category", template_category, methods=["POST"]),
+        Route("/templates/{name}/{language}/quality", template_quality, methods=["POST"]),
+        Route("/business/{wa_id}/messages", business_message, methods=["POST"]),
         Route("/info", info, methods=["GET"]),
         Route("/sent", sent, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),

@@ -652,6 +652,103 @@ class Sandbox:
             )
         )
 
+    # -- the 2026 platform: app echoes, template category and quality --------------------------
+
+    async def business_app_message(self, wa_id: str, body: Mapping[str, Any]) -> JSON:
+        """The business writes from the WhatsApp Business app (coexistence): ``{"text"}`` sends, with
+        ``"edit": wamid`` it edits that message, with ``"revoke": wamid`` it deletes it. Delivered as an
+        ``smb_message_echoes`` webhook; the window is not touched (echoes neither open nor extend it)."""
+        if validation.normalise_recipient(wa_id) != wa_id:
+            raise ValueError("wa_id must be 6 to 15 digits")
+        at = int(self.now().timestamp())
+        wamid = new_wamid(wa_id)
+        echo: JSON = {
+            "from": self.config.display_phone_number,
+            "to": wa_id,
+            "id": wamid,
+            "timestamp": str(at),
+        }
+        echo["to_user_id"] = user_id_for(wa_id)
+        text = body.get("text")
+        if isinstance(body.get("revoke"), str):
+            echo.update(type="revoke", revoke={"original_message_id": body["revoke"]})
+        elif not isinstance(text, str) or not text:
+            raise ValueError("text is required (with edit: the new text)")
+        elif isinstance(body.get("edit"), str):
+            message = {"type": "text", "text": {"body": text}}
+            echo.update(type="edit", edit={"original_message_id": body["edit"], "message": message})
+        else:
+            echo.update(type="text", text={"body": text})
+        delivery = await self.webhooks.deliver(
+            payloads.echo_webhook(
+                waba_id=self.config.waba_id,
+                display_phone_number=self.config.display_phone_number,
+                phone_number_id=self.config.phone_number_id,
+                contact_entry=self._contact(wa_id, f"Customer {wa_id[-4:]}"),
+                echo=echo,
+            )
+        )
+        return {"wamid": wamid, "delivered": delivery.delivered, "callback_status": delivery.status}
+
+    async def change_template_category(
+        self, name: str, language: str, category: str, *, impending: bool, effective_at: int | None
+    ) -> tuple[StoredTemplate, Delivery]:
+        """Announce (``impending``) or complete Meta's recategorisation of a template; a completed one
+        changes the category the sandbox prices the template's statuses with."""
+        stored = self.templates.get((name, language))
+        if stored is None:
+            raise KeyError((name, language))
+        new = TemplateCategory.parse(category, TemplateCategory.UTILITY)
+        if new.value != category.strip().lower():
+            raise ValueError("category must be MARKETING, UTILITY or AUTHENTICATION")
+        previous = stored.meta_category
+        now = int(self.now().timestamp())
+        if impending:
+            webhook = payloads.template_category_webhook(
+                waba_id=self.config.waba_id,
+                time=now,
+                template_id=stored.id,
+                name=name,
+                language=language,
+                new_category=previous,
+                correct_category=new.value.upper(),
+                effective_at=effective_at if effective_at is not None else now + 86400,
+            )
+        else:
+            stored = dataclasses.replace(stored, template=dataclasses.replace(stored.template, category=new))
+            self.templates[(name, language)] = stored
+            self._persist()
+            webhook = payloads.template_category_webhook(
+                waba_id=self.config.waba_id,
+                time=now,
+                template_id=stored.id,
+                name=name,
+                language=language,
+                new_category=new.value.upper(),
+                previous_category=previous,
+            )
+        return stored, await self.webhooks.deliver(webhook)
+
+    async def change_template_quality(
+        self, name: str, language: str, quality: str, previous: str = "GREEN"
+    ) -> tuple[StoredTemplate, Delivery]:
+        """Deliver a ``message_template_quality_update`` (GREEN, YELLOW, RED or UNKNOWN)."""
+        stored = self.templates.get((name, language))
+        if stored is None:
+            raise KeyError((name, language))
+        if quality.upper() not in ("GREEN", "YELLOW", "RED", "UNKNOWN"):
+            raise ValueError("quality must be GREEN, YELLOW, RED or UNKNOWN")
+        webhook = payloads.template_quality_webhook(
+            waba_id=self.config.waba_id,
+            time=int(self.now().timestamp()),
+            template_id=stored.id,
+            name=name,
+            language=language,
+            previous=previous.upper(),
+            new=quality.upper(),
+        )
+        return stored, await self.webhooks.deliver(webhook)
+
     # -- introspection ----------------------------------------------------------------------
 
     def stats(self) -> JSON:
