@@ -267,6 +267,7 @@ def worker(
             max_attempts=s.max_attempts,
             rate_per_second=s.rate_limit_per_second,
             hold_seconds=s.hold_period_hours * 3600.0,
+            marketing_messages_api=s.marketing_messages_api,
             concurrency=concurrency,
         )
         keeper = Housekeeper(

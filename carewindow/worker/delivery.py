@@ -47,6 +47,7 @@ class DeliveryWorker:
         hold_seconds: float = 7 * 86400.0,
         worker_id: str | None = None,
         rng: random.Random | None = None,
+        marketing_messages_api: bool = False,
     ) -> None:
         self.engine = engine
         self.provider = provider
@@ -67,6 +68,8 @@ class DeliveryWorker:
         self.sent = 0
         self.failed = 0
         self.uncertain = 0  # sends with no answer: left for the lease to settle as ``uncertain``
+        # Marketing templates go to the Marketing Messages API endpoint (CAREWINDOW_MARKETING_MESSAGES_API).
+        self.marketing_messages_api = marketing_messages_api
         # 131056 (pair rate limit): until when each (business number, customer) pair is held back.
         self._pair_until: dict[tuple[str, str], datetime] = {}
 
@@ -132,6 +135,14 @@ class DeliveryWorker:
         self.publish(events)
         return len(claimed) + len(settled)
 
+    def _endpoint(self, c: delivery.Claimed) -> str:
+        """``marketing_messages`` for a marketing template when the business routes them to the
+        Marketing Messages API (Meta's routing guide: by the template's latest category), else
+        ``messages``."""
+        if self.marketing_messages_api and c.category == "marketing" and c.body.get("type") == "template":
+            return "marketing_messages"
+        return "messages"
+
     async def _send(self, c: delivery.Claimed) -> delivery.SendAnswer | None:
         pair = (c.phone_number_id, c.wa_id)
         until = self._pair_until.get(pair)
@@ -145,7 +156,7 @@ class DeliveryWorker:
             )
         async with self._sem:
             try:
-                result = await self.provider.send(c.body)
+                result = await self.provider.send(c.body, endpoint=self._endpoint(c))
             except ProviderError as exc:
                 if exc.maybe_sent:
                     self.uncertain += 1

@@ -82,3 +82,46 @@ def test_a_retry_waits_at_least_what_the_error_asks() -> None:
     assert d.at == now + timedelta(seconds=360)
     d = next_attempt(attempts=1, transient=True, now=now, max_attempts=5, jitter=0.0)
     assert d.at == now + timedelta(seconds=0.5)
+
+
+async def test_marketing_templates_go_through_the_marketing_messages_api_when_set(service: Service) -> None:
+    """131063 when marketing is disabled on the Cloud API; with CAREWINDOW_MARKETING_MESSAGES_API the
+    worker sends marketing templates to /marketing_messages (utility ones stay on /messages)."""
+    await open_window(service, A)  # so re-engagement limits stay out of it
+    for name, category in (("promo", "marketing"), ("ticket_update", "utility")):
+        r = await service.http.post(
+            "/v1/templates",
+            headers=service.auth(),
+            json={"name": name, "language": "es", "category": category, "body": "Hola {{1}}"},
+        )
+        assert r.status_code == 201, r.text
+    await service.drain()
+    r = await service.http.put(
+        f"/v1/contacts/{A}/consent", headers=service.auth(), json={"status": "opted_in", "source": "t"}
+    )
+    assert r.status_code == 200
+    r = await service.http.post("/sandbox/waba", json={"disable_marketing_messages_on_cloud_api": True})
+    assert r.status_code == 200, r.text
+
+    async def template(name: str) -> str:
+        r = await service.http.post(
+            "/v1/messages",
+            headers=service.auth(),
+            json={
+                "to": A,
+                "type": "template",
+                "template": {"name": name, "language": "es", "parameters": ["x"]},
+            },
+        )
+        assert r.status_code == 202, r.text
+        return str(r.json()["id"])
+
+    refused = await template("promo")
+    await service.drain()
+    m = await status(service, refused)
+    assert m["status"] == "failed" and m["error"]["code"] == "131063"
+    assert m["error"]["title"] == "Marketing templates are disabled for Cloud API"
+    service.rt.worker.marketing_messages_api = True
+    routed, utility = await template("promo"), await template("ticket_update")
+    await service.drain()
+    assert [(await status(service, x))["status"] for x in (routed, utility)] == ["read", "read"]

@@ -98,8 +98,9 @@ async def send_message(request: Request) -> Response:
         denied := _check_node(request, sandbox.config.phone_number_id)
     ):
         return denied
+    endpoint = "marketing_messages" if request.url.path.endswith("/marketing_messages") else "messages"
     try:
-        return _OrjsonResponse(await sandbox.send(await _json_body(request)))
+        return _OrjsonResponse(await sandbox.send(await _json_body(request), endpoint=endpoint))
     except GraphFailure as failure:
         return _graph_error(failure.error)
 
@@ -241,6 +242,20 @@ async def template_quality(request: Request) -> Response:
     return JSONResponse({"id": stored.id, "quality": quality.upper(), "callback_status": delivery.status})
 
 
+async def waba_settings(request: Request) -> Response:
+    """``POST /waba``: ``{"disable_marketing_messages_on_cloud_api": bool}`` (the WABA setting pywa's
+    client names @0bcf2f1): when true, marketing templates on ``/messages`` fail with 131063."""
+    try:
+        body = await _control_body(request)
+        value = body.get("disable_marketing_messages_on_cloud_api")
+        if not isinstance(value, bool):
+            raise ValueError("disable_marketing_messages_on_cloud_api (true or false) is required")
+    except ValueError as exc:
+        return _control_error(422, "validation_error", str(exc))
+    _sandbox(request).marketing_disabled_on_cloud_api = value
+    return JSONResponse({"disable_marketing_messages_on_cloud_api": value})
+
+
 async def info(request: Request) -> Response:
     """``GET /info``: the identifiers a client needs to talk to this sandbox."""
     config = _sandbox(request).config
@@ -333,6 +348,8 @@ def create_sandbox_app(
 
     routes = [
         Route("/graph/{version}/{node_id}/messages", send_message, methods=["POST"]),
+        Route("/graph/{version}/{node_id}/marketing_messages", send_message, methods=["POST"]),
+        Route("/waba", waba_settings, methods=["POST"]),
         Route(
             "/graph/{version}/{node_id}/message_templates",
             message_templates,

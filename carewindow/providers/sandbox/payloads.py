@@ -45,6 +45,11 @@ DETAILS_131047 = (
 )
 
 
+# pywa's MarketingTemplatesDisabledForCloudAPI (pywa/errors.py @0bcf2f1).
+DETAILS_131063 = (
+    "Marketing templates are disabled for Cloud API: send them through the Marketing Messages API "
+    "(/marketing_messages) or turn off disable_marketing_messages_on_cloud_api."
+)
 # pywa's BSUIDRecipientNotSupported (pywa/errors.py @0bcf2f1).
 DETAILS_131062 = "Business-scoped User ID (BSUID) recipients are not supported for this message."
 

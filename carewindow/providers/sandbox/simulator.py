@@ -156,6 +156,8 @@ class Sandbox:
         self.templates: dict[tuple[str, str], StoredTemplate] = {}
         self.sent: list[SentRecord] = []
         self.inbound_wamids: set[str] = set()
+        # The WABA setting ``disable_marketing_messages_on_cloud_api`` (POST /sandbox/waba): 131063.
+        self.marketing_disabled_on_cloud_api = False
         # Customers who hide their number behind a username: webhooks carry only their user id.
         self.username_only: set[str] = set()
         self.fault: Fault | None = None
@@ -267,15 +269,16 @@ class Sandbox:
 
     # -- outbound messages ------------------------------------------------------------------
 
-    async def send(self, body: object) -> JSON:
-        """Handle ``POST /{phone_number_id}/messages``: accept and schedule statuses, or raise."""
+    async def send(self, body: object, *, endpoint: str = "messages") -> JSON:
+        """Handle ``POST /{phone_number_id}/messages`` (or ``/marketing_messages``, the Marketing Messages
+        API: marketing templates only): accept and schedule statuses, or raise."""
         fault = self._take_fault()
         if fault is not None and fault.mode != "accept_timeout":
             if fault.mode == "timeout":
                 await asyncio.sleep(fault.timeout_seconds)
             raise GraphFailure(GraphError(code=fault.code, details=fault.details, http_status=fault.status))
         try:
-            answer = self._send(body)
+            answer = self._send(body, endpoint)
         except GraphFailure:
             self.rejected += 1
             raise
@@ -285,7 +288,7 @@ class Sandbox:
             raise GraphFailure(GraphError(code=fault.code, details=fault.details, http_status=fault.status))
         return answer
 
-    def _send(self, body: object) -> JSON:
+    def _send(self, body: object, endpoint: str = "messages") -> JSON:
         if isinstance(body, dict) and body.get("status") == "read" and "message_id" in body:
             return self._mark_read(body)
         if (error := validation.check_envelope(body)) or not isinstance(body, dict):
@@ -304,6 +307,17 @@ class Sandbox:
             template = self._check_template(body["template"])
             if by_user_id and template.template.category is TemplateCategory.AUTHENTICATION:
                 raise GraphFailure(GraphError(code=131062, details=payloads.DETAILS_131062))
+            marketing = template.template.category is TemplateCategory.MARKETING
+            if endpoint == "messages" and marketing and self.marketing_disabled_on_cloud_api:
+                raise GraphFailure(GraphError(code=131063, details=payloads.DETAILS_131063))
+            if endpoint == "marketing_messages" and not marketing:
+                raise GraphFailure(
+                    GraphError(code=100, details="The Marketing Messages API sends marketing templates only.")
+                )
+        elif endpoint == "marketing_messages":
+            raise GraphFailure(
+                GraphError(code=100, details="The Marketing Messages API sends marketing templates only.")
+            )
         elif error := validation.check_content(kind, body[kind]):
             raise GraphFailure(error)
         elif not view.is_open and not self.config.async_131047:
