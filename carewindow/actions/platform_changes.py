@@ -70,8 +70,10 @@ def apply_platform_changes(
 
 
 def _apply_echo(conn: Connection, echo: MessageEcho, *, now: datetime) -> list[Event]:
-    if not echo.wa_id or message_store.get_by_wamid(conn, echo.wamid) is not None:
-        return []  # no customer named, or a replay
+    if not echo.wa_id or len(echo.wa_id) > 32 or len(echo.wamid) > 256:
+        return []  # no customer named, or not an id Meta uses (the raw body is kept)
+    if message_store.get_by_wamid(conn, echo.wamid) is not None:
+        return []  # a replay
     if echo.kind != "message":
         return _apply_echo_change(conn, echo, now=now)
     contact = contact_store.find(conn, phone_number_id=echo.phone_number_id, address=echo.wa_id)
@@ -119,7 +121,8 @@ def _apply_echo_change(conn: Connection, echo: MessageEcho, *, now: datetime) ->
     if row is None or row.origin != APP_ORIGIN:
         return []  # only the app's own messages are edited or revoked by echoes
     content: dict[str, Any] = dict(row.content or {})
-    history = list(content.get("changes", []))
+    earlier = content.get("changes")
+    history = list(earlier) if isinstance(earlier, list) else []
     history.append(
         {"kind": echo.kind, "wamid": echo.wamid, "at": echo.timestamp.isoformat(), "text": row.text}
     )
@@ -182,14 +185,14 @@ def _apply_template_change(
             if change.completed:
                 values: dict[str, Any] = {
                     "category": change.new_category.lower()[:16],
-                    "previous_category": change.previous_category,
+                    "previous_category": (change.previous_category or "")[:32] or None,
                     "category_changed_at": now,
                     "impending_category": None,
                     "impending_category_at": None,
                 }
             else:
                 values = {
-                    "impending_category": change.correct_category or change.new_category,
+                    "impending_category": (change.correct_category or change.new_category)[:32],
                     "impending_category_at": change.effective_at,
                 }
             template_store.set_columns(
