@@ -127,7 +127,7 @@ EXPECTED: dict[str, tuple[tuple[int, int, int, int], dict[str, Any]]] = {
     "message_template_quality_update__yellow": ((0, 0, 0, 1), {"field": "message_template_quality_update"}),
     "user_preferences__stop": ((0, 0, 0, 1), {"field": "user_preferences"}),
     "message_template_quality_update__red": ((0, 0, 0, 1), {"field": "message_template_quality_update"}),
-    # The 2026 fields stay in `other` here; wire.platform_changes reads them (test_platform_changes.py).
+    # The 2026 fields stay in `other` here; wire.platform_changes reads them (test_wire_platform_changes.py).
     "smb_message_echoes__text": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
     "smb_message_echoes__edit": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
     "smb_message_echoes__revoke": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
