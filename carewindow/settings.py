@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     ticket_template_language: str = "en"
     # The sandbox gathers statuses for this long into one webhook, as Meta does under load (0: one each).
     sandbox_status_batch_seconds: float = Field(default=0.02, ge=0)
+    # Where the embedded sandbox keeps its templates and customers' windows across restarts, one file
+    # per database (docs/subsystems/sandbox.md). Empty: `serve` uses var/sandbox under the home;
+    # an app built in process (tests) keeps them in memory.
+    sandbox_state_dir: str = ""
+    # Send marketing templates through the Marketing Messages API (POST /{phone_number_id}/
+    # marketing_messages), as Meta advises once a business disables marketing on the Cloud API (131063).
+    marketing_messages_api: bool = False
     expiring_lead_minutes: str = "60,15"
     max_webhook_bytes: int = Field(default=1_000_000, ge=1024)
     # Transactions each group commit (webhooks, sends) keeps in flight on PostgreSQL; SQLite uses one.

@@ -40,6 +40,7 @@ class Claimed:
     body: dict[str, Any]
     contact_id: int = 0
     released: bool = False  # a held message released by the customer's reply (order matters)
+    category: str | None = None  # the template's category when accepted (marketing routing, 131063)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,6 +145,7 @@ def claim(
                         body=m.content,
                         contact_id=m.contact_id,
                         released=m.hold_until is not None,
+                        category=m.charge_category,
                     )
                 )
         for m in finished:

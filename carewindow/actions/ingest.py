@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from carewindow.actions import fanout, outgoing
+from carewindow.actions import fanout, outgoing, platform_changes
 from carewindow.actions.events import Event
 from carewindow.actions.held import release_on_inbound
 from carewindow.actions.media import inbound_media_row
@@ -114,7 +114,10 @@ def do_ingest_batch(
                 status=tu.event.upper(),
                 reason=tu.reason,
                 now=job.received_at,
+                disable_at=tu.disable_at,
             )
+        if job.batch.other:  # the 2026 fields (echoes, template category/quality): off the hot path
+            result.events.extend(platform_changes.apply(conn, job.batch.other, now=job.received_at))
         if result.events:
             deliveries.extend(outgoing.delivery_rows(conn, result.events, now=job.received_at))
     # Fan-out of the raw bodies (actions/fanout.py): in the same insert as the event deliveries.

@@ -31,6 +31,10 @@ EVENT_TYPES = (
     "window.closed",
     "consent.changed",
     "allowance.threshold",  # 80 % and 100 % of a number's free service messages used (docs/costs.md)
+    # issue 23: coexistence echoes, template category and quality changes (actions/platform_changes.py)
+    "message.echo",
+    "template.category_changed",
+    "template.quality_changed",
 )
 RETRY_FOR = timedelta(hours=24)
 _CACHE_SECONDS = 1.0

@@ -34,7 +34,7 @@ def check_template(
         name=name,
         language=language,
         category=TemplateCategory(category.lower()),
-        status=TemplateStatus(status),
+        status=TemplateStatus.parse(status),
         body=body,
         header=header,
         footer=footer,
@@ -118,7 +118,7 @@ def row_values(
         "name": t.name,
         "language": t.language,
         "category": t.category.value,
-        "status": t.status.value,
+        "status": (t.status_text or t.status.value)[:64],
         "body": t.body,
         "header": t.header,
         "footer": t.footer,
@@ -159,10 +159,8 @@ def from_graph(item: Mapping[str, Any]) -> Template | None:
     )
     footer = by_type.get("FOOTER", {}).get("text")
     buttons = by_type.get("BUTTONS", {}).get("buttons") or []
-    try:
-        status = TemplateStatus(str(item.get("status", "PENDING")).upper())
-    except ValueError:
-        status = TemplateStatus.PENDING
+    raw_status = str(item.get("status", "PENDING")).upper()
+    status = TemplateStatus.parse(raw_status)  # an unknown one is kept as text, never sent
     try:
         category = TemplateCategory(str(item.get("category", "utility")).lower())
     except ValueError:
@@ -172,6 +170,7 @@ def from_graph(item: Mapping[str, Any]) -> Template | None:
         language=str(item["language"]),
         category=category,
         status=status,
+        status_text=raw_status if status is TemplateStatus.UNKNOWN else None,
         body=body,
         header=header,
         footer=footer,

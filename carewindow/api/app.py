@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,7 +51,7 @@ from carewindow.api.runtime import (
     stop_worker,
     utc_now,
 )
-from carewindow.settings import Settings, load_settings
+from carewindow.settings import Settings, load_settings, sqlite_path
 from carewindow.storage.engine import Engine
 from carewindow.storage.migrate import upgrade
 from carewindow.web.routes import mount_inbox
@@ -300,6 +301,7 @@ def _mount_sandbox(app: FastAPI, rt: Runtime, *, loopback: bool) -> None:
         status_batch_window=s.sandbox_status_batch_seconds,
         clock=rt.clock,
         media_dir=str(s.home_dir / "var" / "sandbox" / "media"),
+        state_file=sandbox_state_file(s),
     )
     sandbox_app = create_sandbox_app(
         config,
@@ -308,3 +310,16 @@ def _mount_sandbox(app: FastAPI, rt: Runtime, *, loopback: bool) -> None:
     )
     rt.sandbox = sandbox_app.state.sandbox
     app.mount("/sandbox", sandbox_app)
+
+
+def sandbox_state_file(s: Settings) -> str | None:
+    """The sandbox's state file for this database under ``sandbox_state_dir`` (None: memory only):
+    named after the database and a digest of its URL without credentials, so two databases never share."""
+    if not s.sandbox_state_dir:
+        return None
+    url = re.sub(r"://[^@/]*@", "://", s.database_url)
+    path = sqlite_path(s.database_url)
+    name = path.stem if path is not None else url.rsplit("/", 1)[-1].split("?", 1)[0]
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", name)[:40] or "db"
+    digest = hashlib.sha256(url.encode()).hexdigest()[:8]
+    return str(Path(s.sandbox_state_dir).expanduser() / f"{name}-{digest}.json")

@@ -167,6 +167,7 @@ def message_public(
         content=m["content"] if m["direction"] == "in" else None,
         fallback_message_id=fallback_message_id,
         knock_message_id=m["knock_message_id"],
+        origin=m.get("origin"),
         hold_until=m["hold_until"],
         send_at=m["send_at"],
         history=(

@@ -209,6 +209,7 @@ async def start_worker(rt: Runtime) -> None:
         max_attempts=s.max_attempts,
         rate_per_second=s.rate_limit_per_second,
         hold_seconds=s.hold_period_hours * 3600.0,
+        marketing_messages_api=s.marketing_messages_api,
     )
     rt.housekeeper = Housekeeper(
         engine=rt.engine, clock=rt.clock, leads_minutes=s.expiring_leads, publish=rt.bus.publish

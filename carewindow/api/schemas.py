@@ -7,8 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from carewindow.policy.addresses import normalise_address
 
 MESSAGE_TYPES = Literal[
     "text",
@@ -27,18 +28,9 @@ MESSAGE_TYPES = Literal[
 
 @functools.lru_cache(maxsize=16384)  # a phone-number parse per request was ~2 % of the send path
 def normalise_wa_id(value: str) -> str:
-    """E.164 with or without '+' (spaces and dashes tolerated) -> wa_id digits."""
-    raw = value.strip().replace(" ", "").replace("-", "")
-    digits = raw[1:] if raw.startswith("+") else raw
-    if not digits.isdigit() or not 7 <= len(digits) <= 15:
-        raise ValueError("must be a phone number in E.164 form, e.g. +34600111222")
-    try:
-        parsed = phonenumbers.parse("+" + digits)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from None
-    if not phonenumbers.is_possible_number(parsed):
-        raise ValueError("not a possible phone number for its country code")
-    return digits
+    """A wa_id or user id as Meta sent it; a typed number (``+``, spaces, dashes) -> wa_id digits
+    (policy/addresses.py, docs/rules.md "Addressing a customer")."""
+    return normalise_address(value)
 
 
 WaId = Annotated[str, Field(min_length=7, max_length=20, examples=["34600111222"])]
@@ -157,6 +149,7 @@ class MessagePublic(BaseModel):
     error: dict[str, Any] | None = None
     content: dict[str, Any] | None = None
     fallback_message_id: str | None = None
+    origin: str | None = Field(default=None, description='"app": sent from the WhatsApp Business app')
     knock_message_id: str | None = None
     hold_until: datetime | None = None
     send_at: datetime | None = None
@@ -227,6 +220,14 @@ class TemplatePublic(BaseModel):
     placeholders: list[str]
     reason: str | None = None
     updated_at: datetime
+    # issue 23: FLAGGED's disable date, Meta's quality score, category changes, and what to look at.
+    disable_at: datetime | None = None
+    quality: str | None = None
+    previous_category: str | None = None
+    category_changed_at: datetime | None = None
+    impending_category: str | None = None
+    impending_category_at: datetime | None = None
+    alert: str | None = Field(default=None, description="what changed that makes it dearer or riskier")
 
 
 class ConversationPublic(BaseModel):
@@ -257,6 +258,9 @@ SUBSCRIPTION_EVENTS = Literal[
     "consent.changed",
     "allowance.threshold",
     "whatsapp.webhook",  # every Meta webhook body as Meta sent it (docs/gateway.md)
+    "message.echo",
+    "template.category_changed",
+    "template.quality_changed",
 ]
 
 
@@ -295,6 +299,13 @@ class TicketNotify(Strict):
     template: TemplateSpec | None = Field(
         default=None,
         description="re-engagement template; default ticket_update with the ticket id as parameter",
+    )
+    language: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=16,
+        description="language of the default ticket_update template; default: the customer's known "
+        "language, else the template's single sendable language, else CAREWINDOW_TICKET_TEMPLATE_LANGUAGE",
     )
 
     @field_validator("to")

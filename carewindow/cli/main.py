@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -100,6 +101,9 @@ def serve(
     os.environ["CAREWINDOW_PUBLIC_URL"] = public_url
     # uvicorn's processes read the settings again: give them the very database resolved here.
     os.environ["CAREWINDOW_DATABASE_URL"] = s.database_url
+    if s.provider == "sandbox" and not s.sandbox_state_dir:
+        # The sandbox remembers templates and windows across restarts, as Meta does (issue 23).
+        os.environ["CAREWINDOW_SANDBOX_STATE_DIR"] = str(s.home_dir / "var" / "sandbox")
     if s.provider == "sandbox" and not s.meta_app_secret:
         # One secret for this run, shared with uvicorn's process, so sandbox webhooks verify.
         os.environ["CAREWINDOW_META_APP_SECRET"] = secrets.token_hex(16)
@@ -263,6 +267,7 @@ def worker(
             max_attempts=s.max_attempts,
             rate_per_second=s.rate_limit_per_second,
             hold_seconds=s.hold_period_hours * 3600.0,
+            marketing_messages_api=s.marketing_messages_api,
             concurrency=concurrency,
         )
         keeper = Housekeeper(
@@ -509,6 +514,9 @@ def sandbox_say(
     text: Annotated[str, typer.Argument(help="what the customer writes")],
     timestamp: Annotated[int | None, typer.Option(help="Unix seconds of the message (default now)")] = None,
     name: Annotated[str | None, typer.Option(help="the customer's profile name")] = None,
+    username: Annotated[
+        bool, typer.Option(help="the customer hides the number: the webhook carries only a user id")
+    ] = False,
     server: ServerOpt = None,
 ) -> None:
     """Make a simulated customer write to the business (the sandbox sends the signed webhook)."""
@@ -517,6 +525,8 @@ def sandbox_say(
         body["timestamp"] = timestamp
     if name:
         body["profile_name"] = name
+    if username:
+        body["username_only"] = True
     url = _server(server)
     try:
         with _client(url) as c:
@@ -536,7 +546,7 @@ _PARAM_HELP = (
 
 @app.command()
 def send(
-    to: Annotated[str, typer.Argument(help="recipient, E.164 (+34600111222)")],
+    to: Annotated[str, typer.Argument(help="recipient: E.164 (+34600111222), a wa_id or a user id")],
     text: Annotated[str | None, typer.Option(help="free-form text (needs an open window)")] = None,
     template: Annotated[str | None, typer.Option(help="template name")] = None,
     language: Annotated[str, typer.Option(help="template language (the fallback's too)")] = "en",
@@ -621,7 +631,9 @@ def _params(values: list[str] | None, flag: str) -> list[str] | dict[str, str]:
 
 @app.command()
 def window(
-    wa_id: Annotated[str, typer.Argument(help="customer number")],
+    wa_id: Annotated[
+        str, typer.Argument(help="customer: a wa_id, a number as typed (+52 1 442 …) or a user id (US.134…)")
+    ],
     server: ServerOpt = None,
     api_key: KeyOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
@@ -630,7 +642,7 @@ def window(
     url, key = _target(server, api_key)
     try:
         with _client(url, key) as c:
-            data = _check(c.get(f"/v1/contacts/{wa_id.lstrip('+')}/window"))
+            data = _check(c.get(f"/v1/contacts/{quote(wa_id.strip(), safe='')}/window"))
     except httpx.HTTPError as exc:
         raise _unreachable(url, exc) from None
     if as_json:

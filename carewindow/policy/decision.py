@@ -263,15 +263,14 @@ def _send_template(
             view,
             state,
         )
-    if template.status is not _APPROVED:
-        error = TemplateNotApproved.for_status(
-            name=ref.name, language=ref.language, status=template.status.value
-        )
+    if template.status is not _APPROVED and not _sendable(template, now):
+        shown = _status_shown(template, now)
+        error = TemplateNotApproved.for_status(name=ref.name, language=ref.language, status=shown)
         return _refuse(
             RefusalCode.TEMPLATE_NOT_APPROVED,
             f"{_prefix(action)}{error.message} Use an approved template"
             + (" or wait for the review." if template.status is TemplateStatus.PENDING else "."),
-            {**_where(ref, action), "status": template.status.value, "meta_code": error.meta_code},
+            {**_where(ref, action), "status": shown, "meta_code": error.meta_code},
             view,
             state,
         )
@@ -382,3 +381,21 @@ def _refuse(
         window=view,
         state_after=state,
     )
+
+
+def _sendable(template: Template, now: datetime) -> bool:
+    """``REINSTATED``, or ``FLAGGED`` before its disable date (docs/rules.md "Template statuses")."""
+    if not template.status.sendable:
+        return False
+    if template.status is not TemplateStatus.FLAGGED or template.disable_at is None:
+        return True
+    return now < template.disable_at
+
+
+def _status_shown(template: Template, now: datetime) -> str:
+    """The status an error names: Meta's own text for an unknown one, DISABLED once a flag ran out."""
+    if template.status is TemplateStatus.UNKNOWN:
+        return template.status_text or TemplateStatus.UNKNOWN.value
+    if template.status is TemplateStatus.FLAGGED:
+        return TemplateStatus.DISABLED.value
+    return template.status.value

@@ -38,15 +38,60 @@ class TemplateCategory(StrEnum):
     UTILITY = "utility"
     AUTHENTICATION = "authentication"
 
+    @classmethod
+    def parse(cls, value: object, default: TemplateCategory | None = None) -> TemplateCategory:
+        """The category for Meta's (or a stored) text, any case; ``default`` (else ``MARKETING``, the
+        dearest, so an unknown category is never priced low) for anything else."""
+        if isinstance(value, str):
+            member = _CATEGORY_BY_TEXT.get(value.strip().lower())
+            if member is not None:
+                return member
+        return default if default is not None else cls.MARKETING
+
+
+_CATEGORY_BY_TEXT: dict[str, TemplateCategory] = {m.value: m for m in TemplateCategory}
+
 
 class TemplateStatus(StrEnum):
-    """Template review status as Meta reports it. Only ``APPROVED`` templates may be sent."""
+    """Template review status as Meta reports it (``message_template_status_update`` ``event``).
+
+    ``APPROVED``, ``REINSTATED`` (no longer flagged or disabled) and ``FLAGGED`` (approved, at risk:
+    sendable until its ``disable_info.disable_date``) may be sent; every other status, and any value
+    Meta adds later (:meth:`parse` gives ``UNKNOWN``; the text itself is kept beside it), may not.
+    Sources: docs/rules.md "Template statuses"."""
 
     APPROVED = "APPROVED"
     PENDING = "PENDING"
     REJECTED = "REJECTED"
     PAUSED = "PAUSED"
     DISABLED = "DISABLED"
+    FLAGGED = "FLAGGED"
+    IN_APPEAL = "IN_APPEAL"
+    REINSTATED = "REINSTATED"
+    PENDING_DELETION = "PENDING_DELETION"
+    DELETED = "DELETED"
+    ARCHIVED = "ARCHIVED"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    UNKNOWN = "UNKNOWN"
+    """A value this version does not know: kept as text, never sent."""
+
+    @classmethod
+    def parse(cls, value: object) -> TemplateStatus:
+        """The status for Meta's (or a stored) text, case-insensitively; ``UNKNOWN`` for anything else."""
+        if isinstance(value, str):
+            member = _STATUS_BY_TEXT.get(value.strip().upper())
+            if member is not None:
+                return member
+        return cls.UNKNOWN
+
+    @property
+    def sendable(self) -> bool:
+        """Whether a template in this status may be sent (``FLAGGED``: until its disable date)."""
+        return self in _SENDABLE
+
+
+_STATUS_BY_TEXT: dict[str, TemplateStatus] = {m.value: m for m in TemplateStatus}
+_SENDABLE = frozenset({TemplateStatus.APPROVED, TemplateStatus.REINSTATED, TemplateStatus.FLAGGED})
 
 
 class ParameterFormat(StrEnum):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, Final, TypeAlias
 
@@ -198,6 +199,10 @@ class Template:
     header: str | None = None
     footer: str | None = None
     buttons: tuple[TemplateButton, ...] = ()
+    disable_at: datetime | None = None
+    """``FLAGGED``: when Meta disables it (``disable_info.disable_date``); sendable until then."""
+    status_text: str | None = None
+    """Meta's own word when ``status`` is ``UNKNOWN`` (a value this version does not know)."""
     _compiled: _Compiled = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:

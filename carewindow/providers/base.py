@@ -139,8 +139,9 @@ class Provider(Protocol):
     as status webhooks. Implementations are safe to share between tasks of one event loop.
     """
 
-    async def send(self, body: Mapping[str, object]) -> SendResult:
-        """POST the body to ``/{phone_number_id}/messages``; the wamid of the accepted message."""
+    async def send(self, body: Mapping[str, object], *, endpoint: str = "messages") -> SendResult:
+        """POST the body to ``/{phone_number_id}/{endpoint}`` (``messages``, or ``marketing_messages``
+        for the Marketing Messages API); the wamid of the accepted message."""
         ...
 
     async def list_templates(self) -> list[Mapping[str, object]]:

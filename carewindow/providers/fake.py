@@ -33,6 +33,7 @@ class FakeProvider:
         self._ids = itertools.count(1)
         self._template_ids = itertools.count(100_000_001)
         self.sent: list[Mapping[str, object]] = []
+        self.endpoints: list[str] = []  # the endpoint of each send, in order
         """Every body given to ``send`` (accepted or not), in call order."""
         self.accepted: list[SendResult] = []
         self.templates: dict[tuple[str, str], dict[str, object]] = {}
@@ -53,10 +54,12 @@ class FakeProvider:
         """A fresh, unique wamid in Meta's style."""
         return f"wamid.FAKE{next(self._ids):012d}"
 
-    async def send(self, body: Mapping[str, object]) -> SendResult:
-        """Record ``body`` and answer with the next scripted answer (default: a fresh wamid)."""
+    async def send(self, body: Mapping[str, object], *, endpoint: str = "messages") -> SendResult:
+        """Record ``body`` (and its endpoint) and answer with the next scripted answer (default: a
+        fresh wamid)."""
         self._check_open()
         self.sent.append(body)
+        self.endpoints.append(endpoint)
         answer: Answer = self._answers.popleft() if self._answers else self.next_wamid()
         if isinstance(answer, BaseException):
             raise answer

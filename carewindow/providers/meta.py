@@ -35,6 +35,8 @@ __all__ = ["MetaProvider"]
 _JSON: Final = {"Content-Type": "application/json"}
 # A runaway paging.next loop must end; 200 pages of 100 is far above any WABA's template count.
 _MAX_PAGES: Final = 200
+# ``marketing_messages``: the Marketing Messages API (platform-2026-update.md §1.4).
+ENDPOINTS: Final = ("messages", "marketing_messages")
 
 
 class MetaProvider:
@@ -84,10 +86,13 @@ class MetaProvider:
             f"phone_number_id={self.phone_number_id!r}, waba_id={self.waba_id!r})"
         )
 
-    async def send(self, body: Mapping[str, object]) -> SendResult:
-        """POST ``body`` to ``/{version}/{phone_number_id}/messages``."""
+    async def send(self, body: Mapping[str, object], *, endpoint: str = "messages") -> SendResult:
+        """POST ``body`` to ``/{version}/{phone_number_id}/{endpoint}``: ``messages``, or
+        ``marketing_messages`` (the Marketing Messages API: same body, marketing templates only)."""
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}")
         data = await self._request(
-            "POST", f"{self._root}/{self.phone_number_id}/messages", content=orjson.dumps(body)
+            "POST", f"{self._root}/{self.phone_number_id}/{endpoint}", content=orjson.dumps(body)
         )
         try:
             wamid = parse_send_response(data)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, select, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
 from carewindow.policy import (
     CareWindow,
@@ -16,6 +16,7 @@ from carewindow.policy import (
     Conversation,
     Reengagement,
 )
+from carewindow.policy.addresses import address_variants, is_user_id
 from carewindow.storage import bulk
 from carewindow.storage.bulk import insert_rows, update_rows
 from carewindow.storage.direct import (
@@ -344,3 +345,40 @@ def get_by_id(conn: Connection, contact_id: int) -> Row[Any] | None:
 def held_count(conn: Connection, contact_id: int) -> int:
     """The contact's count of held messages as stored now (a release lowers it)."""
     return int(conn.execute(select(contacts.c.held_count).where(contacts.c.id == contact_id)).scalar_one())
+
+
+def find(conn: Connection, *, phone_number_id: str, address: str) -> Row[Any] | None:
+    """The contact addressed by ``address`` (already normalised, policy/addresses.py): its wa_id or a
+    variant of it (Mexican ``521…``/``52…``, Argentine ``549…``/``54…``), or its business-scoped user id.
+    The exact key wins over a variant; a plain wa_id with no variants is one ``get``."""
+    if is_user_id(address):
+        rows = conn.execute(
+            select(contacts)
+            .where(
+                contacts.c.phone_number_id == phone_number_id,
+                or_(contacts.c.wa_id == address, contacts.c.user_id == address),
+            )
+            .order_by(contacts.c.id)
+        ).all()
+        # A row keyed by the phone number (user id learned later) is the one sends go to.
+        return next((r for r in rows if r.wa_id != address), rows[0] if rows else None)
+    keys = address_variants(address)
+    if len(keys) == 1:
+        return get(conn, phone_number_id=phone_number_id, wa_id=address)
+    rows = conn.execute(
+        select(contacts).where(contacts.c.phone_number_id == phone_number_id, contacts.c.wa_id.in_(keys))
+    ).all()
+    return min(rows, key=lambda r: keys.index(r.wa_id), default=None)
+
+
+def resolve_key(conn: Connection, *, phone_number_id: str, address: str) -> str:
+    """The key to send to: the stored contact's wa_id when ``address`` finds one, else ``address``.
+    Only user ids and numbers with variants need the read (``needs_resolving``)."""
+    if not needs_resolving(address):
+        return address
+    row = find(conn, phone_number_id=phone_number_id, address=address)
+    return str(row.wa_id) if row is not None else address
+
+
+def needs_resolving(address: str) -> bool:
+    return is_user_id(address) or len(address_variants(address)) > 1

@@ -48,9 +48,10 @@ def conversation_list(
 
 
 def approved_templates(conn: Connection) -> Sequence[Row[Any]]:
-    """The approved templates, by name and language: what the composer offers."""
+    """The sendable templates (APPROVED, REINSTATED, FLAGGED: policy ``TemplateStatus.sendable``), by name
+    and language: what the composer offers."""
     return conn.execute(
         select(templates)
-        .where(templates.c.status == "APPROVED")
+        .where(templates.c.status.in_(("APPROVED", "REINSTATED", "FLAGGED")))
         .order_by(templates.c.name, templates.c.language)
     ).all()

@@ -402,6 +402,7 @@ def _delivery_info(pg: bool) -> Select[Any]:
             messages.c.kind,
             messages.c.content,
             messages.c.hold_until,
+            messages.c.charge_category,
             contacts.c.wa_id,
             contacts.c.phone_number_id,
             contacts.c.last_inbound_at,

@@ -69,6 +69,9 @@ class Contact(Base):
         # proportional to windows that are due, not to all contacts.
         Index("ix_contacts_window_expires_at", "window_expires_at"),
         Index("ix_contacts_last_activity_at", "last_activity_at"),
+        # A customer addressed by the business-scoped user id (policy/addresses.py). On user_id alone:
+        # led by phone_number_id, PostgreSQL's planner took it for the (number, wa_id) lookups.
+        Index("ix_contacts_user_id", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -162,6 +165,8 @@ class Message(Base):
     actual_model: Mapped[str | None] = mapped_column(String(16))
     actual_type: Mapped[str | None] = mapped_column(String(64))
     charge_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "app": a coexistence echo, sent from the WhatsApp Business app (free, window-neutral); None: ours.
+    origin: Mapped[str | None] = mapped_column(String(16))
 
 
 class MessageEvent(Base):
@@ -284,7 +289,7 @@ class TemplateRow(Base):
     name: Mapped[str] = mapped_column(String(512))
     language: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(64))  # Meta's word, kept even when unknown
     body: Mapped[str] = mapped_column(Text)
     header: Mapped[str | None] = mapped_column(Text)
     footer: Mapped[str | None] = mapped_column(Text)
@@ -292,6 +297,16 @@ class TemplateRow(Base):
     provider_id: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]
+    # FLAGGED: when Meta disables it (disable_info.disable_date).
+    disable_at: Mapped[datetime | None]
+    # message_template_quality_update: GREEN | YELLOW | RED | UNKNOWN, and when.
+    quality: Mapped[str | None] = mapped_column(String(16))
+    # template_category_update: the category before the completed change, and when it completed;
+    # an impending change's announced category and time.
+    previous_category: Mapped[str | None] = mapped_column(String(32))
+    category_changed_at: Mapped[datetime | None]
+    impending_category: Mapped[str | None] = mapped_column(String(32))
+    impending_category_at: Mapped[datetime | None]
 
 
 class ApiKey(Base):

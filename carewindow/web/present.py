@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from carewindow.actions.platform_changes import APP_ORIGIN, template_alert
 from carewindow.policy import (
     ConsentStatus,
     ContactState,
@@ -171,6 +172,8 @@ class Bubble:
     at_label: str
     # Set when Meta's status webhook priced the message differently: the marker's title says how.
     billed_differently: str = ""
+    # "sent from the app": a coexistence echo, written in the WhatsApp Business app (free, window-neutral).
+    origin_label: str = ""
 
 
 def _obj(content: Mapping[str, Any] | None, key: str) -> Mapping[str, Any]:
@@ -263,6 +266,7 @@ def bubble(row: Row[Any]) -> Bubble:
         at=iso(m["ts"]),
         at_label=hhmm(m["ts"]),
         billed_differently=billed_differently,
+        origin_label="sent from the app" if m.get("origin") == APP_ORIGIN else "",
     )
 
 
@@ -277,6 +281,7 @@ class TemplateOption:
     footer: str
     params: tuple[str, ...]
     named: bool
+    alert: str = ""  # a category move to marketing, a low quality, a flag (actions/platform_changes.py)
 
 
 def template_options(rows: Sequence[Row[Any]]) -> list[TemplateOption]:
@@ -299,6 +304,7 @@ def template_options(rows: Sequence[Row[Any]]) -> list[TemplateOption]:
                 footer=tpl.footer or "",
                 params=params,
                 named=named,
+                alert=template_alert(row) or "",
             )
         )
     return out

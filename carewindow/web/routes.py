@@ -143,7 +143,7 @@ class Inbox:
         with connect(rt.engine) as conn:
             rows = inbox_store.conversation_list(conn, phone_number_ids=self.numbers(agent), now=now)
             if phone_number_id is not None and wa_id is not None:
-                contact = contact_store.get(conn, phone_number_id=phone_number_id, wa_id=wa_id)
+                contact = contact_store.find(conn, phone_number_id=phone_number_id, address=wa_id)
                 if contact is None:
                     return self.render(
                         "missing.html",

@@ -28,6 +28,12 @@ class ErrorSpec:
     title: str
     transient: bool
     http_status: int = 400
+    # Seconds before the same request may succeed: the least a retry waits (transient codes), or how
+    # long Meta asks not to resend at all (131049: 24 h). None: the usual backoff.
+    retry_after: float | None = None
+    # The limit is per recipient (131056, the business-consumer pair): the worker holds back every
+    # message to that customer, not the whole number (docs/subsystems/delivery.md).
+    per_recipient: bool = False
 
 
 def _p(title: str, http_status: int = 400) -> ErrorSpec:
@@ -54,10 +60,24 @@ ERROR_CODES: Final[Mapping[int, ErrorSpec]] = {
     131031: _p("Account has been locked", 403),
     131047: _p("Re-engagement message"),
     131048: _t("Spam rate limit hit"),
-    131049: _p("This message was not delivered to maintain healthy ecosystem engagement"),
+    # Meta: wait at least 24 h before resending (per-user marketing limits page, quoted by pywa's
+    # MessageUndeliverableDueToHealthyEcosystemEngagement @0bcf2f1).
+    131049: ErrorSpec(
+        title="This message was not delivered to maintain healthy ecosystem engagement",
+        transient=False,
+        retry_after=24 * 3600.0,
+    ),
     131050: _p("User has stopped marketing messages"),
     131051: _p("Unsupported message type"),
-    131056: _t("(Business Account, Consumer Account) pair rate limit hit"),
+    # One message every 6 s to the same user (Cloud API overview, platform-2026-update.md §1.5): the
+    # worker backs off for that recipient only.
+    131056: ErrorSpec(
+        title="(Business Account, Consumer Account) pair rate limit hit",
+        transient=True,
+        http_status=429,
+        retry_after=6.0,
+        per_recipient=True,
+    ),
     132000: _p("Number of parameters does not match the expected number of params"),
     132001: _p("Template name does not exist in the translation"),
     132005: _p("Translated text too long"),
@@ -82,6 +102,13 @@ ERROR_CODES: Final[Mapping[int, ErrorSpec]] = {
     131062: _p("Business-scoped user id recipients are not supported for this message"),
     131064: _p("Messaging limit reached due to template classification violations"),
     132008: _p("Template parameter value is invalid"),
+    # The 2026 platform (issue 23; pywa/errors.py @0bcf2f1, platform-2026-update.md §1.5).
+    131037: _p("The 555 business phone number has no approved display name"),
+    131063: _p("Marketing templates are disabled for Cloud API"),
+    132068: _p("Flow is in blocked state"),
+    132069: ErrorSpec(
+        title="Flow is in throttled state", transient=True, http_status=400, retry_after=360.0
+    ),  # 10 sends per flow per hour: a retry waits at least a tenth of the hour
 }
 
 

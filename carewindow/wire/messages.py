@@ -13,6 +13,7 @@ from typing import Final, Protocol
 
 import orjson
 
+from carewindow.policy.addresses import is_user_id
 from carewindow.wire.errors import SendResponseFormatError
 
 __all__ = [
@@ -363,10 +364,12 @@ def build_send_body(
     For ``template`` pass the rendered ``template`` (or, failing that, a ready Cloud API template
     object as ``content``); for other types ``content`` is the type object, copied as given.
     """
+    # A username customer's business-scoped user id goes in ``recipient`` and there is no ``to``
+    # (pywa api.send_message and _helpers.resolve_recipient @0bcf2f1; docs/rules.md).
     body: dict[str, object] = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": to,
+        ("recipient" if is_user_id(to) else "to"): to,
         "type": message_type,
     }
     if context_wamid:

@@ -210,6 +210,8 @@ class TemplateStatusUpdate:
     category: str | None = None
     waba_id: str = ""
     raw: Mapping[str, object] = _field(default_factory=dict, repr=False, compare=False, hash=False)
+    disable_at: datetime | None = None
+    """``FLAGGED``: ``disable_info.disable_date`` (Unix seconds or ISO 8601), when Meta disables it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -373,6 +375,8 @@ def _parse_message(
     raw_type = msg.get("type")
     if isinstance(raw_type, str):
         mtype = _MESSAGE_TYPES.get(raw_type) or MessageType(raw_type)
+    elif raw_type is None and (inferred := _inferred_type(msg)) is not None:
+        raw_type, mtype = inferred.value, inferred
     else:
         raw_type, mtype = "", MessageType.UNKNOWN
 
@@ -413,6 +417,17 @@ def _parse_message(
         raw_type=raw_type,
         raw=msg,
     )
+
+
+def _inferred_type(msg: dict[str, object]) -> MessageType | None:
+    """A message without ``type`` (Meta's own location example has none): the type named by the one
+    content key present, or None when there is no such key or more than one (docs/rules.md)."""
+    found = [t for t in _CONTENT_TYPES if isinstance(msg.get(t.value), dict | list)]
+    return found[0] if len(found) == 1 else None
+
+
+# Every known type keeps its content under a key of its own name.
+_CONTENT_TYPES: Final = tuple(t for t in MessageType if t is not MessageType.UNKNOWN)
 
 
 # Where the human-readable part of each type lives, in order of preference.
@@ -565,7 +580,23 @@ def _parse_template_update(value: dict[str, object], path: str, waba_id: str) ->
         category=category if isinstance(category, str) and category else None,
         waba_id=waba_id,
         raw=value,
+        disable_at=_disable_date(value.get("disable_info")),
     )
+
+
+def _disable_date(info: object) -> datetime | None:
+    """``disable_info.disable_date`` as a time; None when absent or not a time (never an error)."""
+    raw = info.get("disable_date") if isinstance(info, dict) else None
+    if raw is None or isinstance(raw, bool):
+        return None
+    at = _unix_time(raw) if isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit()) else None
+    if at is None and isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        at = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return at
 
 
 # Meta's timestamps are Unix seconds as strings; 0 < t < year 9999 keeps datetime happy.

@@ -21,7 +21,10 @@ from carewindow.actions.events import Event
 from carewindow.policy import PolicySettings
 from carewindow.providers.base import Provider, ProviderError
 from carewindow.storage.engine import Engine
+from carewindow.wire.graph_errors import ERROR_CODES, error_spec
 from carewindow.worker.retry import next_attempt
+
+PAIR_LIMIT = ERROR_CODES[131056]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class DeliveryWorker:
         hold_seconds: float = 7 * 86400.0,
         worker_id: str | None = None,
         rng: random.Random | None = None,
+        marketing_messages_api: bool = False,
     ) -> None:
         self.engine = engine
         self.provider = provider
@@ -64,6 +68,10 @@ class DeliveryWorker:
         self.sent = 0
         self.failed = 0
         self.uncertain = 0  # sends with no answer: left for the lease to settle as ``uncertain``
+        # Marketing templates go to the Marketing Messages API endpoint (CAREWINDOW_MARKETING_MESSAGES_API).
+        self.marketing_messages_api = marketing_messages_api
+        # 131056 (pair rate limit): until when each (business number, customer) pair is held back.
+        self._pair_until: dict[tuple[str, str], datetime] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; an idle worker polls every ``poll_seconds``."""
@@ -94,6 +102,8 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many rows it handled."""
         now = self.clock()
+        if len(self._pair_until) > 1024:  # forget pairs whose hold has passed
+            self._pair_until = {k: v for k, v in self._pair_until.items() if v > now}
         claimed, settled = await anyio.to_thread.run_sync(
             lambda: delivery_retry.claim(
                 self.engine,
@@ -125,25 +135,52 @@ class DeliveryWorker:
         self.publish(events)
         return len(claimed) + len(settled)
 
+    def _endpoint(self, c: delivery.Claimed) -> str:
+        """``marketing_messages`` for a marketing template when the business routes them to the
+        Marketing Messages API (Meta's routing guide: by the template's latest category), else
+        ``messages``."""
+        if self.marketing_messages_api and c.category == "marketing" and c.body.get("type") == "template":
+            return "marketing_messages"
+        return "messages"
+
     async def _send(self, c: delivery.Claimed) -> delivery.SendAnswer | None:
+        pair = (c.phone_number_id, c.wa_id)
+        until = self._pair_until.get(pair)
+        if until is not None and until > self.clock():  # 131056: this customer's pair limit still holds
+            return delivery.SendAnswer(
+                claimed=c,
+                error_code="131056",
+                error_title=PAIR_LIMIT.title,
+                error_message="Held back: the pair rate limit with this customer still holds.",
+                retry_at=until,
+            )
         async with self._sem:
             try:
-                result = await self.provider.send(c.body)
+                result = await self.provider.send(c.body, endpoint=self._endpoint(c))
             except ProviderError as exc:
                 if exc.maybe_sent:
                     self.uncertain += 1
                     log.warning("send %s: no answer (%s); not resending", c.message_id, exc.message)
                     return None
+                spec = error_spec(exc.code) if exc.code is not None else None
+                now = self.clock()
                 decision = next_attempt(
                     attempts=c.attempts,
                     transient=exc.transient,
-                    now=self.clock(),
+                    now=now,
                     max_attempts=self.max_attempts,
                     jitter=self._rng.random(),
+                    min_delay=spec.retry_after if spec is not None else None,
                 )
                 code = str(exc.code) if exc.code is not None else type(exc).__name__
+                reason = exc.reason  # with Meta's details and error_user_msg when sent
                 if not decision.retry:
                     self.failed += 1
+                    if spec is not None and spec.retry_after is not None:  # 131049: not again for 24 h
+                        not_before = now + timedelta(seconds=spec.retry_after)
+                        reason += f" Meta asks not to send it again before {not_before.isoformat()}."
+                elif spec is not None and spec.per_recipient and decision.at is not None:
+                    self._pair_until[pair] = decision.at  # the customer's other messages wait too
                 log.info(
                     "send %s failed (%s, transient=%s): %s", c.message_id, code, exc.transient, exc.message
                 )
@@ -151,7 +188,7 @@ class DeliveryWorker:
                     claimed=c,
                     error_code=code,
                     error_title=exc.title,  # Meta's title for a Graph error, else the error's kind
-                    error_message=exc.reason,  # with Meta's details and error_user_msg when sent
+                    error_message=reason,
                     retry_at=decision.at if decision.retry else None,
                 )
             self.sent += 1

@@ -83,6 +83,14 @@ EXPECTED: dict[str, tuple[tuple[int, int, int, int], dict[str, Any]]] = {
         {"wa_id": "", "user_id": "ES.88812345678901234567", "profile_name": "Dani"},
     ),
     "messages__value_errors": ((0, 0, 0, 1), {"field": "messages"}),
+    # Issue 23: wa_ids that are not possible phone numbers for phonenumbers, stored as sent.
+    "messages__text_mexico_521": ((1, 0, 0, 0), {"wa_id": "5214428968441", "type": MessageType.TEXT}),
+    "messages__text_argentina_549": ((1, 0, 0, 0), {"wa_id": "5491123456789", "type": MessageType.TEXT}),
+    # Meta's documented location example has no "type": inferred from the one content key.
+    "messages__location_untyped": (
+        (1, 0, 0, 0),
+        {"type": MessageType.LOCATION, "raw_type": "location", "text": "Tienda Gran Vía"},
+    ),
     "statuses__sent": ((0, 1, 0, 0), {"status": DeliveryStatus.SENT, "pricing": None, "conversation": None}),
     "statuses__delivered": ((0, 1, 0, 0), {"status": DeliveryStatus.DELIVERED}),
     "statuses__read": ((0, 1, 0, 0), {"status": DeliveryStatus.READ}),
@@ -113,8 +121,20 @@ EXPECTED: dict[str, tuple[tuple[int, int, int, int], dict[str, Any]]] = {
         {"event": "REJECTED", "reason": "INCORRECT_CATEGORY", "language": "en_US"},
     ),
     "message_template_status_update__disabled": ((0, 0, 1, 0), {"event": "DISABLED"}),
+    "message_template_status_update__flagged": (
+        (0, 0, 1, 0),
+        {"event": "FLAGGED", "disable_at": datetime(2026, 12, 9, 2, 0, tzinfo=UTC)},
+    ),
+    "message_template_status_update__locked": ((0, 0, 1, 0), {"event": "LOCKED", "disable_at": None}),
     "message_template_quality_update__yellow": ((0, 0, 0, 1), {"field": "message_template_quality_update"}),
     "user_preferences__stop": ((0, 0, 0, 1), {"field": "user_preferences"}),
+    "message_template_quality_update__red": ((0, 0, 0, 1), {"field": "message_template_quality_update"}),
+    # The 2026 fields stay in `other` here; wire.platform_changes reads them (test_wire_platform_changes.py).
+    "smb_message_echoes__text": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
+    "smb_message_echoes__edit": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
+    "smb_message_echoes__revoke": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
+    "template_category_update__impending": ((0, 0, 0, 1), {"field": "template_category_update"}),
+    "template_category_update__completed": ((0, 0, 0, 1), {"field": "template_category_update"}),
     "batched__two_messages": ((2, 0, 0, 0), {"text": "primero", "profile_name": "Lucía Pérez"}),
     "batched__mixed": ((1, 2, 1, 0), {"text": "¿Seguís ahí?"}),
 }

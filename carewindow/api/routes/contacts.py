@@ -56,9 +56,10 @@ def list_thread(
     wa_id = _wa_id(wa_id)
     number = _number(rt, principal, phone_number_id)
     with connect(rt.engine) as conn:
-        contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
+        contact = contact_store.find(conn, phone_number_id=number, address=wa_id)
         if contact is None:
             return schemas.MessageList(data=[], next_before=None)
+        wa_id = contact.wa_id
         anchor: Any = None
         if before:
             anchor = message_store.thread_anchor(conn, before)
@@ -79,8 +80,9 @@ def get_window(
     wa_id = _wa_id(wa_id)
     number = _number(rt, principal, phone_number_id)
     with connect(rt.engine) as conn:
-        contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
+        contact = contact_store.find(conn, phone_number_id=number, address=wa_id)
         held = pending_for_contact(conn, contact.id) if contact is not None else []
+    wa_id = contact.wa_id if contact is not None else wa_id
     return window_public(contact, wa_id=wa_id, now=rt.now(), policy=rt.policy, held=held)
 
 
@@ -92,8 +94,9 @@ def get_consent(
     wa_id = _wa_id(wa_id)
     number = _number(rt, principal, phone_number_id)
     with connect(rt.engine) as conn:
-        contact = contact_store.get(conn, phone_number_id=number, wa_id=wa_id)
+        contact = contact_store.find(conn, phone_number_id=number, address=wa_id)
         history = contact_store.consent_history(conn, contact.id) if contact is not None else []
+    wa_id = contact.wa_id if contact is not None else wa_id
     return schemas.ConsentPublic(
         wa_id=wa_id,
         status=contact.consent_status if contact else "unknown",
@@ -125,6 +128,8 @@ def put_consent(
     require(principal, SEND, "record consent")
     wa_id = _wa_id(wa_id)
     number = _number(rt, principal, phone_number_id)
+    with connect(rt.engine) as conn:
+        wa_id = contact_store.resolve_key(conn, phone_number_id=number, address=wa_id)
     now = rt.now()
     at = body.at or now
     if at.tzinfo is None:

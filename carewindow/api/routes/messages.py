@@ -151,6 +151,9 @@ async def accept_send(
             f"{body.type}: a {body.type} message needs a '{body.type}' object.",
             fields=[{"loc": [body.type], "msg": "required"}],
         )
+    if contact_store.needs_resolving(body.to):  # a user id or a 521…/549… number: the stored key
+        key = await anyio.to_thread.run_sync(lambda: _resolve(rt, number, body.to))
+        body = body.model_copy(update={"to": key})
     cmd = SendCommand(
         to=body.to,
         message_type=body.type,
@@ -204,6 +207,11 @@ def _hold(rt: Runtime) -> timedelta:
 def _pending(rt: Runtime, contact_id: int) -> Sequence[Row[Any]]:
     with connect(rt.engine) as conn:
         return pending_for_contact(conn, contact_id)
+
+
+def _resolve(rt: Runtime, number: str, address: str) -> str:
+    with connect(rt.engine) as conn:
+        return contact_store.resolve_key(conn, phone_number_id=number, address=address)
 
 
 def _window(rt: Runtime, number: str, wa_id: str) -> schemas.WindowPublic:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 
 from carewindow.actions import templates as template_actions
 from carewindow.actions.errors import NotFound
+from carewindow.actions.platform_changes import template_alert
 from carewindow.actions.template_edits import do_remove_template, do_update_template
 from carewindow.api import schemas
 from carewindow.api.auth import ADMIN, READ_CONVERSATIONS, SEND, require
@@ -41,6 +42,13 @@ def _public(row: Any) -> schemas.TemplatePublic:
         placeholders=list(names),
         reason=row.reason,
         updated_at=row.updated_at,
+        disable_at=row.disable_at,
+        quality=row.quality,
+        previous_category=row.previous_category,
+        category_changed_at=row.category_changed_at,
+        impending_category=row.impending_category,
+        impending_category_at=row.impending_category_at,
+        alert=template_alert(row),
     )
 
 
@@ -72,7 +80,9 @@ async def create_template(
     except ProviderError as exc:
         raise provider_failure(exc, "create the template") from None
     status = str(answer.get("status", "PENDING")).upper()
-    t_status = TemplateStatus(status) if status in TemplateStatus.__members__ else TemplateStatus.PENDING
+    t_status = TemplateStatus.parse(status)
+    if t_status is TemplateStatus.UNKNOWN:
+        t_status = TemplateStatus.PENDING
     values = template_actions.row_values(
         dataclasses.replace(t, status=t_status), provider_id=str(answer.get("id") or "") or None, now=rt.now()
     )

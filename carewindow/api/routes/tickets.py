@@ -17,7 +17,7 @@ from carewindow.api.present import message_public, window_public
 from carewindow.api.routes.messages import _ref
 from carewindow.api.runtime import send_queue
 from carewindow.storage import contacts as contact_store
-from carewindow.storage.engine import connect
+from carewindow.storage.engine import Engine, connect
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 
@@ -54,11 +54,14 @@ async def notify(
     require(principal, SEND, "send messages")
     number = rt.phone_number_id
     now = rt.now()
+    to = body.to
+    if contact_store.needs_resolving(to):  # a user id or a 521…/549… number: the stored key
+        to = await anyio.to_thread.run_sync(lambda: _resolve(rt.engine, number, body.to))
     outcome = await anyio.to_thread.run_sync(
         lambda: ticket_actions.do_notify(
             rt.engine,
             ticket_id=ticket_id,
-            to=body.to,
+            to=to,
             text=body.text,
             template=_ref(body.template),
             default_language=rt.settings.ticket_template_language,
@@ -67,9 +70,15 @@ async def notify(
             now=now,
             hold_period=timedelta(hours=rt.settings.hold_period_hours),
             committer=send_queue(rt),
+            language=body.language,
         )
     )
     rt.bus.publish(outcome.events)
     if rt.worker is not None:
         rt.worker.wake()
-    return message_public(outcome.message, wa_id=body.to, fallback_message_id=outcome.fallback_message_id)
+    return message_public(outcome.message, wa_id=to, fallback_message_id=outcome.fallback_message_id)
+
+
+def _resolve(engine: Engine, number: str, address: str) -> str:
+    with connect(engine) as conn:
+        return contact_store.resolve_key(conn, phone_number_id=number, address=address)

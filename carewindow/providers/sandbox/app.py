@@ -99,8 +99,9 @@ async def send_message(request: Request) -> Response:
         denied := _check_node(request, sandbox.config.phone_number_id)
     ):
         return denied
+    endpoint = "marketing_messages" if request.url.path.endswith("/marketing_messages") else "messages"
     try:
-        return _OrjsonResponse(await sandbox.send(await _json_body(request)))
+        return _OrjsonResponse(await sandbox.send(await _json_body(request), endpoint=endpoint))
     except GraphFailure as failure:
         return _graph_error(failure.error)
 
@@ -192,6 +193,68 @@ async def template_status(request: Request) -> Response:
             "callback_status": delivery.status,
         }
     )
+
+
+async def business_message(request: Request) -> Response:
+    """``POST /business/{wa_id}/messages``: the business writes from the WhatsApp Business app
+    (``{"text"}``, ``{"text", "edit": wamid}``, ``{"revoke": wamid}``): an ``smb_message_echoes`` webhook."""
+    try:
+        body = await _control_body(request)
+        answer = await _sandbox(request).business_app_message(request.path_params["wa_id"], body)
+    except ValueError as exc:
+        return _control_error(422, "validation_error", str(exc))
+    return JSONResponse(answer)
+
+
+async def template_category(request: Request) -> Response:
+    """``POST /templates/{name}/{language}/category``: ``{"category", "impending"?, "effective_at"?}``,
+    a ``template_category_update`` webhook (impending: announced only; else completed)."""
+    name, language = request.path_params["name"], request.path_params["language"]
+    try:
+        body = await _control_body(request)
+        category, effective = body.get("category"), body.get("effective_at")
+        if not isinstance(category, str) or (effective is not None and not isinstance(effective, int)):
+            raise ValueError("category (string) is required; effective_at is Unix seconds")
+        stored, delivery = await _sandbox(request).change_template_category(
+            name, language, category, impending=bool(body.get("impending")), effective_at=effective
+        )
+    except KeyError:
+        return _control_error(404, "template_not_found", f"No template {name!r} in {language!r}.")
+    except ValueError as exc:
+        return _control_error(422, "validation_error", str(exc))
+    return JSONResponse(
+        {"id": stored.id, "category": stored.meta_category, "callback_status": delivery.status}
+    )
+
+
+async def template_quality(request: Request) -> Response:
+    """``POST /templates/{name}/{language}/quality``: ``{"quality", "previous"?}``, a quality webhook."""
+    name, language = request.path_params["name"], request.path_params["language"]
+    try:
+        body = await _control_body(request)
+        quality, previous = body.get("quality"), body.get("previous", "GREEN")
+        if not isinstance(quality, str) or not isinstance(previous, str):
+            raise ValueError("quality (string) is required")
+        stored, delivery = await _sandbox(request).change_template_quality(name, language, quality, previous)
+    except KeyError:
+        return _control_error(404, "template_not_found", f"No template {name!r} in {language!r}.")
+    except ValueError as exc:
+        return _control_error(422, "validation_error", str(exc))
+    return JSONResponse({"id": stored.id, "quality": quality.upper(), "callback_status": delivery.status})
+
+
+async def waba_settings(request: Request) -> Response:
+    """``POST /waba``: ``{"disable_marketing_messages_on_cloud_api": bool}`` (the WABA setting pywa's
+    client names @0bcf2f1): when true, marketing templates on ``/messages`` fail with 131063."""
+    try:
+        body = await _control_body(request)
+        value = body.get("disable_marketing_messages_on_cloud_api")
+        if not isinstance(value, bool):
+            raise ValueError("disable_marketing_messages_on_cloud_api (true or false) is required")
+    except ValueError as exc:
+        return _control_error(422, "validation_error", str(exc))
+    _sandbox(request).marketing_disabled_on_cloud_api = value
+    return JSONResponse({"disable_marketing_messages_on_cloud_api": value})
 
 
 async def info(request: Request) -> Response:
@@ -288,6 +351,8 @@ def create_sandbox_app(
 
     routes = [
         Route("/graph/{version}/{node_id}/messages", send_message, methods=["POST"]),
+        Route("/graph/{version}/{node_id}/marketing_messages", send_message, methods=["POST"]),
+        Route("/waba", waba_settings, methods=["POST"]),
         Route(
             "/graph/{version}/{node_id}/message_templates",
             message_templates,
@@ -296,6 +361,9 @@ def create_sandbox_app(
         Route("/customers/{wa_id}/messages", customer_message, methods=["POST"]),
         Route("/customers/{wa_id}/window", customer_window, methods=["GET"]),
         Route("/templates/{name}/{language}/status", template_status, methods=["POST"]),
+        Route("/templates/{name}/{language}/category", template_category, methods=["POST"]),
+        Route("/templates/{name}/{language}/quality", template_quality, methods=["POST"]),
+        Route("/business/{wa_id}/messages", business_message, methods=["POST"]),
         Route("/info", info, methods=["GET"]),
         Route("/sent", sent, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),

@@ -46,6 +46,8 @@ class SandboxConfig:
     clock: Callable[[], datetime] = utc_now
     # Where uploaded and customer media files are kept (providers/sandbox/media.py); None: a temp dir.
     media_dir: str | None = None
+    # Where the catalog and the customers' windows are kept across restarts (persist.py); None: memory only.
+    state_file: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.status_delays) != 3 or any(d < 0 for d in self.status_delays):

@@ -45,6 +45,15 @@ DETAILS_131047 = (
 )
 
 
+# pywa's MarketingTemplatesDisabledForCloudAPI (pywa/errors.py @0bcf2f1).
+DETAILS_131063 = (
+    "Marketing templates are disabled for Cloud API: send them through the Marketing Messages API "
+    "(/marketing_messages) or turn off disable_marketing_messages_on_cloud_api."
+)
+# pywa's BSUIDRecipientNotSupported (pywa/errors.py @0bcf2f1).
+DETAILS_131062 = "Business-scoped User ID (BSUID) recipients are not supported for this message."
+
+
 def fbtrace_id() -> str:
     """An opaque trace id like the one Meta attaches to every error."""
     return "A" + secrets.token_urlsafe(15)
@@ -117,6 +126,15 @@ def contact(*, wa_id: str, user_id: str, profile_name: str | None = None) -> JSO
     if profile_name is not None:
         entry["profile"] = {"name": profile_name}
     entry["wa_id"] = wa_id
+    entry["user_id"] = user_id
+    return entry
+
+
+def username_contact(*, user_id: str, profile_name: str | None = None) -> JSON:
+    """A ``contacts[]`` entry of a customer who hides the number behind a username: no ``wa_id``."""
+    entry: JSON = {}
+    if profile_name is not None:
+        entry["profile"] = {"name": profile_name}
     entry["user_id"] = user_id
     return entry
 
@@ -230,3 +248,60 @@ def template_status_webhook(
     if event == "DISABLED":
         value["disable_info"] = {"disable_date": str(time)}
     return _envelope(waba_id=waba_id, field="message_template_status_update", value=value, time=time)
+
+
+def echo_webhook(
+    *, waba_id: str, display_phone_number: str, phone_number_id: str, contact_entry: JSON, echo: JSON
+) -> JSON:
+    """An ``smb_message_echoes`` webhook: a message the business sent from the WhatsApp Business app
+    (or its edit / revocation), in the shape of Meta's reference and pywa's recorded sample @0bcf2f1."""
+    value: JSON = {
+        "messaging_product": "whatsapp",
+        "metadata": _metadata(display_phone_number=display_phone_number, phone_number_id=phone_number_id),
+        "contacts": [contact_entry],
+        "message_echoes": [echo],
+    }
+    return _envelope(waba_id=waba_id, field="smb_message_echoes", value=value)
+
+
+def template_category_webhook(
+    *,
+    waba_id: str,
+    time: int,
+    template_id: str,
+    name: str,
+    language: str,
+    new_category: str,
+    previous_category: str | None = None,
+    correct_category: str | None = None,
+    effective_at: int | None = None,
+) -> JSON:
+    """A ``template_category_update`` webhook: impending (``correct_category`` and the time it takes
+    effect) or completed (``previous_category``), as Meta's reference (Updated Nov 11, 2025) shows."""
+    value: JSON = {
+        "message_template_id": int(template_id),
+        "message_template_name": name,
+        "message_template_language": language,
+    }
+    if previous_category is not None:
+        value["previous_category"] = previous_category
+    if correct_category is not None:
+        value["correct_category"] = correct_category
+    value["new_category"] = new_category
+    if effective_at is not None:
+        value["category_update_timestamp"] = effective_at
+    return _envelope(waba_id=waba_id, field="template_category_update", value=value, time=time)
+
+
+def template_quality_webhook(
+    *, waba_id: str, time: int, template_id: str, name: str, language: str, previous: str, new: str
+) -> JSON:
+    """A ``message_template_quality_update`` webhook."""
+    value: JSON = {
+        "previous_quality_score": previous,
+        "new_quality_score": new,
+        "message_template_id": int(template_id),
+        "message_template_name": name,
+        "message_template_language": language,
+    }
+    return _envelope(waba_id=waba_id, field="message_template_quality_update", value=value, time=time)

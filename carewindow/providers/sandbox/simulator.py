@@ -16,6 +16,7 @@ import secrets
 from collections import Counter
 from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,15 +34,18 @@ from carewindow.policy import (
     window_at,
 )
 
-from . import payloads, validation
+from . import payloads, persist, validation
 from .callbacks import Delivery, HttpClientFactory, WebhookSender
 from .catalog import DUPLICATE_SUBCODE, StoredTemplate, parse_definition, send_parameters
 from .config import SandboxConfig
 from .errors import GraphFailure
 from .payloads import JSON, GraphError
 
-# Inbound types that do not open or extend the window (platform guide §1: count real messages only).
-NON_WINDOW_TYPES = frozenset({"reaction", "system", "request_welcome", "unsupported"})
+# Inbound types that do not open or extend the window: the same set as actions/ingest.py. An
+# ``unsupported`` message is one the user sent (Meta's unsupported-messages webhook reference: "A WhatsApp
+# user sends a message type not supported by Cloud API"), and a user's message opens the window
+# (docs/rules.md "Unsupported messages").
+NON_WINDOW_TYPES = frozenset({"reaction", "system", "request_welcome"})
 TEMPLATE_LIMIT = 250  # the per-WABA cap Meta reports in the list summary
 TRANSIENT_FAULT_STATUS = {130429: 400, 131056: 400, 131048: 400, 4: 400}
 
@@ -152,15 +156,35 @@ class Sandbox:
         self.templates: dict[tuple[str, str], StoredTemplate] = {}
         self.sent: list[SentRecord] = []
         self.inbound_wamids: set[str] = set()
+        # The WABA setting ``disable_marketing_messages_on_cloud_api`` (POST /sandbox/waba): 131063.
+        self.marketing_disabled_on_cloud_api = False
+        # Customers who hide their number behind a username: webhooks carry only their user id.
+        self.username_only: set[str] = set()
         self.fault: Fault | None = None
         self.rejected = 0
         self.faults_served = 0
         self._body_counts: Counter[str] = Counter()
         self._wamids_by_body: dict[str, list[str]] = {}
         self._template_ids = itertools.count(900000000000001)
+        if config.state_file:
+            saved = persist.load_state(Path(config.state_file))
+            self.templates, self.windows = saved.templates, saved.windows
+            self.username_only = saved.username_only
+            ids = [int(t.id) for t in self.templates.values() if t.id.isdigit()]
+            self._template_ids = itertools.count(max([900000000000000, *ids]) + 1)
         self._tasks: set[asyncio.Task[object]] = set()
         self._status_batch: list[tuple[JSON, JSON, asyncio.Future[Delivery]]] = []
         self._flushing = False
+
+    def _persist(self) -> None:
+        """Keep the catalog and the windows on disk when the sandbox has a state file (persist.py)."""
+        if self.config.state_file:
+            persist.save_state(
+                Path(self.config.state_file),
+                templates=self.templates,
+                windows=self.windows,
+                username_only=self.username_only,
+            )
 
     # -- time and identity ------------------------------------------------------------------
 
@@ -168,7 +192,17 @@ class Sandbox:
         return self.config.clock()
 
     def _contact(self, wa_id: str, profile_name: str | None = None) -> JSON:
+        if wa_id in self.username_only:  # the number stays hidden: only the user id (2026 usernames)
+            return payloads.username_contact(user_id=user_id_for(wa_id), profile_name=profile_name)
         return payloads.contact(wa_id=wa_id, user_id=user_id_for(wa_id), profile_name=profile_name)
+
+    def wa_id_for_user(self, user_id: str) -> str:
+        """The customer behind a user id this sandbox handed out ("" for one it never did: the send is
+        accepted and then fails 131026, as an unknown recipient does at Meta)."""
+        for wa_id in (*self.windows, *self.username_only):
+            if user_id_for(wa_id) == user_id:
+                return wa_id
+        return ""
 
     def window(self, wa_id: str) -> WindowView:
         """The sandbox's own view of ``wa_id``'s window right now."""
@@ -235,15 +269,16 @@ class Sandbox:
 
     # -- outbound messages ------------------------------------------------------------------
 
-    async def send(self, body: object) -> JSON:
-        """Handle ``POST /{phone_number_id}/messages``: accept and schedule statuses, or raise."""
+    async def send(self, body: object, *, endpoint: str = "messages") -> JSON:
+        """Handle ``POST /{phone_number_id}/messages`` (or ``/marketing_messages``, the Marketing Messages
+        API: marketing templates only): accept and schedule statuses, or raise."""
         fault = self._take_fault()
         if fault is not None and fault.mode != "accept_timeout":
             if fault.mode == "timeout":
                 await asyncio.sleep(fault.timeout_seconds)
             raise GraphFailure(GraphError(code=fault.code, details=fault.details, http_status=fault.status))
         try:
-            answer = self._send(body)
+            answer = self._send(body, endpoint)
         except GraphFailure:
             self.rejected += 1
             raise
@@ -253,19 +288,36 @@ class Sandbox:
             raise GraphFailure(GraphError(code=fault.code, details=fault.details, http_status=fault.status))
         return answer
 
-    def _send(self, body: object) -> JSON:
+    def _send(self, body: object, endpoint: str = "messages") -> JSON:
         if isinstance(body, dict) and body.get("status") == "read" and "message_id" in body:
             return self._mark_read(body)
         if (error := validation.check_envelope(body)) or not isinstance(body, dict):
             raise GraphFailure(error or GraphError(code=100, details="The body must be a JSON object."))
         kind = str(body.get("type", "text"))
-        to = validation.normalise_recipient(body["to"]) or ""
+        by_user_id = body.get("to") is None  # check_envelope: then ``recipient`` is a user id
+        if by_user_id:
+            to = self.wa_id_for_user(str(body["recipient"]))
+        else:
+            to = validation.normalise_recipient(body["to"]) or ""
         if to == self.config.display_phone_number:
             raise GraphFailure(GraphError(code=131021, details="Recipient cannot be the sender."))
         view = self.window(to)
         template: StoredTemplate | None = None
         if kind == "template":
             template = self._check_template(body["template"])
+            if by_user_id and template.template.category is TemplateCategory.AUTHENTICATION:
+                raise GraphFailure(GraphError(code=131062, details=payloads.DETAILS_131062))
+            marketing = template.template.category is TemplateCategory.MARKETING
+            if endpoint == "messages" and marketing and self.marketing_disabled_on_cloud_api:
+                raise GraphFailure(GraphError(code=131063, details=payloads.DETAILS_131063))
+            if endpoint == "marketing_messages" and not marketing:
+                raise GraphFailure(
+                    GraphError(code=100, details="The Marketing Messages API sends marketing templates only.")
+                )
+        elif endpoint == "marketing_messages":
+            raise GraphFailure(
+                GraphError(code=100, details="The Marketing Messages API sends marketing templates only.")
+            )
         elif error := validation.check_content(kind, body[kind]):
             raise GraphFailure(error)
         elif not view.is_open and not self.config.async_131047:
@@ -286,7 +338,11 @@ class Sandbox:
         self.spawn(self._status_flow(record, pricing, failure, tracker if isinstance(tracker, str) else None))
         return {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": str(body["to"]), "wa_id": to}],
+            "contacts": [
+                {"input": str(body["recipient"]), "user_id": str(body["recipient"])}
+                if by_user_id
+                else {"input": str(body["to"]), "wa_id": to}
+            ],
             "messages": [{"id": wamid, "message_status": "accepted"}],
         }
 
@@ -316,7 +372,7 @@ class Sandbox:
                 GraphError(code=132001, details=f"template name ({name}) does not exist in {code}")
             )
         status = stored.status
-        if status is not TemplateStatus.APPROVED:
+        if not status.sendable:
             meta_code = {TemplateStatus.PAUSED: 132015, TemplateStatus.DISABLED: 132016}.get(status, 132001)
             raise GraphFailure(
                 GraphError(code=meta_code, details=f"Template {name} ({code}) is {status.value}.")
@@ -416,7 +472,7 @@ class Sandbox:
             while self._status_batch:
                 size = self.config.status_batch_max
                 batch, self._status_batch = self._status_batch[:size], self._status_batch[size:]
-                contacts = list({c["wa_id"]: c for _, c, _ in batch}.values())
+                contacts = list({c.get("wa_id") or c.get("user_id"): c for _, c, _ in batch}.values())
                 delivery = await self.webhooks.deliver(
                     payloads.statuses_webhook(
                         waba_id=self.config.waba_id,
@@ -468,9 +524,15 @@ class Sandbox:
                 referral=referral is not None,
                 settings=self.settings,
             )
+            self._persist()
+        if body.get("username_only"):
+            self.username_only.add(wa_id)
         wamid = new_wamid(wa_id)
         self.inbound_wamids.add(wamid)
         message: JSON = {"from": wa_id, "id": wamid, "timestamp": str(int(at.timestamp())), "type": kind}
+        if wa_id in self.username_only:
+            del message["from"]
+            message["from_user_id"] = user_id_for(wa_id)
         context = body.get("context")
         if isinstance(context, dict) and isinstance(context.get("message_id"), str):
             message["context"] = {"from": self.config.display_phone_number, "id": context["message_id"]}
@@ -513,6 +575,7 @@ class Sandbox:
                 )
             )
         self.templates[key] = stored
+        self._persist()
         if status is TemplateStatus.APPROVED:
             self.spawn(self._announce_template(stored, reason=None))
         return {"id": stored.id, "status": status.value, "category": stored.meta_category}
@@ -570,6 +633,7 @@ class Sandbox:
             raise GraphFailure(GraphError(code=100, details=f"Message template {name!r} not found."))
         for key in keys:
             del self.templates[key]
+        self._persist()
         return {"success": True}
 
     async def set_template_status(
@@ -579,9 +643,13 @@ class Sandbox:
         stored = self.templates.get((name, language))
         if stored is None:
             raise KeyError((name, language))
-        new_status = TemplateStatus(status.upper())
+        new_status = TemplateStatus.parse(status)
+        if new_status is TemplateStatus.UNKNOWN:
+            known = ", ".join(m.value for m in TemplateStatus if m is not TemplateStatus.UNKNOWN)
+            raise ValueError(f"status must be one of {known}")
         stored = dataclasses.replace(stored, template=dataclasses.replace(stored.template, status=new_status))
         self.templates[(name, language)] = stored
+        self._persist()
         return stored, await self._announce_template(stored, reason=reason)
 
     async def _announce_template(self, stored: StoredTemplate, *, reason: str | None) -> Delivery:
@@ -597,6 +665,103 @@ class Sandbox:
                 reason=reason,
             )
         )
+
+    # -- the 2026 platform: app echoes, template category and quality --------------------------
+
+    async def business_app_message(self, wa_id: str, body: Mapping[str, Any]) -> JSON:
+        """The business writes from the WhatsApp Business app (coexistence): ``{"text"}`` sends, with
+        ``"edit": wamid`` it edits that message, with ``"revoke": wamid`` it deletes it. Delivered as an
+        ``smb_message_echoes`` webhook; the window is not touched (echoes neither open nor extend it)."""
+        if validation.normalise_recipient(wa_id) != wa_id:
+            raise ValueError("wa_id must be 6 to 15 digits")
+        at = int(self.now().timestamp())
+        wamid = new_wamid(wa_id)
+        echo: JSON = {
+            "from": self.config.display_phone_number,
+            "to": wa_id,
+            "id": wamid,
+            "timestamp": str(at),
+        }
+        echo["to_user_id"] = user_id_for(wa_id)
+        text = body.get("text")
+        if isinstance(body.get("revoke"), str):
+            echo.update(type="revoke", revoke={"original_message_id": body["revoke"]})
+        elif not isinstance(text, str) or not text:
+            raise ValueError("text is required (with edit: the new text)")
+        elif isinstance(body.get("edit"), str):
+            message = {"type": "text", "text": {"body": text}}
+            echo.update(type="edit", edit={"original_message_id": body["edit"], "message": message})
+        else:
+            echo.update(type="text", text={"body": text})
+        delivery = await self.webhooks.deliver(
+            payloads.echo_webhook(
+                waba_id=self.config.waba_id,
+                display_phone_number=self.config.display_phone_number,
+                phone_number_id=self.config.phone_number_id,
+                contact_entry=self._contact(wa_id, f"Customer {wa_id[-4:]}"),
+                echo=echo,
+            )
+        )
+        return {"wamid": wamid, "delivered": delivery.delivered, "callback_status": delivery.status}
+
+    async def change_template_category(
+        self, name: str, language: str, category: str, *, impending: bool, effective_at: int | None
+    ) -> tuple[StoredTemplate, Delivery]:
+        """Announce (``impending``) or complete Meta's recategorisation of a template; a completed one
+        changes the category the sandbox prices the template's statuses with."""
+        stored = self.templates.get((name, language))
+        if stored is None:
+            raise KeyError((name, language))
+        new = TemplateCategory.parse(category, TemplateCategory.UTILITY)
+        if new.value != category.strip().lower():
+            raise ValueError("category must be MARKETING, UTILITY or AUTHENTICATION")
+        previous = stored.meta_category
+        now = int(self.now().timestamp())
+        if impending:
+            webhook = payloads.template_category_webhook(
+                waba_id=self.config.waba_id,
+                time=now,
+                template_id=stored.id,
+                name=name,
+                language=language,
+                new_category=previous,
+                correct_category=new.value.upper(),
+                effective_at=effective_at if effective_at is not None else now + 86400,
+            )
+        else:
+            stored = dataclasses.replace(stored, template=dataclasses.replace(stored.template, category=new))
+            self.templates[(name, language)] = stored
+            self._persist()
+            webhook = payloads.template_category_webhook(
+                waba_id=self.config.waba_id,
+                time=now,
+                template_id=stored.id,
+                name=name,
+                language=language,
+                new_category=new.value.upper(),
+                previous_category=previous,
+            )
+        return stored, await self.webhooks.deliver(webhook)
+
+    async def change_template_quality(
+        self, name: str, language: str, quality: str, previous: str = "GREEN"
+    ) -> tuple[StoredTemplate, Delivery]:
+        """Deliver a ``message_template_quality_update`` (GREEN, YELLOW, RED or UNKNOWN)."""
+        stored = self.templates.get((name, language))
+        if stored is None:
+            raise KeyError((name, language))
+        if quality.upper() not in ("GREEN", "YELLOW", "RED", "UNKNOWN"):
+            raise ValueError("quality must be GREEN, YELLOW, RED or UNKNOWN")
+        webhook = payloads.template_quality_webhook(
+            waba_id=self.config.waba_id,
+            time=int(self.now().timestamp()),
+            template_id=stored.id,
+            name=name,
+            language=language,
+            previous=previous.upper(),
+            new=quality.upper(),
+        )
+        return stored, await self.webhooks.deliver(webhook)
 
     # -- introspection ----------------------------------------------------------------------
 

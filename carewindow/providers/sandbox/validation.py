@@ -9,6 +9,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from carewindow.policy.addresses import is_user_id
+
 from .payloads import GraphError
 
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
@@ -48,7 +50,7 @@ def _check_len(value: str | None, *, path: str, max_len: int, min_len: int = 1) 
 
 
 def check_envelope(body: object) -> GraphError | None:
-    """Top-level fields: ``messaging_product``, ``recipient_type``, ``to`` and ``type``."""
+    """Top-level fields: ``messaging_product``, ``recipient_type``, ``to`` (or ``recipient``) and ``type``."""
     if not isinstance(body, dict):
         return GraphError(code=100, details="The request body must be a JSON object.")
     product = body.get("messaging_product")
@@ -60,9 +62,14 @@ def check_envelope(body: object) -> GraphError | None:
         )
     if body.get("recipient_type", "individual") != "individual":
         return GraphError(code=100, details="The sandbox emulates recipient_type 'individual' only.")
-    if body.get("to") is None:
+    recipient = body.get("recipient")
+    if recipient is not None and body.get("to") is None:
+        # The 2026 form for username customers (pywa api.send_message @0bcf2f1): a user id, no ``to``.
+        if not (isinstance(recipient, str) and is_user_id(recipient)):
+            return _invalid("Invalid 'recipient' parameter: expected a business-scoped user id (CC.digits).")
+    elif body.get("to") is None:
         return _required("to")
-    if normalise_recipient(body["to"]) is None:
+    elif normalise_recipient(body["to"]) is None:
         return _invalid("Invalid 'to' parameter: expected a phone number (digits, optional leading +).")
     kind = body.get("type", "text")
     if kind not in MESSAGE_TYPES:

@@ -1,7 +1,7 @@
 """gateway: fan-out ordering key, paused subscriptions
 
-Revision ID: 0003_gateway
-Revises: 0002
+Revision ID: 0004_gateway
+Revises: 0003_media
 
 The webhook fan-out (docs/gateway.md): ``webhook_deliveries.order_key`` (the contacts a raw webhook is
 about; a delivery waits while an earlier one with the same key is pending for the same subscription)
@@ -16,8 +16,8 @@ from alembic import op
 
 import carewindow.storage.tables
 
-revision: str = "0003_gateway"
-down_revision: str | None = "0002"
+revision: str = "0004_gateway"
+down_revision: str | None = "0003_media"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
