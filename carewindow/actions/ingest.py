@@ -36,7 +36,16 @@ from carewindow.actions import outgoing
 from carewindow.actions.events import Event
 from carewindow.actions.held import release_on_inbound
 from carewindow.actions.statuses import apply_statuses
-from carewindow.policy import ContactState, PolicySettings, apply_inbound_message, window_at
+from carewindow.policy import (
+    ConsentEvent,
+    ConsentStatus,
+    ContactState,
+    PolicySettings,
+    apply_inbound_message,
+    consent_outcome,
+    is_opt_out_keyword,
+    window_at,
+)
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import subscriptions as subscription_store
@@ -190,7 +199,8 @@ def _ingest_messages(
                 row["recorded_at"] = row.pop("now")
                 row["contact_id"] = c["id"]
                 consent.append(row)
-                result.events.append(change.consent_event())
+                if (event := change.consent_event()) is not None:
+                    result.events.append(event)
     contact_store.set_inbound_many(
         conn,
         [{"b_id": cid, **{k: c[k] for k in contact_store.INBOUND_COLUMNS}} for cid, c in changed.items()],
@@ -248,7 +258,10 @@ class InboundChange:
     consent_row: dict[str, Any] | None  # consent_events row (without contact_id) when consent changed
     base: dict[str, Any]
 
-    def consent_event(self) -> Event:
+    def consent_event(self) -> Event | None:
+        """``consent.changed`` when the consent changed (a superseded opt-out changes nothing)."""
+        if self.after.consent == self.before.consent:
+            return None
         return Event(type="consent.changed", **self.base, data={"status": self.after.consent.status.value})
 
 
@@ -288,13 +301,22 @@ def inbound_change(
     if not was_open and is_open:
         events.append(Event(type="window.opened", **base))
     consent_row = None
-    if after.consent != before.consent:
+    if counts and msg.type is MessageType.TEXT and is_opt_out_keyword(msg.text, settings.opt_out_keywords):
+        # Every opt-out keyword goes in the history, applied or not, with the reason (policy/consent.py).
+        outcome = consent_outcome(
+            before.consent,
+            ConsentEvent(status=ConsentStatus.OPTED_OUT, source="keyword", proof=msg.text, at=at),
+            tolerance=settings.consent_tolerance,
+        )
         consent_row = {
-            "status": after.consent.status.value,
-            "source": after.consent.source,
-            "proof": after.consent.proof,
-            "at": after.consent.updated_at or at,
+            "status": ConsentStatus.OPTED_OUT.value,
+            "source": "keyword",
+            "proof": msg.text,
+            "at": at,
             "now": now,
+            "applied": outcome.applied,
+            "reason": outcome.reason,
+            "scope": "templates",
         }
     return InboundChange(
         before=before,

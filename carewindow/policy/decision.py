@@ -19,6 +19,7 @@ from carewindow.policy.enums import (
     ConsentStatus,
     MessageKind,
     OnClosed,
+    TemplateCategory,
     TemplateStatus,
     WindowState,
 )
@@ -108,6 +109,8 @@ _TEMPLATE = MessageKind.TEMPLATE
 _SEND = Action.SEND
 _APPROVED = TemplateStatus.APPROVED
 _OPTED_IN = ConsentStatus.OPTED_IN
+_OPTED_OUT_STATUS = ConsentStatus.OPTED_OUT
+_MARKETING = TemplateCategory.MARKETING
 
 
 def decide(
@@ -303,6 +306,14 @@ def _send_template(
             view,
             state,
         )
+    if template.category is _MARKETING and state.marketing.status is _OPTED_OUT_STATUS:
+        return _refuse(
+            RefusalCode.MARKETING_OPTED_OUT,
+            _prefix(action) + _marketing_message(state),
+            {**_where(ref, action), "category": template.category.value, "meta_code": 131050},
+            view,
+            state,
+        )
     reengagement = state.reengagement
     closed = view.state is not _OPEN
     limit = settings.reengagement_limit
@@ -364,6 +375,17 @@ def _consent_message(state: ContactState) -> str:
             f"({path}). Replies inside an open customer care window are still allowed."
         )
     return f"No opt-in recorded for {state.wa_id}: record consent ({path}) before sending templates."
+
+
+def _marketing_message(state: ContactState) -> str:
+    marketing = state.marketing
+    since = f" on {fmt_utc(marketing.updated_at)}" if marketing.updated_at is not None else ""
+    source = f" (source: {marketing.source})" if marketing.source else ""
+    return (
+        f"{state.wa_id} stopped marketing messages{since}{source}: marketing templates are refused until "
+        "they resume them in WhatsApp. Utility and authentication templates and replies inside an open "
+        "customer care window are still allowed."
+    )
 
 
 def _refuse(

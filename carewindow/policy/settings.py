@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from carewindow.policy.consent import DEFAULT_OPT_OUT_KEYWORDS
+from carewindow.policy.consent import DEFAULT_CONSENT_TOLERANCE, DEFAULT_OPT_OUT_KEYWORDS
 from carewindow.policy.pricing import EXAMPLE_RATE_CARD, PricingModel, RateCard, get_pricing_model
 from carewindow.policy.pricing.base import PriceParts, SessionCharge, price_parts_of, session_in_window_of
 
@@ -31,6 +31,8 @@ class PolicySettings:
     #: The allowance's period: ``"month"`` (calendar month, UTC) or ``"day"`` (UTC).
     service_allowance_period: str = "month"
     utility_free_in_window_2026: bool = False
+    #: An opt-in within this of an opt-out (either order) loses to it (policy/consent.py).
+    consent_tolerance: timedelta = DEFAULT_CONSENT_TOLERANCE
     # The model named by ``pricing_model``, resolved once.
     _model: PricingModel = field(init=False, repr=False, compare=False, hash=False)
     _price: PriceParts = field(init=False, repr=False, compare=False, hash=False)
@@ -41,6 +43,8 @@ class PolicySettings:
             raise ValueError("window and entry_point_window must be positive")
         if self.reengagement_limit < 0:
             raise ValueError("reengagement_limit must be >= 0 (0 means no limit)")
+        if self.consent_tolerance < timedelta(0):
+            raise ValueError("consent_tolerance must be >= 0")
         if self.service_free_allowance < 0:
             raise ValueError("service_free_allowance must be >= 0")
         if self.service_allowance_period not in ("month", "day"):

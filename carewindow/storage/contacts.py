@@ -61,7 +61,32 @@ def state_from_row(row: Row[Any] | Mapping[str, Any]) -> ContactState:
             first_sent_at=m["reengagement_first_sent_at"],
         ),
         conversations=convs,
+        marketing=_marketing(m),
     )
+
+
+_NO_MARKETING = ConsentState()
+
+
+def _marketing(m: Mapping[str, Any]) -> ConsentState:
+    status = m.get("marketing_status")
+    if status is None:
+        return _NO_MARKETING
+    return ConsentState(
+        status=ConsentStatus(status),
+        source=m.get("marketing_source"),
+        updated_at=m.get("marketing_updated_at"),
+    )
+
+
+def marketing_values(marketing: ConsentState) -> dict[str, Any]:
+    """The marketing-preference columns of ``marketing`` (NULL status: nothing heard)."""
+    heard = marketing.updated_at is not None
+    return {
+        "marketing_status": marketing.status.value if heard else None,
+        "marketing_source": marketing.source,
+        "marketing_updated_at": marketing.updated_at,
+    }
 
 
 def state_values(state: ContactState, *, window_length: Any) -> dict[str, Any]:
@@ -273,10 +298,21 @@ def record_consent_event(
     proof: str | None,
     at: datetime,
     now: datetime,
+    applied: bool | None = None,
+    reason: str | None = None,
+    scope: str = "templates",
 ) -> None:
     conn.execute(
         consent_events.insert().values(
-            contact_id=contact_id, status=status, source=source, proof=proof, at=at, recorded_at=now
+            contact_id=contact_id,
+            status=status,
+            source=source,
+            proof=proof,
+            at=at,
+            recorded_at=now,
+            applied=applied,
+            reason=reason,
+            scope=scope,
         )
     )
 

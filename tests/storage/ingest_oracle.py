@@ -92,4 +92,5 @@ def _ingest_message(
         )
     if change.consent_row is not None:
         contact_store.record_consent_event(conn, contact_id=contact.id, **change.consent_row)
-        result.events.append(change.consent_event())
+        if (event := change.consent_event()) is not None:
+            result.events.append(event)
