@@ -33,6 +33,11 @@ from datetime import datetime
 from typing import Any
 
 from carewindow.actions import outgoing
+from carewindow.actions.consent import (
+    apply_user_preferences,
+    is_marketing_stop,
+    marketing_stop_from_failure,
+)
 from carewindow.actions.events import Event
 from carewindow.actions.held import release_on_inbound
 from carewindow.actions.statuses import apply_statuses
@@ -108,10 +113,14 @@ def do_ingest_batch(
     at = 0
     deliveries: list[dict[str, Any]] = []
     for job, result in zip(jobs, results, strict=True):
-        for event in applied[at : at + len(job.batch.statuses)]:
+        for st, event in zip(job.batch.statuses, applied[at : at + len(job.batch.statuses)], strict=True):
             if event is not None:
                 result.statuses_applied += 1
                 result.events.append(event)
+            if st.errors and is_marketing_stop(st):  # 131050: the customer stopped marketing
+                result.events.extend(
+                    marketing_stop_from_failure(conn, st, now=job.received_at, settings=settings)
+                )
         at += len(job.batch.statuses)
         for tu in job.batch.template_updates:
             template_store.set_status(
@@ -121,6 +130,10 @@ def do_ingest_batch(
                 status=tu.event.upper(),
                 reason=tu.reason,
                 now=job.received_at,
+            )
+        if job.batch.other:  # user_preferences: marketing stop / resume
+            result.events.extend(
+                apply_user_preferences(conn, job.batch.other, now=job.received_at, settings=settings)
             )
         if result.events:
             deliveries.extend(outgoing.delivery_rows(conn, result.events, now=job.received_at))

@@ -48,6 +48,7 @@ def policy_settings(settings: Settings, *, rate_card: RateCard | None = None) ->
         service_free_allowance=settings.service_free_allowance,
         service_allowance_period=settings.service_allowance_period,
         utility_free_in_window_2026=settings.utility_free_in_window_2026,
+        consent_tolerance=timedelta(seconds=settings.consent_tolerance_seconds),
     )
 
 

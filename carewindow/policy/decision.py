@@ -19,6 +19,7 @@ from carewindow.policy.enums import (
     ConsentStatus,
     MessageKind,
     OnClosed,
+    SendPurpose,
     TemplateCategory,
     TemplateStatus,
     WindowState,
@@ -72,6 +73,8 @@ class SendRequest:
     template: TemplateRef | None = None
     on_closed: OnClosed = OnClosed.REJECT
     fallback: TemplateRef | None = None
+    #: Whether a template sent while the window is closed re-engages or notifies (``SendPurpose``).
+    purpose: SendPurpose = SendPurpose.AUTO
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,7 +194,7 @@ def decide(
             view,
             state,
         )
-    return _send_template(ref, template, _SEND, "", state, view, settings, now, usage)
+    return _send_template(ref, template, _SEND, "", state, view, settings, now, usage, request.purpose)
 
 
 def _closed(
@@ -242,7 +245,9 @@ def _closed(
     else:
         action = Action.SEND_FALLBACK
         note = f"The window is closed: sending template {fallback.name!r} instead of the message."
-    return _send_template(fallback, fallback_template, action, note, state, view, settings, now, usage)
+    return _send_template(
+        fallback, fallback_template, action, note, state, view, settings, now, usage, request.purpose
+    )
 
 
 def _send_template(
@@ -255,6 +260,7 @@ def _send_template(
     settings: PolicySettings,
     now: datetime,
     usage: PricingUsage | None,
+    purpose: SendPurpose = SendPurpose.AUTO,
 ) -> Decision:
     """The checks every template goes through, requested or fallback, then the charge."""
     if template is None or template.name != ref.name or template.language != ref.language:
@@ -315,9 +321,10 @@ def _send_template(
             state,
         )
     reengagement = state.reengagement
-    closed = view.state is not _OPEN
+    counts = view.state is not _OPEN and _reengages(action, purpose, view, now, settings)
     limit = settings.reengagement_limit
-    if closed and not reengagement_allowed(reengagement, limit=limit):
+    horizon = settings.reengagement_horizon
+    if counts and not reengagement_allowed(reengagement, limit=limit, now=now, horizon=horizon):
         first = reengagement.first_sent_at
         ago = f" {fmt_duration(now - first)} ago" if first is not None else ""
         return _refuse(
@@ -337,8 +344,8 @@ def _send_template(
     charge, after = settings._price(
         _TEMPLATE, template.category, state.wa_id, now, view, state, settings, usage
     )
-    if closed:
-        after = replace(after, reengagement=record_reengagement(reengagement, at=now))
+    if counts:
+        after = replace(after, reengagement=record_reengagement(reengagement, at=now, horizon=horizon))
     return _make_decision(
         allowed=True,
         action=action,
@@ -352,6 +359,20 @@ def _send_template(
         window=view,
         state_after=after,
     )
+
+
+def _reengages(
+    action: Action, purpose: SendPurpose, view: WindowView, now: datetime, settings: PolicySettings
+) -> bool:
+    """Whether a template sent while the window is closed counts as re-engagement: fallbacks and knocks
+    always, a send marked so, and an unmarked one while the last window closed within the horizon (a
+    customer who never wrote, or long ago, gets notifications)."""
+    if action is not _SEND or purpose is SendPurpose.REENGAGEMENT:
+        return True
+    if purpose is SendPurpose.NOTIFICATION:
+        return False
+    closed_at = view.closed_at
+    return closed_at is not None and now - closed_at < settings.reengagement_horizon
 
 
 def _prefix(action: Action) -> str:

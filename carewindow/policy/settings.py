@@ -24,6 +24,9 @@ class PolicySettings:
     window: timedelta = timedelta(hours=24)
     entry_point_window: timedelta = timedelta(hours=72)
     reengagement_limit: int = 1
+    #: Re-engagement templates first sent this long ago no longer count; and a plain template counts as
+    #: re-engagement only while the last window closed less than this long ago (docs/rules.md).
+    reengagement_horizon: timedelta = timedelta(days=7)
     opt_out_keywords: tuple[str, ...] = DEFAULT_OPT_OUT_KEYWORDS
     pricing_model: str = "seed"
     rate_card: RateCard = EXAMPLE_RATE_CARD
@@ -41,6 +44,8 @@ class PolicySettings:
     def __post_init__(self) -> None:
         if self.window <= timedelta(0) or self.entry_point_window <= timedelta(0):
             raise ValueError("window and entry_point_window must be positive")
+        if self.reengagement_horizon <= timedelta(0):
+            raise ValueError("reengagement_horizon must be positive")
         if self.reengagement_limit < 0:
             raise ValueError("reengagement_limit must be >= 0 (0 means no limit)")
         if self.consent_tolerance < timedelta(0):

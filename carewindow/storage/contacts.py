@@ -317,11 +317,22 @@ def record_consent_event(
     )
 
 
+def has_consent_event(conn: Connection, *, contact_id: int, scope: str, source: str, at: datetime) -> bool:
+    """Whether the contact's history holds an event of ``scope`` from ``source`` at ``at``."""
+    c = consent_events.c
+    found = conn.execute(
+        select(c.id)
+        .where(c.contact_id == contact_id, c.scope == scope, c.source == source, c.at == at)
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def consent_history(conn: Connection, contact_id: int) -> Sequence[Row[Any]]:
     return conn.execute(
         select(consent_events)
         .where(consent_events.c.contact_id == contact_id)
-        .order_by(consent_events.c.at.desc(), consent_events.c.id.desc())
+        .order_by(consent_events.c.id.desc())  # newest received first
     ).all()
 
 

@@ -113,6 +113,7 @@ EXPECTED: dict[str, tuple[tuple[int, int, int, int], dict[str, Any]]] = {
     "message_template_status_update__disabled": ((0, 0, 1, 0), {"event": "DISABLED"}),
     "message_template_quality_update__yellow": ((0, 0, 0, 1), {"field": "message_template_quality_update"}),
     "user_preferences__stop": ((0, 0, 0, 1), {"field": "user_preferences"}),
+    "user_preferences__resume": ((0, 0, 0, 1), {"field": "user_preferences"}),
     "batched__two_messages": ((2, 0, 0, 0), {"text": "primero", "profile_name": "Lucía Pérez"}),
     "batched__mixed": ((1, 2, 1, 0), {"text": "¿Seguís ahí?"}),
 }

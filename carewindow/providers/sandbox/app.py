@@ -25,6 +25,7 @@ from .callbacks import HttpClientFactory
 from .config import SandboxConfig
 from .errors import GraphFailure
 from .payloads import GraphError
+from .preferences import customer_marketing
 from .simulator import Sandbox
 
 _VERSION = re.compile(r"^v\d+(\.\d+)?$")
@@ -292,6 +293,7 @@ def create_sandbox_app(
         ),
         Route("/customers/{wa_id}/messages", customer_message, methods=["POST"]),
         Route("/customers/{wa_id}/window", customer_window, methods=["GET"]),
+        Route("/customers/{wa_id}/marketing", customer_marketing, methods=["POST"]),
         Route("/templates/{name}/{language}/status", template_status, methods=["POST"]),
         Route("/info", info, methods=["GET"]),
         Route("/sent", sent, methods=["GET"]),
