@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Consent (docs/rules.md "Consent"): an opt-in within this many seconds of an opt-out, in either
     # order (clock skew, Meta's whole seconds, late redelivery), loses to the opt-out.
+    reengagement_horizon_hours: int = Field(
+        default=168,
+        ge=1,
+        description="re-engagement templates older than this stop counting; a plain template re-engages "
+        "only while the last window closed less than this ago, else it is a notification (docs/rules.md)",
+    )
     consent_tolerance_seconds: float = Field(
         default=300.0,
         ge=0,

@@ -32,6 +32,7 @@ from carewindow.api.routes import (
     health,
     keys,
     messages,
+    privacy,
     subscriptions,
     templates,
     tickets,
@@ -143,6 +144,7 @@ def create_app(
         subscriptions,
         tickets,
         health,
+        privacy,
     ):
         api.include_router(module.router)
     documented = [*webhooks.documented.routes, *messages.documented.routes]

@@ -49,6 +49,7 @@ def policy_settings(settings: Settings, *, rate_card: RateCard | None = None) ->
         service_allowance_period=settings.service_allowance_period,
         utility_free_in_window_2026=settings.utility_free_in_window_2026,
         consent_tolerance=timedelta(seconds=settings.consent_tolerance_seconds),
+        reengagement_horizon=timedelta(hours=settings.reengagement_horizon_hours),
     )
 
 
@@ -185,6 +186,7 @@ def start_event_bridge(rt: Runtime, *, listen: bool) -> None:
 
 
 async def start_worker(rt: Runtime) -> None:
+    from carewindow.actions.retention import Retention
     from carewindow.worker.delivery import DeliveryWorker
     from carewindow.worker.housekeeping import Housekeeper
 
@@ -204,7 +206,11 @@ async def start_worker(rt: Runtime) -> None:
         hold_seconds=s.hold_period_hours * 3600.0,
     )
     rt.housekeeper = Housekeeper(
-        engine=rt.engine, clock=rt.clock, leads_minutes=s.expiring_leads, publish=rt.bus.publish
+        engine=rt.engine,
+        clock=rt.clock,
+        leads_minutes=s.expiring_leads,
+        publish=rt.bus.publish,
+        retention=Retention.from_settings(s),
     )
     rt.worker_stop = asyncio.Event()
     rt.worker_task = asyncio.create_task(rt.worker.run(rt.worker_stop), name="delivery-worker")

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -218,6 +219,8 @@ class OrphanStatus(Base):
     wamid: Mapped[str] = mapped_column(String(256))
     status: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]]
+    # When it arrived (the database's clock): retention drops orphans that waited too long.
+    received_at: Mapped[datetime | None] = mapped_column(server_default=func.now())
 
 
 class WindowAlert(Base):

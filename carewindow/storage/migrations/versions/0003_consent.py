@@ -1,4 +1,5 @@
-"""consent: both times and the outcome of every consent event, marketing preference, erasure tombstone
+"""consent: both times and the outcome of every consent event, marketing preference, erasure tombstone, orphan
+status arrival time (retention)
 
 Revision ID: 0003_consent
 Revises: 0002
@@ -33,9 +34,20 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("applied", sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column("reason", sa.Text(), nullable=True))
         batch_op.create_index("ix_consent_events_recorded_at", ["recorded_at", "id"], unique=False)
+    with op.batch_alter_table("orphan_statuses", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "received_at",
+                carewindow.storage.tables.UTCDateTime(timezone=True),
+                server_default=sa.func.now(),
+                nullable=True,
+            )
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("orphan_statuses", schema=None) as batch_op:
+        batch_op.drop_column("received_at")
     with op.batch_alter_table("consent_events", schema=None) as batch_op:
         batch_op.drop_index("ix_consent_events_recorded_at")
         batch_op.drop_column("reason")
