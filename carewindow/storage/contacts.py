@@ -328,6 +328,22 @@ def has_consent_event(conn: Connection, *, contact_id: int, scope: str, source: 
     return found is not None
 
 
+def superseded_opt_out(conn: Connection, contact_id: int) -> Row[Any] | None:
+    """The newest opt-out of the contact that did not apply (a provably later opt-in won), or None."""
+    c = consent_events.c
+    return conn.execute(
+        select(consent_events)
+        .where(
+            c.contact_id == contact_id,
+            c.status == ConsentStatus.OPTED_OUT.value,
+            c.applied.is_(False),
+            (c.scope == "templates") | c.scope.is_(None),
+        )
+        .order_by(c.id.desc())
+        .limit(1)
+    ).first()
+
+
 def consent_history(conn: Connection, contact_id: int) -> Sequence[Row[Any]]:
     return conn.execute(
         select(consent_events)
