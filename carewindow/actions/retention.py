@@ -29,7 +29,7 @@ class Retention:
     """How long each kind is kept (None: forever) and the batch size."""
 
     webhook_raw: timedelta | None = timedelta(days=30)
-    message_bodies: timedelta | None = timedelta(days=365)
+    message_bodies: timedelta | None = None  # kept unless the business sets a period
     orphan_statuses: timedelta | None = timedelta(days=7)
     webhook_deliveries: timedelta | None = timedelta(days=30)
     idempotency_keys: timedelta | None = timedelta(days=7)
