@@ -11,6 +11,7 @@ import orjson
 import pytest
 from service_support import Service
 
+from carewindow.providers.sandbox.preferences import set_marketing
 from carewindow.wire import signature
 
 pytestmark = pytest.mark.anyio
@@ -226,3 +227,22 @@ async def test_a_131050_failure_records_the_marketing_stop(service: Service) -> 
         f"/v1/contacts/{wa_id}/consent", headers=svc.auth(), params={"phone_number_id": number}
     )
     assert len(r.json()["history"]) == 1
+
+
+async def test_the_sandbox_fails_marketing_to_a_stopped_customer_with_131050(service: Service) -> None:
+    """carewindow missed the user_preferences webhook: the sandbox, as Meta, fails the marketing
+    template with 131050 in a status webhook, and that failure records the stop."""
+    svc = service
+    await templates(svc)
+    await put_consent(svc, "opted_in")
+    set_marketing(svc.rt.sandbox, WA, stopped=True)  # no webhook to carewindow
+    r = await send_template(svc, "summer_sale")
+    assert r.status_code == 202, r.text
+    await svc.drain()
+    msg = (await svc.http.get(f"/v1/messages/{r.json()['id']}", headers=svc.auth())).json()
+    assert msg["status"] == "failed" and "131050" in orjson.dumps(msg).decode()
+    marketing = (await get_consent(svc))["marketing"]
+    assert (marketing["status"], marketing["source"]) == ("opted_out", "meta_error_131050")
+    refused = await send_template(svc, "summer_sale")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "marketing_opted_out"
+    assert (await send_template(svc, "ticket_update")).status_code == 202
