@@ -135,6 +135,39 @@ class Settings(BaseSettings):
     # The Graph gateway (/graph/{version}/..., docs/gateway.md) answers a send once Meta answered it; a
     # message not handed to Meta within this many seconds is cancelled unsent and answered 131016.
     gateway_answer_seconds: float = Field(default=30.0, gt=0)
+    # Consent (docs/rules.md "Consent"): an opt-in within this many seconds of an opt-out, in either
+    # order (clock skew, Meta's whole seconds, late redelivery), loses to the opt-out.
+    reengagement_horizon_hours: int = Field(
+        default=168,
+        ge=1,
+        description="re-engagement templates older than this stop counting; a plain template re-engages "
+        "only while the last window closed less than this ago, else it is a notification (docs/rules.md)",
+    )
+    consent_tolerance_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="an opt-in this close to an opt-out (either order) loses to it (docs/rules.md)",
+    )
+    # Retention (docs/rules.md "Retention"), in days; 0 keeps forever. The housekeeper prunes in batches
+    # of retention_batch_size rows, one short transaction each.
+    retention_webhook_raw_days: int = Field(
+        default=30, ge=0, description="days raw webhook bodies are kept (0: forever)"
+    )
+    retention_message_body_days: int = Field(
+        default=0, ge=0, description="days message texts and bodies are kept; the ledger stays (0: forever)"
+    )
+    retention_orphan_status_days: int = Field(
+        default=7, ge=0, description="days statuses of messages carewindow never sent wait (0: forever)"
+    )
+    retention_delivery_log_days: int = Field(
+        default=30, ge=0, description="days finished outgoing-webhook deliveries are kept (0: forever)"
+    )
+    retention_idempotency_key_days: int = Field(
+        default=7, ge=0, description="days an Idempotency-Key replays its message (0: forever)"
+    )
+    retention_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="rows the housekeeper prunes per transaction"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -17,12 +17,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from carewindow.actions import outgoing
+from carewindow.actions.consent import FAILED_131050, META_MARKETING_STOPPED, record_marketing
 from carewindow.actions.events import Event
 from carewindow.actions.held import release_next
 from carewindow.actions.rate_limit import Bucket, take, wait_for
 from carewindow.actions.send import decide_due
 from carewindow.actions.statuses import apply_orphans
-from carewindow.policy import CareWindow, PolicySettings, window_at
+from carewindow.policy import (
+    CareWindow,
+    ConsentStatus,
+    PolicySettings,
+    RefusalCode,
+    TemplateCategory,
+    window_at,
+)
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import outbox as outbox_store
@@ -120,6 +128,13 @@ def claim(
                     events.append(_event(m, "failed"))
                     finished.append(m)
                     continue
+            elif (refusal := send_time_refusal(m)) is not None:
+                # Accepted while the customer was opted in; they opted out (or stopped marketing)
+                # while it was queued: it must not go (docs/rules.md, "Consent at send time").
+                _settle(conn, r.id, m.seq, "failed", now, *refusal)
+                events.append(_event(m, "failed"))
+                finished.append(m)
+                continue
             by_number.setdefault(m.phone_number_id, []).append((r, m))
         for number, items in by_number.items():
             tokens, updated = outbox_store.lock_bucket(conn, phone_number_id=number, now=now, burst=burst)
@@ -153,6 +168,30 @@ def claim(
                 _release_next(conn, m.contact_id, m.phone_number_id, settings, now)
         outgoing.enqueue_events(conn, events, now=now)
     return out, events
+
+
+def send_time_refusal(m: Any) -> tuple[str, str, str] | None:
+    """Why a queued template must not go now (code, title, message), from ``delivery_info``'s row:
+    the customer is no longer opted in, or stopped marketing messages and it is a marketing one."""
+    if m.kind != "template":
+        return None
+    if m.consent_status != ConsentStatus.OPTED_IN.value:
+        return (
+            RefusalCode.NO_CONSENT.value,
+            "No consent at send time",
+            f"The customer's consent is {m.consent_status} now (it was opted in when this template was "
+            "accepted); it was not sent.",
+        )
+    if m.charge_category == TemplateCategory.MARKETING.value and (
+        m.marketing_status == ConsentStatus.OPTED_OUT.value
+    ):
+        return (
+            RefusalCode.MARKETING_OPTED_OUT.value,
+            "Marketing stopped at send time",
+            "The customer stopped marketing messages after this marketing template was accepted; it "
+            "was not sent.",
+        )
+    return None
 
 
 def mark_in_flight(
@@ -223,6 +262,20 @@ def record(
                     a.error_title,
                     a.error_message,
                 )
+                if a.error_code == str(META_MARKETING_STOPPED):  # the customer stopped marketing
+                    events.extend(
+                        record_marketing(
+                            conn,
+                            phone_number_id=c.phone_number_id,
+                            wa_id=c.wa_id,
+                            stopped=True,
+                            source=FAILED_131050,
+                            proof=f"message {c.message_id} failed with 131050",
+                            at=now,
+                            now=now,
+                            settings=settings or PolicySettings(),
+                        )
+                    )
                 events.append(
                     Event(
                         type="message.status",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 REFUSAL_STATUS = {
     RefusalCode.WINDOW_CLOSED.value: 409,
     RefusalCode.NO_CONSENT.value: 403,
+    RefusalCode.MARKETING_OPTED_OUT.value: 403,
     RefusalCode.TEMPLATE_NOT_FOUND.value: 404,
     RefusalCode.TEMPLATE_NOT_APPROVED.value: 409,
     RefusalCode.TEMPLATE_PARAMS_INVALID.value: 422,

@@ -33,11 +33,25 @@ from datetime import datetime
 from typing import Any
 
 from carewindow.actions import fanout, outgoing, platform_changes
+from carewindow.actions.consent import (
+    apply_user_preferences,
+    is_marketing_stop,
+    marketing_stop_from_failure,
+)
 from carewindow.actions.events import Event
 from carewindow.actions.held import release_on_inbound
 from carewindow.actions.media import inbound_media_row
 from carewindow.actions.statuses import apply_statuses
-from carewindow.policy import ContactState, PolicySettings, apply_inbound_message, window_at
+from carewindow.policy import (
+    ConsentEvent,
+    ConsentStatus,
+    ContactState,
+    PolicySettings,
+    apply_inbound_message,
+    consent_outcome,
+    is_opt_out_keyword,
+    window_at,
+)
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import media as media_store
 from carewindow.storage import messages as message_store
@@ -101,10 +115,14 @@ def do_ingest_batch(
     at = 0
     deliveries: list[dict[str, Any]] = []
     for job, result in zip(jobs, results, strict=True):
-        for event in applied[at : at + len(job.batch.statuses)]:
+        for st, event in zip(job.batch.statuses, applied[at : at + len(job.batch.statuses)], strict=True):
             if event is not None:
                 result.statuses_applied += 1
                 result.events.append(event)
+            if st.errors and is_marketing_stop(st):  # 131050: the customer stopped marketing
+                result.events.extend(
+                    marketing_stop_from_failure(conn, st, now=job.received_at, settings=settings)
+                )
         at += len(job.batch.statuses)
         for tu in job.batch.template_updates:
             template_store.set_status(
@@ -116,8 +134,11 @@ def do_ingest_batch(
                 now=job.received_at,
                 disable_at=tu.disable_at,
             )
-        if job.batch.other:  # the 2026 fields (echoes, template category/quality): off the hot path
+        if job.batch.other:  # the 2026 fields (echoes, template category/quality, user_preferences)
             result.events.extend(platform_changes.apply(conn, job.batch.other, now=job.received_at))
+            result.events.extend(
+                apply_user_preferences(conn, job.batch.other, now=job.received_at, settings=settings)
+            )
         if result.events:
             deliveries.extend(outgoing.delivery_rows(conn, result.events, now=job.received_at))
     # Fan-out of the raw bodies (actions/fanout.py): in the same insert as the event deliveries.
@@ -205,7 +226,8 @@ def _ingest_messages(
                 row["recorded_at"] = row.pop("now")
                 row["contact_id"] = c["id"]
                 consent.append(row)
-                result.events.append(change.consent_event())
+                if (event := change.consent_event()) is not None:
+                    result.events.append(event)
     contact_store.set_inbound_many(
         conn,
         [{"b_id": cid, **{k: c[k] for k in contact_store.INBOUND_COLUMNS}} for cid, c in changed.items()],
@@ -264,7 +286,10 @@ class InboundChange:
     consent_row: dict[str, Any] | None  # consent_events row (without contact_id) when consent changed
     base: dict[str, Any]
 
-    def consent_event(self) -> Event:
+    def consent_event(self) -> Event | None:
+        """``consent.changed`` when the consent changed (a superseded opt-out changes nothing)."""
+        if self.after.consent == self.before.consent:
+            return None
         return Event(type="consent.changed", **self.base, data={"status": self.after.consent.status.value})
 
 
@@ -304,13 +329,22 @@ def inbound_change(
     if not was_open and is_open:
         events.append(Event(type="window.opened", **base))
     consent_row = None
-    if after.consent != before.consent:
+    if counts and msg.type is MessageType.TEXT and is_opt_out_keyword(msg.text, settings.opt_out_keywords):
+        # Every opt-out keyword goes in the history, applied or not, with the reason (policy/consent.py).
+        outcome = consent_outcome(
+            before.consent,
+            ConsentEvent(status=ConsentStatus.OPTED_OUT, source="keyword", proof=msg.text, at=at),
+            tolerance=settings.consent_tolerance,
+        )
         consent_row = {
-            "status": after.consent.status.value,
-            "source": after.consent.source,
-            "proof": after.consent.proof,
-            "at": after.consent.updated_at or at,
+            "status": ConsentStatus.OPTED_OUT.value,
+            "source": "keyword",
+            "proof": msg.text,
+            "at": at,
             "now": now,
+            "applied": outcome.applied,
+            "reason": outcome.reason,
+            "scope": "templates",
         }
     return InboundChange(
         before=before,

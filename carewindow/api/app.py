@@ -35,6 +35,7 @@ from carewindow.api.routes import (
     keys,
     media,
     messages,
+    privacy,
     subscriptions,
     templates,
     tickets,
@@ -147,6 +148,7 @@ def create_app(
         tickets,
         health,
         media,
+        privacy,
     ):
         api.include_router(module.router)
     api.include_router(graph.media_router)  # the Graph gateway (docs/gateway.md); media first

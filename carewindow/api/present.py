@@ -178,3 +178,17 @@ def message_public(
         window=window,
         media=dict(media) if media is not None else None,
     )
+
+
+def consent_event_public(h: Any) -> dict[str, Any]:
+    """One consent-history row as the API shows it (both times, scope, applied and why)."""
+    return {
+        "status": h.status,
+        "source": h.source,
+        "proof": h.proof,
+        "at": h.at,
+        "recorded_at": h.recorded_at,
+        "scope": h.scope or "templates",
+        "applied": True if h.applied is None else bool(h.applied),
+        "reason": h.reason,
+    }

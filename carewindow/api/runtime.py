@@ -50,6 +50,8 @@ def policy_settings(settings: Settings, *, rate_card: RateCard | None = None) ->
         service_allowance_period=settings.service_allowance_period,
         utility_free_in_window_2026=settings.utility_free_in_window_2026,
         payment_method_on_file=settings.payment_method_on_file,
+        consent_tolerance=timedelta(seconds=settings.consent_tolerance_seconds),
+        reengagement_horizon=timedelta(hours=settings.reengagement_horizon_hours),
     )
 
 
@@ -192,6 +194,7 @@ def start_event_bridge(rt: Runtime, *, listen: bool) -> None:
 
 
 async def start_worker(rt: Runtime) -> None:
+    from carewindow.actions.retention import Retention
     from carewindow.worker.delivery import DeliveryWorker
     from carewindow.worker.housekeeping import Housekeeper
 
@@ -212,7 +215,11 @@ async def start_worker(rt: Runtime) -> None:
         marketing_messages_api=s.marketing_messages_api,
     )
     rt.housekeeper = Housekeeper(
-        engine=rt.engine, clock=rt.clock, leads_minutes=s.expiring_leads, publish=rt.bus.publish
+        engine=rt.engine,
+        clock=rt.clock,
+        leads_minutes=s.expiring_leads,
+        publish=rt.bus.publish,
+        retention=Retention.from_settings(s),
     )
     rt.worker_stop = asyncio.Event()
     rt.worker_task = asyncio.create_task(rt.worker.run(rt.worker_stop), name="delivery-worker")

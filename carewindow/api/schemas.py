@@ -75,6 +75,11 @@ class MessageCreate(BaseModel):
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
     phone_number_id: str | None = Field(default=None, max_length=64)
     send_at: datetime | None = Field(default=None, description="schedule: decided and sent at this time")
+    purpose: Literal["auto", "reengagement", "notification"] = Field(
+        default="auto",
+        description="a template while the window is closed: re-engagement counts against the limit, a "
+        "notification does not; auto decides (docs/rules.md, Re-engagement and notifications)",
+    )
 
     @field_validator("send_at")
     @classmethod
@@ -179,6 +184,11 @@ class ConsentPublic(BaseModel):
     proof: str | None
     updated_at: datetime | None
     history: list[dict[str, Any]]
+    #: Marketing messages: "opted_out" after a user_preferences "stop" (or a 131050), "opted_in" after
+    #: "resume", "unknown" when Meta never said.
+    marketing: dict[str, Any] | None = None
+    #: The newest opt-out that did not apply (an opt-in provably later superseded it), if any.
+    superseded_opt_out: dict[str, Any] | None = None
 
 
 class TemplateButtonSpec(Strict):

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from carewindow.cli.common import fail, open_database, settings
 from carewindow.cli.costs import analytics, costs_app, rates_app
+from carewindow.cli.privacy import backup, consent_app
 from carewindow.cli.state import database_label, dev_key_file, forget_server, read_server, record_server
 from carewindow.gc_tuning import tune_for_serving
 from carewindow.settings import Settings
@@ -43,6 +44,8 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(rates_app, name="rates")
 app.add_typer(costs_app, name="costs")
 app.command("analytics")(analytics)
+app.add_typer(consent_app, name="consent")
+app.command("backup")(backup)
 console = Console()
 
 ServerOpt = Annotated[
@@ -237,6 +240,7 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="provider calls in flight at once")] = 64,
 ) -> None:
     """Run a delivery worker on its own (several may run against PostgreSQL)."""
+    from carewindow.actions.retention import Retention
     from carewindow.api.runtime import build_runtime, make_provider, media_fetcher, start_event_bridge
     from carewindow.worker.delivery import DeliveryWorker
     from carewindow.worker.housekeeping import Housekeeper
@@ -271,7 +275,11 @@ def worker(
             concurrency=concurrency,
         )
         keeper = Housekeeper(
-            engine=rt.engine, clock=rt.clock, leads_minutes=s.expiring_leads, publish=rt.bus.publish
+            engine=rt.engine,
+            clock=rt.clock,
+            leads_minutes=s.expiring_leads,
+            publish=rt.bus.publish,
+            retention=Retention.from_settings(s),
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

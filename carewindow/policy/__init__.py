@@ -12,10 +12,13 @@ in docs/rules.md. Typical use::
 from __future__ import annotations
 
 from carewindow.policy.consent import (
+    DEFAULT_CONSENT_TOLERANCE,
     DEFAULT_OPT_OUT_KEYWORDS,
     ConsentEvent,
+    ConsentOutcome,
     ConsentState,
     apply_consent_event,
+    consent_outcome,
     is_opt_out_keyword,
     normalise_keyword,
 )
@@ -26,6 +29,7 @@ from carewindow.policy.enums import (
     MessageKind,
     OnClosed,
     ParameterFormat,
+    SendPurpose,
     TemplateCategory,
     TemplateStatus,
     WindowState,
@@ -76,6 +80,7 @@ from carewindow.policy.templates import (
 from carewindow.policy.window import CareWindow, WindowView, apply_inbound, window_at
 
 __all__ = [
+    "DEFAULT_CONSENT_TOLERANCE",
     "DEFAULT_OPT_OUT_KEYWORDS",
     "ERRORS_BY_META_CODE",
     "EXAMPLE_RATE_CARD",
@@ -86,6 +91,7 @@ __all__ = [
     "CareWindow",
     "Charge",
     "ConsentEvent",
+    "ConsentOutcome",
     "ConsentState",
     "ConsentStatus",
     "ContactState",
@@ -105,6 +111,7 @@ __all__ = [
     "Reengagement",
     "RefusalCode",
     "RenderedTemplate",
+    "SendPurpose",
     "SendRequest",
     "Template",
     "TemplateButton",
@@ -122,6 +129,7 @@ __all__ = [
     "apply_consent_event",
     "apply_inbound",
     "apply_inbound_message",
+    "consent_outcome",
     "decide",
     "get_pricing_model",
     "is_opt_out_keyword",

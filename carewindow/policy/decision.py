@@ -19,6 +19,8 @@ from carewindow.policy.enums import (
     ConsentStatus,
     MessageKind,
     OnClosed,
+    SendPurpose,
+    TemplateCategory,
     TemplateStatus,
     WindowState,
 )
@@ -71,6 +73,8 @@ class SendRequest:
     template: TemplateRef | None = None
     on_closed: OnClosed = OnClosed.REJECT
     fallback: TemplateRef | None = None
+    #: Whether a template sent while the window is closed re-engages or notifies (``SendPurpose``).
+    purpose: SendPurpose = SendPurpose.AUTO
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +112,8 @@ _TEMPLATE = MessageKind.TEMPLATE
 _SEND = Action.SEND
 _APPROVED = TemplateStatus.APPROVED
 _OPTED_IN = ConsentStatus.OPTED_IN
+_OPTED_OUT_STATUS = ConsentStatus.OPTED_OUT
+_MARKETING = TemplateCategory.MARKETING
 
 
 def decide(
@@ -188,7 +194,7 @@ def decide(
             view,
             state,
         )
-    return _send_template(ref, template, _SEND, "", state, view, settings, now, usage)
+    return _send_template(ref, template, _SEND, "", state, view, settings, now, usage, request.purpose)
 
 
 def _closed(
@@ -239,7 +245,9 @@ def _closed(
     else:
         action = Action.SEND_FALLBACK
         note = f"The window is closed: sending template {fallback.name!r} instead of the message."
-    return _send_template(fallback, fallback_template, action, note, state, view, settings, now, usage)
+    return _send_template(
+        fallback, fallback_template, action, note, state, view, settings, now, usage, request.purpose
+    )
 
 
 def _send_template(
@@ -252,6 +260,7 @@ def _send_template(
     settings: PolicySettings,
     now: datetime,
     usage: PricingUsage | None,
+    purpose: SendPurpose = SendPurpose.AUTO,
 ) -> Decision:
     """The checks every template goes through, requested or fallback, then the charge."""
     if template is None or template.name != ref.name or template.language != ref.language:
@@ -302,10 +311,19 @@ def _send_template(
             view,
             state,
         )
+    if template.category is _MARKETING and state.marketing.status is _OPTED_OUT_STATUS:
+        return _refuse(
+            RefusalCode.MARKETING_OPTED_OUT,
+            _prefix(action) + _marketing_message(state),
+            {**_where(ref, action), "category": template.category.value, "meta_code": 131050},
+            view,
+            state,
+        )
     reengagement = state.reengagement
-    closed = view.state is not _OPEN
+    counts = view.state is not _OPEN and _reengages(action, purpose, view, now, settings)
     limit = settings.reengagement_limit
-    if closed and not reengagement_allowed(reengagement, limit=limit):
+    horizon = settings.reengagement_horizon
+    if counts and not reengagement_allowed(reengagement, limit=limit, now=now, horizon=horizon):
         first = reengagement.first_sent_at
         ago = f" {fmt_duration(now - first)} ago" if first is not None else ""
         return _refuse(
@@ -325,8 +343,8 @@ def _send_template(
     charge, after = settings._price(
         _TEMPLATE, template.category, state.wa_id, now, view, state, settings, usage
     )
-    if closed:
-        after = replace(after, reengagement=record_reengagement(reengagement, at=now))
+    if counts:
+        after = replace(after, reengagement=record_reengagement(reengagement, at=now, horizon=horizon))
     return _make_decision(
         allowed=True,
         action=action,
@@ -340,6 +358,20 @@ def _send_template(
         window=view,
         state_after=after,
     )
+
+
+def _reengages(
+    action: Action, purpose: SendPurpose, view: WindowView, now: datetime, settings: PolicySettings
+) -> bool:
+    """Whether a template sent while the window is closed counts as re-engagement: fallbacks and knocks
+    always, a send marked so, and an unmarked one while the last window closed within the horizon (a
+    customer who never wrote, or long ago, gets notifications)."""
+    if action is not _SEND or purpose is SendPurpose.REENGAGEMENT:
+        return True
+    if purpose is SendPurpose.NOTIFICATION:
+        return False
+    closed_at = view.closed_at
+    return closed_at is not None and now - closed_at < settings.reengagement_horizon
 
 
 def _prefix(action: Action) -> str:
@@ -363,6 +395,17 @@ def _consent_message(state: ContactState) -> str:
             f"({path}). Replies inside an open customer care window are still allowed."
         )
     return f"No opt-in recorded for {state.wa_id}: record consent ({path}) before sending templates."
+
+
+def _marketing_message(state: ContactState) -> str:
+    marketing = state.marketing
+    since = f" on {fmt_utc(marketing.updated_at)}" if marketing.updated_at is not None else ""
+    source = f" (source: {marketing.source})" if marketing.source else ""
+    return (
+        f"{state.wa_id} stopped marketing messages{since}{source}: marketing templates are refused until "
+        "they resume them in WhatsApp. Utility and authentication templates and replies inside an open "
+        "customer care window are still allowed."
+    )
 
 
 def _refuse(

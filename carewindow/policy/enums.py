@@ -10,6 +10,7 @@ __all__ = [
     "MessageKind",
     "OnClosed",
     "ParameterFormat",
+    "SendPurpose",
     "TemplateCategory",
     "TemplateStatus",
     "WindowState",
@@ -127,3 +128,16 @@ class Action(StrEnum):
     """Hold the original until the customer writes, and send the fallback template to re-engage."""
     REFUSE = "refuse"
     """Send nothing; ``Decision.code`` and ``Decision.message`` say why."""
+
+
+class SendPurpose(StrEnum):
+    """Why a template goes out while the window is closed (docs/rules.md, "Re-engagement and
+    notifications"): only re-engagement templates count against ``reengagement_limit``."""
+
+    AUTO = "auto"
+    """Fallbacks and knocks re-engage; any other template re-engages when the customer's last window
+    closed within the re-engagement horizon, else it is a notification."""
+    REENGAGEMENT = "reengagement"
+    """Sent to continue a conversation: counts."""
+    NOTIFICATION = "notification"
+    """A notification (order shipped, appointment reminder): does not count and is not limited."""

@@ -40,6 +40,7 @@ class RefusalCode(StrEnum):
 
     WINDOW_CLOSED = "window_closed"
     NO_CONSENT = "no_consent"
+    MARKETING_OPTED_OUT = "marketing_opted_out"
     TEMPLATE_NOT_FOUND = "template_not_found"
     TEMPLATE_NOT_APPROVED = "template_not_approved"
     TEMPLATE_PARAMS_INVALID = "template_params_invalid"

@@ -45,6 +45,9 @@ class ContactState:
     consent: ConsentState = _NO_CONSENT
     reengagement: Reengagement = _NO_REENGAGEMENT
     conversations: tuple[Conversation, ...] = ()
+    #: Marketing messages: opted out after a ``user_preferences`` "stop" (or a 131050), in again after
+    #: "resume"; the same opt-out-wins rule as consent (policy/consent.py).
+    marketing: ConsentState = _NO_CONSENT
 
 
 def apply_inbound_message(
@@ -65,7 +68,7 @@ def apply_inbound_message(
     consent = state.consent
     if text is not None and is_opt_out_keyword(text, settings.opt_out_keywords):
         event = ConsentEvent(status=ConsentStatus.OPTED_OUT, source="keyword", proof=text, at=at)
-        consent = apply_consent_event(consent, event)
+        consent = apply_consent_event(consent, event, tolerance=settings.consent_tolerance)
     if window is state.window and reengagement is state.reengagement and consent is state.consent:
         return state
     return replace(state, window=window, reengagement=reengagement, consent=consent)

@@ -62,7 +62,32 @@ def state_from_row(row: Row[Any] | Mapping[str, Any]) -> ContactState:
             first_sent_at=m["reengagement_first_sent_at"],
         ),
         conversations=convs,
+        marketing=_marketing(m),
     )
+
+
+_NO_MARKETING = ConsentState()
+
+
+def _marketing(m: Mapping[str, Any]) -> ConsentState:
+    status = m.get("marketing_status")
+    if status is None:
+        return _NO_MARKETING
+    return ConsentState(
+        status=ConsentStatus(status),
+        source=m.get("marketing_source"),
+        updated_at=m.get("marketing_updated_at"),
+    )
+
+
+def marketing_values(marketing: ConsentState) -> dict[str, Any]:
+    """The marketing-preference columns of ``marketing`` (NULL status: nothing heard)."""
+    heard = marketing.updated_at is not None
+    return {
+        "marketing_status": marketing.status.value if heard else None,
+        "marketing_source": marketing.source,
+        "marketing_updated_at": marketing.updated_at,
+    }
 
 
 def state_values(state: ContactState, *, window_length: Any) -> dict[str, Any]:
@@ -274,19 +299,57 @@ def record_consent_event(
     proof: str | None,
     at: datetime,
     now: datetime,
+    applied: bool | None = None,
+    reason: str | None = None,
+    scope: str = "templates",
 ) -> None:
     conn.execute(
         consent_events.insert().values(
-            contact_id=contact_id, status=status, source=source, proof=proof, at=at, recorded_at=now
+            contact_id=contact_id,
+            status=status,
+            source=source,
+            proof=proof,
+            at=at,
+            recorded_at=now,
+            applied=applied,
+            reason=reason,
+            scope=scope,
         )
     )
+
+
+def has_consent_event(conn: Connection, *, contact_id: int, scope: str, source: str, at: datetime) -> bool:
+    """Whether the contact's history holds an event of ``scope`` from ``source`` at ``at``."""
+    c = consent_events.c
+    found = conn.execute(
+        select(c.id)
+        .where(c.contact_id == contact_id, c.scope == scope, c.source == source, c.at == at)
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def superseded_opt_out(conn: Connection, contact_id: int) -> Row[Any] | None:
+    """The newest opt-out of the contact that did not apply (a provably later opt-in won), or None."""
+    c = consent_events.c
+    return conn.execute(
+        select(consent_events)
+        .where(
+            c.contact_id == contact_id,
+            c.status == ConsentStatus.OPTED_OUT.value,
+            c.applied.is_(False),
+            (c.scope == "templates") | c.scope.is_(None),
+        )
+        .order_by(c.id.desc())
+        .limit(1)
+    ).first()
 
 
 def consent_history(conn: Connection, contact_id: int) -> Sequence[Row[Any]]:
     return conn.execute(
         select(consent_events)
         .where(consent_events.c.contact_id == contact_id)
-        .order_by(consent_events.c.at.desc(), consent_events.c.id.desc())
+        .order_by(consent_events.c.id.desc())  # newest received first
     ).all()
 
 

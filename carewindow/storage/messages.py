@@ -409,6 +409,11 @@ def _delivery_info(pg: bool) -> Select[Any]:
             contacts.c.window_opened_at,
             contacts.c.entry_point_at,
             contacts.c.id.label("contact_id"),
+            # Re-checked just before sending (actions/delivery.py): consent, marketing preference and
+            # the template's category as decided at acceptance.
+            messages.c.charge_category,
+            contacts.c.consent_status,
+            contacts.c.marketing_status,
         )
         .join(contacts, contacts.c.id == messages.c.contact_id)
         .where(listed(messages.c.seq, "seqs", pg))
@@ -418,5 +423,6 @@ def _delivery_info(pg: bool) -> Select[Any]:
 def delivery_info(conn: Connection, seqs: Sequence[int]) -> dict[int, Row[Any]]:
     """What the delivery worker needs of each message in ``seqs``, by seq, in one statement: seq, id,
     status, kind, content, hold_until and the contact's wa_id, phone_number_id, window columns
-    (last_inbound_at, window_opened_at, entry_point_at) and id (as ``contact_id``)."""
+    (last_inbound_at, window_opened_at, entry_point_at), consent_status, marketing_status and id (as
+    ``contact_id``), and the message's charge_category."""
     return {r.seq: r for r in conn.execute(_delivery_info(conn), {"seqs": keys(seqs)})}

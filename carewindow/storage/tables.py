@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -98,18 +99,30 @@ class Contact(Base):
     open_ticket_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Marketing messages (user_preferences "stop"/"resume", a 131050): NULL = nothing heard.
+    marketing_status: Mapped[str | None] = mapped_column(String(16))
+    marketing_source: Mapped[str | None] = mapped_column(String(256))
+    marketing_updated_at: Mapped[datetime | None]
+    # Set when the contact was erased: the row stays as a tombstone without anything identifying.
+    erased_at: Mapped[datetime | None]
 
 
 class ConsentEvent(Base):
     __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_recorded_at", "recorded_at", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     source: Mapped[str | None] = mapped_column(String(256))
     proof: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime]
-    recorded_at: Mapped[datetime]
+    at: Mapped[datetime]  # when it happened, by its own clock (Meta's, the form's, ours)
+    recorded_at: Mapped[datetime]  # when carewindow received it
+    # "templates" (consent to templates) or "marketing" (user_preferences); NULL on older rows = templates.
+    scope: Mapped[str | None] = mapped_column(String(16))
+    # Whether it changed the contact's state (NULL on older rows: applied), and why or why not.
+    applied: Mapped[bool | None] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Message(Base):
@@ -211,6 +224,8 @@ class OrphanStatus(Base):
     wamid: Mapped[str] = mapped_column(String(256))
     status: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]]
+    # When it arrived (the database's clock): retention drops orphans that waited too long.
+    received_at: Mapped[datetime | None] = mapped_column(server_default=func.now())
 
 
 class WindowAlert(Base):

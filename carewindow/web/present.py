@@ -362,7 +362,11 @@ def composer(
     elif (
         state is not None
         and not view.is_open
-        and not reengagement_allowed(state.reengagement, limit=policy.reengagement_limit)
+        and view.closed_at is not None  # a template to someone who never wrote is a notification
+        and now - view.closed_at < policy.reengagement_horizon
+        and not reengagement_allowed(
+            state.reengagement, limit=policy.reengagement_limit, now=now, horizon=policy.reengagement_horizon
+        )
     ):
         first = state.reengagement.first_sent_at
         when = f" {ago(int((now - first).total_seconds()))}" if first is not None else ""
@@ -420,3 +424,14 @@ def timeline(
 def _marker(kind: str, at: datetime) -> Marker:
     label = "Customer care window opened" if kind == "opened" else "Customer care window closed"
     return Marker(kind=kind, label=label, at=iso(at), at_label=f"{at:%d %b %H:%M} UTC")
+
+
+def superseded_note(row: Any) -> str:
+    """The agent's note about an opt-out a provably later opt-in superseded ("" when none)."""
+    if row is None:
+        return ""
+    source = f" ({row.source})" if row.source else ""
+    return (
+        f"An opt-out{source} from {hhmm(row.at)} did not apply: a later opt-in won "
+        f"({row.reason or 'superseded'}). Check with the customer before sending templates."
+    )

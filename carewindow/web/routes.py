@@ -160,7 +160,14 @@ class Inbox:
                 if contact.unread_count:
                     do_mark_read(rt.engine, contact_id=contact.id, now=now)
                 options = present.template_options(inbox_store.approved_templates(conn))
-                conversation = self._conversation(contact, thread, options, now=now, form=form)
+                superseded = (  # an opt-out a later opt-in won over: shown to the agent
+                    contact_store.superseded_opt_out(conn, contact.id)
+                    if contact.consent_status == "opted_in"
+                    else None
+                )
+                conversation = self._conversation(
+                    contact, thread, options, now=now, form=form, superseded=superseded
+                )
                 conversation["files"] = thread_media(conn, thread)
         return self.render(
             "inbox.html",
@@ -180,7 +187,14 @@ class Inbox:
         return [present.conversation_row(r, now=now, policy=self.rt.policy) for r in rows]
 
     def _conversation(
-        self, contact: Any, thread: Any, options: list[present.TemplateOption], *, now: Any, form: Any
+        self,
+        contact: Any,
+        thread: Any,
+        options: list[present.TemplateOption],
+        *,
+        now: Any,
+        form: Any,
+        superseded: Any = None,
     ) -> dict[str, Any]:
         policy = self.rt.policy
         bubbles = [present.bubble(m) for m in thread]
@@ -195,6 +209,8 @@ class Inbox:
             "consent": state.consent.status.value,
             "consent_label": present.CONSENT_LABELS.get(state.consent.status.value, ""),
             "consent_source": state.consent.source or "",
+            "marketing_stopped": state.marketing.status.value == "opted_out",
+            "superseded_opt_out": present.superseded_note(superseded),
             "bubbles": bubbles,
             "timeline": present.timeline(bubbles, thread, now=now, window=policy.window),
             "composer": present.composer(state, view, now=now, policy=policy),

@@ -1,9 +1,11 @@
-"""Periodic jobs beside delivery: window events, held-message expiry, outgoing webhook deliveries."""
+"""Periodic jobs beside delivery: window events, held-message expiry, outgoing webhook deliveries, and
+retention (pruning old raw webhooks, bodies, orphan statuses, delivery logs and idempotency keys)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +15,7 @@ import httpx
 
 from carewindow.actions import fanout
 from carewindow.actions.events import Event
+from carewindow.actions.retention import Retention, do_prune
 from carewindow.actions.subscriptions import DeliveryAnswer, do_claim_deliveries, do_settle_deliveries
 from carewindow.actions.windows import do_sweep
 from carewindow.storage.engine import Engine
@@ -33,6 +36,7 @@ class Housekeeper:
         interval: float = 0.5,
         client: httpx.AsyncClient | None = None,
         batch: int = 100,
+        retention: Retention | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -42,6 +46,10 @@ class Housekeeper:
         self.batch = batch
         self._client = client
         self._own_client = client is None
+        self.retention = retention
+        #: Rows pruned by this process, by kind (``/metrics``: carewindow_retention_pruned_total).
+        self.pruned: Counter[str] = Counter()
+        self._pruned_at: datetime | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -67,7 +75,24 @@ class Housekeeper:
             lambda: do_sweep(self.engine, now=now, leads_minutes=self.leads)
         )
         self.publish(events)
-        return len(events) + await self.deliver_webhooks()
+        done = len(events) + await self.deliver_webhooks()
+        r = self.retention
+        if r is not None and (self._pruned_at is None or now - self._pruned_at >= r.every):
+            done += await self.prune_once()
+        return done
+
+    async def prune_once(self) -> int:
+        """One retention round (a batch of each kind, each in its own short transaction)."""
+        if self.retention is None:
+            return 0
+        retention, now = self.retention, self.clock()
+        self._pruned_at = now
+        pruned = await anyio.to_thread.run_sync(lambda: do_prune(self.engine, retention, now=now))
+        self.pruned.update(pruned)
+        total = sum(pruned.values())
+        if total:
+            log.info("retention pruned %s", ", ".join(f"{k}={v}" for k, v in pruned.items() if v))
+        return total
 
     async def deliver_webhooks(self) -> int:
         now = self.clock()

@@ -94,10 +94,26 @@ async def test_template_params_invalid(service: Service, params: Any, meta_code:
 async def test_reengagement_pending(service: Service) -> None:
     await _opt_in(service)
     await _template(service, "hello", "Hello {{1}}")
-    tpl = {"type": "template", "template": {"name": "hello", "language": "en", "parameters": ["Ana"]}}
+    tpl = {
+        "type": "template",
+        "template": {"name": "hello", "language": "en", "parameters": ["Ana"]},
+        "purpose": "reengagement",
+    }
     assert (await _send(service, tpl)).status_code == 202
     err = _err(await _send(service, tpl), 409, "reengagement_pending")
     assert "repl" in err["message"].lower()
+
+
+async def test_notifications_to_a_customer_who_never_wrote_are_not_limited(service: Service) -> None:
+    """docs/rules.md "Re-engagement and notifications": "order shipped" no longer blocks "order
+    delivered" for an opted-in customer who never wrote."""
+    await _opt_in(service)
+    await _template(service, "hello", "Hello {{1}}")
+    tpl = {"type": "template", "template": {"name": "hello", "language": "en", "parameters": ["Ana"]}}
+    for _ in range(3):
+        assert (await _send(service, tpl)).status_code == 202
+    bad = await _send(service, {**tpl, "purpose": "sometimes"})
+    assert bad.status_code == 422
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from policy_helpers import NAMED_PARAMS, SETTINGS, WA_ID, at, contact, template
 
 from carewindow.policy import (
     Action,
+    ConsentState,
     ConsentStatus,
     ContactState,
     Decision,
@@ -22,6 +23,7 @@ from carewindow.policy import (
     RefusalCode,
     SendRequest,
     Template,
+    TemplateCategory,
     TemplateRef,
     TemplateStatus,
     WindowState,
@@ -34,6 +36,10 @@ REF = TemplateRef(name="ticket_update", language="es", params=NAMED_PARAMS)
 TEMPLATE_REQ = SendRequest(to=WA_ID, message_type="template", template=REF)
 OPEN = contact(last_inbound_at=at(0))  # window open until at(24)
 NOW_OPEN, NOW_CLOSED = at(2), at(27)
+STOPPED = replace(
+    OPEN,
+    marketing=ConsentState(status=ConsentStatus.OPTED_OUT, source="user_preferences", updated_at=at(0)),
+)
 
 
 def _decide(
@@ -83,6 +89,15 @@ class TestAllowed:
         assert state.consent.status is ConsentStatus.OPTED_OUT
         assert _decide(TEXT, state).allowed
         assert _decide(TEMPLATE_REQ, state, tpl=template()).code is RefusalCode.NO_CONSENT
+
+    @pytest.mark.parametrize("category", [TemplateCategory.UTILITY, TemplateCategory.AUTHENTICATION])
+    def test_marketing_stop_leaves_other_templates_and_sessions(self, category: TemplateCategory) -> None:
+        assert _decide(TEMPLATE_REQ, STOPPED, tpl=template(category=category)).allowed
+        assert _decide(TEXT, STOPPED).allowed
+
+    def test_marketing_resumed_may_be_sent(self) -> None:
+        resumed = replace(STOPPED, marketing=replace(STOPPED.marketing, status=ConsentStatus.OPTED_IN))
+        assert _decide(TEMPLATE_REQ, resumed, tpl=template(category=TemplateCategory.MARKETING)).allowed
 
     def test_template_in_open_window_does_not_count_as_reengagement(self) -> None:
         d = _decide(TEMPLATE_REQ, OPEN, tpl=template())
@@ -173,6 +188,9 @@ REFUSALS: list[Row] = [
     ("no_consent_opted_out", TEMPLATE_REQ, contact(last_inbound_at=at(0), consent=ConsentStatus.OPTED_OUT),
      {"tpl": template()}, NOW_OPEN, RefusalCode.NO_CONSENT, {"consent": "opted_out"},
      "opted out on 2026-10-24 09:00 UTC (source: web_form)"),
+    ("marketing_opted_out", TEMPLATE_REQ, STOPPED, {"tpl": template(category=TemplateCategory.MARKETING)},
+     NOW_OPEN, RefusalCode.MARKETING_OPTED_OUT, {"meta_code": 131050, "category": "marketing"},
+     "stopped marketing messages on 2026-11-23 09:00 UTC (source: user_preferences)"),
     ("template_not_found", TEMPLATE_REQ, OPEN, {"tpl": None}, NOW_OPEN, RefusalCode.TEMPLATE_NOT_FOUND,
      {"meta_code": 132001, "template": "ticket_update", "language": "es"}, "is not in the catalog"),
     ("template_wrong_language", TEMPLATE_REQ, OPEN, {"tpl": template(language="en")}, NOW_OPEN,

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from policy_helpers import NAMED_PARAMS
 
 from carewindow.policy import (
+    Action,
     ConsentEvent,
     ConsentStatus,
     ContactState,
@@ -17,6 +18,8 @@ from carewindow.policy import (
     PolicySettings,
     PricedMessage,
     Reengagement,
+    RefusalCode,
+    SendPurpose,
     SendRequest,
     Template,
     TemplateCategory,
@@ -50,6 +53,7 @@ consent_events = st.builds(
 policy_settings = st.builds(
     PolicySettings,
     reengagement_limit=st.integers(min_value=0, max_value=3),
+    reengagement_horizon=st.sampled_from([timedelta(hours=1), timedelta(days=1), timedelta(days=7)]),
     pricing_model=st.sampled_from(["seed", "meta_cbp", "meta_pmp", "meta_pmp_2026", "auto"]),
 )
 requests = st.one_of(
@@ -59,8 +63,15 @@ requests = st.one_of(
         message_type=st.sampled_from(["text", "image", "interactive"]),
         on_closed=st.sampled_from(list(OnClosed)),
         fallback=st.sampled_from([None, REF]),
+        purpose=st.sampled_from(list(SendPurpose)),
     ),
-    st.builds(SendRequest, to=st.just("x"), message_type=st.just("template"), template=st.just(REF)),
+    st.builds(
+        SendRequest,
+        to=st.just("x"),
+        message_type=st.just("template"),
+        template=st.just(REF),
+        purpose=st.sampled_from(list(SendPurpose)),
+    ),
 )
 
 
@@ -107,12 +118,30 @@ def test_decide_rules_hold(
     # A template never goes out without consent.
     if d.kind is MessageKind.TEMPLATE:
         assert state.consent.status is ConsentStatus.OPTED_IN
-        # ... nor past the re-engagement limit while closed.
-        if d.window.state is WindowState.CLOSED and config.reengagement_limit:
-            assert state.reengagement.templates_sent_since_close < config.reengagement_limit
-            assert d.state_after.reengagement.templates_sent_since_close == (
-                state.reengagement.templates_sent_since_close + 1
+        # ... nor past the re-engagement limit while closed, when it re-engages (docs/rules.md).
+        closed_at = d.window.closed_at
+        reengages = d.window.state is WindowState.CLOSED and (
+            d.action is not Action.SEND
+            or request.purpose is SendPurpose.REENGAGEMENT
+            or (
+                request.purpose is SendPurpose.AUTO
+                and closed_at is not None
+                and now - closed_at < config.reengagement_horizon
             )
+        )
+        before = state.reengagement
+        first = before.first_sent_at
+        expired = first is not None and now - first >= config.reengagement_horizon
+        if reengages and config.reengagement_limit:
+            assert expired or before.templates_sent_since_close < config.reengagement_limit
+        if reengages:
+            assert d.state_after.reengagement.templates_sent_since_close == (
+                1 if expired else before.templates_sent_since_close + 1
+            )
+        else:  # a notification (or a template in the window) neither counts nor is limited
+            assert d.state_after.reengagement == before
+    if d.code is RefusalCode.REENGAGEMENT_PENDING:
+        assert request.purpose is not SendPurpose.NOTIFICATION or request.message_type != "template"
     # Charges are never negative, and present exactly when something goes out.
     assert (d.charge is not None) is d.allowed is (d.kind is not None)
     if d.charge is not None:

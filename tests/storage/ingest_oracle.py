@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert
 
 from carewindow.actions import outgoing
+from carewindow.actions.consent import apply_user_preferences, is_marketing_stop, marketing_stop_from_failure
 from carewindow.actions.held import release_on_inbound
 from carewindow.actions.ingest import (
     IngestJob,
@@ -44,6 +45,10 @@ def ingest_one_by_one(conn: Connection, job: IngestJob, *, settings: PolicySetti
         if applied is not None:
             result.statuses_applied += 1
             result.events.append(applied)
+        if is_marketing_stop(st):
+            result.events.extend(
+                marketing_stop_from_failure(conn, st, now=job.received_at, settings=settings)
+            )
     for tu in job.batch.template_updates:
         template_store.set_status(
             conn,
@@ -53,6 +58,9 @@ def ingest_one_by_one(conn: Connection, job: IngestJob, *, settings: PolicySetti
             reason=tu.reason,
             now=job.received_at,
         )
+    result.events.extend(
+        apply_user_preferences(conn, job.batch.other, now=job.received_at, settings=settings)
+    )
     outgoing.enqueue_events(conn, result.events, now=job.received_at)
     return result
 
@@ -95,4 +103,5 @@ def _ingest_message(
         )
     if change.consent_row is not None:
         contact_store.record_consent_event(conn, contact_id=contact.id, **change.consent_row)
-        result.events.append(change.consent_event())
+        if (event := change.consent_event()) is not None:
+            result.events.append(event)

@@ -164,6 +164,7 @@ def _decide(
             template=cmd.template,
             on_closed=cmd.on_closed,
             fallback=cmd.fallback,
+            purpose=cmd.purpose,
         ),
         contact_store.state_from_row(contact),
         template=template(cmd.template),

@@ -135,6 +135,7 @@ EXPECTED: dict[str, tuple[tuple[int, int, int, int], dict[str, Any]]] = {
     "smb_message_echoes__revoke": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
     "template_category_update__impending": ((0, 0, 0, 1), {"field": "template_category_update"}),
     "template_category_update__completed": ((0, 0, 0, 1), {"field": "template_category_update"}),
+    "user_preferences__resume": ((0, 0, 0, 1), {"field": "user_preferences"}),
     "batched__two_messages": ((2, 0, 0, 0), {"text": "primero", "profile_name": "Lucía Pérez"}),
     "batched__mixed": ((1, 2, 1, 0), {"text": "¿Seguís ahí?"}),
 }

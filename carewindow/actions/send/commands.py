@@ -9,7 +9,7 @@ from typing import Any
 
 from carewindow.actions.errors import ValidationFailed
 from carewindow.actions.events import Event
-from carewindow.policy import Decision, OnClosed, PolicySettings, TemplateRef
+from carewindow.policy import Decision, OnClosed, PolicySettings, SendPurpose, TemplateRef
 from carewindow.storage.engine import Row
 from carewindow.wire.messages import validate_outbound
 
@@ -28,6 +28,7 @@ class SendCommand:
     idempotency_key: str | None = None
     context_wamid: str | None = None
     send_at: datetime | None = None
+    purpose: SendPurpose = SendPurpose.AUTO
 
     def to_json(self) -> dict[str, Any]:
         """What a scheduled message stores to be decided later (its key and time stay on the row)."""
@@ -40,6 +41,7 @@ class SendCommand:
             "fallback": _ref_json(self.fallback),
             "ticket_id": self.ticket_id,
             "context_wamid": self.context_wamid,
+            "purpose": self.purpose.value,
         }
 
     @classmethod
@@ -53,6 +55,7 @@ class SendCommand:
             fallback=_ref_from(d.get("fallback")),
             ticket_id=d.get("ticket_id"),
             context_wamid=d.get("context_wamid"),
+            purpose=SendPurpose(d.get("purpose", "auto")),
         )
 
 

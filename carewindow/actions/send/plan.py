@@ -163,6 +163,7 @@ def _plan_decided(plan: Plan, job: SendJob, contact: dict[str, Any], loaded: Loa
         template=cmd.template,
         on_closed=cmd.on_closed,
         fallback=cmd.fallback,
+        purpose=cmd.purpose,
     )
     counter = counter_of(job)
     usage = None

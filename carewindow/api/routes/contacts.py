@@ -13,7 +13,7 @@ from carewindow.api import schemas
 from carewindow.api.auth import READ_CONVERSATIONS, SEND, require
 from carewindow.api.deps import PrincipalDep, RuntimeDep
 from carewindow.api.errors import ApiError
-from carewindow.api.present import message_public, window_public
+from carewindow.api.present import consent_event_public, message_public, window_public
 from carewindow.api.routes.media import media_by_message
 from carewindow.policy import ConsentStatus
 from carewindow.storage import contacts as contact_store
@@ -97,22 +97,24 @@ def get_consent(
         contact = contact_store.find(conn, phone_number_id=number, address=wa_id)
         history = contact_store.consent_history(conn, contact.id) if contact is not None else []
     wa_id = contact.wa_id if contact is not None else wa_id
+    items = [consent_event_public(h) for h in history]
+    superseded = next(
+        (h for h in items if h["scope"] == "templates" and h["status"] == "opted_out" and not h["applied"]),
+        None,
+    )
     return schemas.ConsentPublic(
         wa_id=wa_id,
         status=contact.consent_status if contact else "unknown",
         source=contact.consent_source if contact else None,
         proof=contact.consent_proof if contact else None,
         updated_at=contact.consent_updated_at if contact else None,
-        history=[
-            {
-                "status": h.status,
-                "source": h.source,
-                "proof": h.proof,
-                "at": h.at,
-                "recorded_at": h.recorded_at,
-            }
-            for h in history
-        ],
+        history=items,
+        marketing={
+            "status": (contact.marketing_status if contact else None) or "unknown",
+            "source": contact.marketing_source if contact else None,
+            "updated_at": contact.marketing_updated_at if contact else None,
+        },
+        superseded_opt_out=superseded,
     )
 
 
@@ -124,7 +126,10 @@ def put_consent(
     principal: PrincipalDep,
     phone_number_id: NumberQuery = None,
 ) -> schemas.ConsentPublic:
-    """Record an opt-in or opt-out with its source and proof (the newest event wins)."""
+    """Record an opt-in or opt-out with its source, proof and the time it was given (``at``: e.g. when
+    the form was ticked; default now). An opt-out wins over an opt-in within the consent tolerance
+    (``CAREWINDOW_CONSENT_TOLERANCE_SECONDS``) in either order; every event stays in the history with
+    whether it applied and why."""
     require(principal, SEND, "record consent")
     wa_id = _wa_id(wa_id)
     number = _number(rt, principal, phone_number_id)

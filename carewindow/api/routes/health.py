@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
+from carewindow.actions.retention import KINDS as RETENTION_KINDS
 from carewindow.api.deps import RuntimeDep
 from carewindow.api.errors import ApiError
 from carewindow.storage import outbox as outbox_store
@@ -46,5 +49,17 @@ def metrics(rt: RuntimeDep) -> PlainTextResponse:
         "# HELP carewindow_live_subscribers Open inbox live streams.",
         "# TYPE carewindow_live_subscribers gauge",
         f"carewindow_live_subscribers {rt.bus.subscriber_count}",
+        *retention_lines(rt.housekeeper),
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+def retention_lines(housekeeper: Any) -> list[str]:
+    """Rows the housekeeper of this process pruned, by kind (docs/rules.md, "Retention")."""
+    pruned = getattr(housekeeper, "pruned", None) or {}
+    lines = [
+        "# HELP carewindow_retention_pruned_total Rows pruned by retention (this process), by kind.",
+        "# TYPE carewindow_retention_pruned_total counter",
+    ]
+    lines += [f'carewindow_retention_pruned_total{{kind="{k}"}} {pruned.get(k, 0)}' for k in RETENTION_KINDS]
+    return lines

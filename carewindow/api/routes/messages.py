@@ -34,7 +34,7 @@ from carewindow.api.errors import ApiError
 from carewindow.api.present import message_public, window_from_decision, window_public
 from carewindow.api.routes.media import media_by_message
 from carewindow.api.runtime import Runtime, send_queue
-from carewindow.policy import OnClosed, TemplateRef
+from carewindow.policy import OnClosed, SendPurpose, TemplateRef
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
 from carewindow.storage.engine import Row, connect
@@ -165,6 +165,7 @@ async def accept_send(
         idempotency_key=idempotency_key or body.idempotency_key,
         context_wamid=body.context.message_id if body.context else None,
         send_at=body.send_at,
+        purpose=SendPurpose(body.purpose),
     )
     job = SendJob(cmd=cmd, phone_number_id=number, settings=rt.policy, now=rt.now(), hold_period=_hold(rt))
     committer = send_queue(rt)

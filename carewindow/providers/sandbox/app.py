@@ -26,6 +26,7 @@ from .config import SandboxConfig
 from .errors import GraphFailure
 from .media import SandboxMedia, media_routes
 from .payloads import GraphError
+from .preferences import customer_marketing
 from .simulator import Sandbox
 
 _VERSION = re.compile(r"^v\d+(\.\d+)?$")
@@ -360,6 +361,7 @@ def create_sandbox_app(
         ),
         Route("/customers/{wa_id}/messages", customer_message, methods=["POST"]),
         Route("/customers/{wa_id}/window", customer_window, methods=["GET"]),
+        Route("/customers/{wa_id}/marketing", customer_marketing, methods=["POST"]),
         Route("/templates/{name}/{language}/status", template_status, methods=["POST"]),
         Route("/templates/{name}/{language}/category", template_category, methods=["POST"]),
         Route("/templates/{name}/{language}/quality", template_quality, methods=["POST"]),

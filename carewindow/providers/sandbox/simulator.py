@@ -40,6 +40,7 @@ from .catalog import DUPLICATE_SUBCODE, StoredTemplate, parse_definition, send_p
 from .config import SandboxConfig
 from .errors import GraphFailure
 from .payloads import JSON, GraphError
+from .preferences import marketing_failure
 
 # Inbound types that do not open or extend the window: the same set as actions/ingest.py. An
 # ``unsupported`` message is one the user sent (Meta's unsupported-messages webhook reference: "A WhatsApp
@@ -333,6 +334,8 @@ class Sandbox:
             failure = GraphError(code=131026, details="Message Undeliverable.")
         elif template is None and not view.is_open:
             failure = GraphError(code=131047, details=payloads.DETAILS_131047)
+        else:  # a marketing template to a customer who stopped marketing messages: 131050
+            failure = marketing_failure(self, to, template)
         pricing = self._pricing(view, template, wamid)
         tracker = body.get("biz_opaque_callback_data")
         self.spawn(self._status_flow(record, pricing, failure, tracker if isinstance(tracker, str) else None))
