@@ -104,3 +104,40 @@ async def test_interactive_reaction_and_location_go_out_as_sent(service: Service
     assert [s.type for s in sent] == ["interactive", "location", "reaction"]
     assert sent[0].body["interactive"] == bodies[0]["interactive"]
     assert sent[2].body["reaction"] == {"message_id": ids[0], "emoji": "👍"}
+
+
+async def test_a_marketing_stop_answers_131050_and_nothing_reaches_meta(service: Service) -> None:
+    """The consent rules' own refusals keep Meta's codes through the gateway: a customer who stopped
+    marketing (Meta's user_preferences webhook, played by the sandbox) gets 131050 before sending."""
+    admin = service.auth("admin")
+    r = await service.http.post(
+        "/v1/templates",
+        headers=admin,
+        json={"name": "oferta", "language": "es", "category": "marketing", "body": "Oferta {{1}}"},
+    )
+    assert r.status_code in (200, 201), r.text
+    r = await service.http.put(
+        f"/v1/contacts/{CUSTOMER}/consent", headers=admin, json={"status": "opted_in", "source": "test"}
+    )
+    assert r.status_code == 200, r.text
+    stop = await service.http.post(f"/sandbox/customers/{CUSTOMER}/marketing", json={"preference": "stop"})
+    assert stop.status_code == 200, stop.text
+    await service.drain()
+    body = {
+        "messaging_product": "whatsapp",
+        "to": CUSTOMER,
+        "type": "template",
+        "template": {
+            "name": "oferta",
+            "language": {"code": "es"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "2x1"}]}],
+        },
+    }
+    headers = {"Authorization": f"Bearer {API_KEYS['integration']}", "Content-Type": "application/json"}
+    path = f"/graph/v23.0/{service.rt.phone_number_id}/messages"
+    r = await service.http.post(path, content=orjson.dumps(body), headers=headers)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == 131050
+    assert err["error_data"]["carewindow"]["code"] == "marketing_opted_out"
+    assert service.rt.sandbox.sent == []

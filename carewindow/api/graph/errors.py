@@ -32,6 +32,7 @@ __all__ = [
 # carewindow's refusals Meta has no code for, in a block Meta does not use (docs/gateway.md).
 CAREWINDOW_CODES: Final[Mapping[str, int]] = {
     "no_consent": 139001,
+    "payment_method_required": 131042,  # Meta: "Business eligibility payment issue"
     "reengagement_pending": 139002,
     "template_not_approved": 132001,
     "template_not_found": 132001,
