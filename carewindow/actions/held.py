@@ -13,6 +13,8 @@ from datetime import datetime
 from carewindow.actions.events import Event
 from carewindow.actions.send.rows import charge_values
 from carewindow.policy import ContactState, PolicySettings, PricingUsage, SendRequest, decide
+from carewindow.policy.errors import RefusalCode
+from carewindow.policy.payment import past_free_tier
 from carewindow.policy.pricing import counts_service_usage, usage_period
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import messages as message_store
@@ -42,11 +44,16 @@ def release_on_inbound(
         if r not in live:
             _set(conn, r.seq, "expired", now)
             events.append(Event(type="message.expired", **base, data={"id": r.id}))
+    charge = _session_charge(conn, phone_number_id, state, live[0].type, settings, now) if live else {}
     for i, r in enumerate(live):
+        if charge is None:  # past the free tier with no payment method: none of them would be delivered
+            _fail_unpaid(conn, r.seq, now)
+            events.append(Event(type="message.status", **base, data={"id": r.id, "status": "failed"}))
+            continue
         status = "queued" if i == 0 else "releasing"
-        values = {"status": status, "updated_at": now}
+        values: dict[str, object] = {"status": status, "updated_at": now}
         if i == 0:
-            values.update(_session_charge(conn, phone_number_id, state, r.type, settings, now))
+            values.update(charge)
             outbox_store.enqueue(conn, message_seq=r.seq, phone_number_id=phone_number_id, available_at=now)
         message_store.set_status(conn, r.seq, values)
         message_store.add_event(conn, message_seq=r.seq, status=status, at=now)
@@ -77,15 +84,13 @@ def release_next(
     row = message_store.next_releasing(conn, contact_id)
     if row is None:
         return False
-    message_store.set_status(
-        conn,
-        row.seq,
-        {
-            "status": "queued",
-            "updated_at": now,
-            **_session_charge(conn, phone_number_id, state, row.type, settings, now),
-        },
-    )
+    charge = _session_charge(conn, phone_number_id, state, row.type, settings, now)
+    if charge is None:  # past the free tier with no payment method: the rest would not be delivered
+        while row is not None:
+            _fail_unpaid(conn, row.seq, now)
+            row = message_store.next_releasing(conn, contact_id)
+        return False
+    message_store.set_status(conn, row.seq, {"status": "queued", "updated_at": now, **charge})
     message_store.add_event(conn, message_seq=row.seq, status="queued", at=now)
     outbox_store.enqueue(conn, message_seq=row.seq, phone_number_id=phone_number_id, available_at=now)
     return True
@@ -109,6 +114,21 @@ def _set(conn: Connection, seq: int, status: str, now: datetime) -> None:
     message_store.add_event(conn, message_seq=seq, status=status, at=now)
 
 
+def _fail_unpaid(conn: Connection, seq: int, now: datetime) -> None:
+    """A released message Meta would not deliver (no payment method on file, past the free tier)."""
+    message_store.set_status(
+        conn,
+        seq,
+        {
+            "status": "failed",
+            "error_code": RefusalCode.PAYMENT_METHOD_REQUIRED.value,
+            "error_title": "Past the free tier with no payment method on file",
+            "updated_at": now,
+        },
+    )
+    message_store.add_event(conn, message_seq=seq, status="failed", at=now)
+
+
 def _session_charge(
     conn: Connection,
     phone_number_id: str,
@@ -116,12 +136,14 @@ def _session_charge(
     message_type: str,
     settings: PolicySettings,
     now: datetime,
-) -> dict[str, object]:
+) -> dict[str, object] | None:
     """Price the released message as what it now is: a session message in the open window (counted
-    against the period's service allowance when the model in force has one)."""
+    against the period's service allowance when the model in force has one). None when no payment
+    method is on file and Meta would bill it (policy/payment.py, as the send planner refuses it): the
+    count is given back and the caller fails the message."""
     usage = None
+    period = usage_period(now, settings.service_allowance_period)
     if counts_service_usage(settings, now):
-        period = usage_period(now, settings.service_allowance_period)
         used = usage_store.take(conn, phone_number_id=phone_number_id, period=period)
         usage = PricingUsage(service_messages_this_period=used)
     decision = decide(
@@ -132,4 +154,7 @@ def _session_charge(
         now=now,
         usage=usage,
     )
+    if usage is not None and past_free_tier(decision, state, settings) is not None:
+        usage_store.give_back(conn, phone_number_id=phone_number_id, period=period)
+        return None
     return {**charge_values(decision.charge), "charged_at": now}

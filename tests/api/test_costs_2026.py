@@ -213,3 +213,38 @@ async def test_the_ledger_takes_metas_other_categories(db_url: str) -> None:
         costs = (await svc.http.get("/v1/costs", headers=svc.auth())).json()
         assert costs["total"]["mismatches"] == 2
         assert costs["eras"][0]["by_type"]["regular"] == {"messages": 2, "mismatches": 2}
+
+
+async def test_no_payment_method_fails_a_held_message_released_past_the_free_tier(db_url: str) -> None:
+    """A reply held while the window was closed is priced again when the customer writes; past the free
+    tier with no payment method Meta would not deliver it, so it fails with the send planner's code
+    instead of going out (and the count is given back)."""
+    async with service_at(db_url, NOV, service_free_allowance=1, payment_method_on_file=False) as svc:
+        await setup_templates(svc)
+        await customer_writes(svc)
+        assert (await send_text(svc))["charge"]["billable"] is False  # the one free message
+        await svc.drain()
+        svc.clock.advance(hours=25)  # the window closed
+        r = await svc.http.post(
+            "/v1/messages",
+            headers=svc.auth(),
+            json={
+                "to": GB,
+                "type": "text",
+                "text": {"body": "late answer"},
+                "on_closed": "defer",
+                "fallback_template": {"name": "order_update", "language": "en", "parameters": ["x"]},
+            },
+        )
+        assert r.status_code == 202 and r.json()["status"] == "held", r.text
+        held_id = r.json()["id"]
+        await svc.drain()
+        await customer_writes(svc, text="yes?")
+        await svc.drain()
+        m = (await svc.http.get(f"/v1/messages/{held_id}", headers=svc.auth())).json()
+        assert m["status"] == "failed", m
+        assert "payment_method_required" in str(m)
+        sent = (await svc.http.get("/sandbox/sent", params={"to": GB})).json()
+        items = sent if isinstance(sent, list) else sent.get("data", sent.get("sent", []))
+        assert [i["body"]["type"] for i in items] == ["text", "template"]  # the late answer never went
+        assert (await _allowance(svc))["numbers"][0]["used"] == 1
