@@ -265,7 +265,9 @@ def _media_ready(service: Service, tmp_path: Any) -> None:
     service.rt.media_fetcher = media_fetcher(service.rt)
 
 
-async def test_chatwoot_downloads_inbound_media_and_sends_media_by_id(service: Service, tmp_path: Any) -> None:
+async def test_chatwoot_downloads_inbound_media_and_sends_media_by_id(
+    service: Service, tmp_path: Any
+) -> None:
     rt = service.rt
     _media_ready(service, tmp_path)
     key = API_KEYS["integration"]

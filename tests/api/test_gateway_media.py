@@ -89,11 +89,13 @@ async def test_media_errors_answer_metas_shapes(service: Service, tmp_path: Path
         assert r.status_code == 401 and r.json()["error"]["code"] == 190
     missing = await service.http.post(path, headers=_bearer(key), **form)
     assert missing.json()["error"]["code"] == 131008
-    empty = await service.http.post(path, headers=_bearer(key), files={"file": ("e.png", b"", "image/png")}, **form)
+    nothing = {"file": ("e.png", b"", "image/png")}
+    empty = await service.http.post(path, headers=_bearer(key), files=nothing, **form)
     assert empty.json()["error"]["code"] == 131053
     assert "empty" in empty.json()["error"]["error_data"]["details"]
     exe = {"file": ("x.exe", b"MZ" * 10, "application/x-msdownload")}
-    odd = await service.http.post(path, headers=_bearer(key), files=exe, data={"type": "application/x-msdownload"})
+    exe_type = {"type": "application/x-msdownload"}
+    odd = await service.http.post(path, headers=_bearer(key), files=exe, data=exe_type)
     assert odd.json()["error"]["code"] == 131053
     version = await service.http.post("/graph/latest/1/media", headers=_bearer(key), files=photo, **form)
     assert version.json()["error"]["code"] == 100
