@@ -30,8 +30,9 @@ from typing import Annotated, Any, ParamSpec
 
 import anyio
 import orjson
-from fastapi import APIRouter, File, Form, Path, Request, UploadFile
+from fastapi import APIRouter, Path, Request
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from carewindow.actions import media as media_actions
@@ -395,25 +396,50 @@ async def _media_record(rt: Runtime, principal: Principal, media_id: str) -> med
     return record
 
 
-@media_router.post("/{phone_number_id}/media")
+_UPLOAD_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "type": {"type": "string", "description": "the file's MIME type"},
+                        "messaging_product": {"type": "string", "enum": ["whatsapp"]},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+async def _upload_form(request: Request) -> tuple[UploadFile, str | None]:
+    """The multipart form, read here (not by FastAPI) so that a bad one answers Meta's shape."""
+    try:
+        form = await request.form()
+    except Exception:  # a body python-multipart cannot read
+        raise GraphError.for_code(100, details="The request body is not a readable multipart form.") from None
+    file, type_, product = form.get("file"), form.get("type"), form.get("messaging_product")
+    if not isinstance(file, UploadFile):
+        raise GraphError.for_code(131008, details="The parameter file is required (a multipart file).")
+    if product is not None and product != "whatsapp":
+        raise GraphError.for_code(100, details="messaging_product must be 'whatsapp'.")
+    return file, type_ if isinstance(type_, str) and type_ else None
+
+
+@media_router.post("/{phone_number_id}/media", openapi_extra=_UPLOAD_FORM)
 @graph_errors
 async def post_media(
-    version: VersionPath,
-    phone_number_id: str,
-    request: Request,
-    rt: RuntimeDep,
-    file: Annotated[UploadFile | None, File(description="the file")] = None,
-    type: Annotated[str | None, Form(description="the file's MIME type, as Meta's API takes it")] = None,
-    messaging_product: Annotated[str | None, Form()] = None,
+    version: VersionPath, phone_number_id: str, request: Request, rt: RuntimeDep
 ) -> Response:
     """Meta's media upload (multipart ``file``, ``type``, ``messaging_product``): ``{"id": …}``, the
     id ``{"image": {"id": …}}`` sends. The same use case as ``POST /v1/media``."""
     principal = await _principal(rt, request, version, MEDIA_MODIFY)
     _node(rt, principal, phone_number_id, "phone")
-    if file is None:
-        raise GraphError.for_code(131008, details="The parameter file is required.")
-    if messaging_product not in (None, "whatsapp"):
-        raise GraphError.for_code(100, details="messaging_product must be 'whatsapp'.")
+    file, type = await _upload_form(request)
     data = await file.read(UPLOAD_MAX + 1)
     # Meta's ``type`` is the MIME type (pywa, Chatwoot); carewindow's /v1 form also takes a kind.
     mime = type if type and "/" in type else (file.content_type or "application/octet-stream")
