@@ -244,9 +244,10 @@ async def test_on_closed_headers_send_the_fallback_or_hold_the_reply_and_knock(
 
 # ---------------------------------------------------------------- media (docs/gateway.md, "Media")
 #
-# Chatwoot's inbound media, replayed from chatwoot/chatwoot@0018330ea8aeeb0d0a5dcd1c7840e416560cd6f5,
-# app/services/whatsapp/incoming_message_whatsapp_cloud_service.rb ``download_attachment_file`` and
-# whatsapp_cloud_service.rb ``media_url`` / ``api_headers``: ``GET {base}/v13.0/{media_id}`` with
+# Chatwoot's inbound media: whatsapp_cloud_service.rb ``media_url`` / ``api_headers`` (the revision
+# above) and app/services/whatsapp/incoming_message_whatsapp_cloud_service.rb
+# ``download_attachment_file`` (read at chatwoot/chatwoot@069282ceb87a31d6a788fabdf69b9fee885292d1,
+# the stored revision of that file): ``GET {base}/v13.0/{media_id}`` with
 # ``api_headers`` (bearer + JSON content type), then ``Down.download(response['url'], headers:
 # api_headers)``. Media by id is Meta's body ``{type: {id, caption[, filename]}}`` (Meta's "Send
 # messages" reference), on the same ``POST {base}/v13.0/{phone_number_id}/messages`` as the link
