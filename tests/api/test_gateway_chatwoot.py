@@ -21,6 +21,7 @@ app/services/whatsapp/providers/whatsapp_cloud_service.rb (``WHATSAPP_CLOUD_BASE
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import httpx
@@ -239,3 +240,98 @@ async def test_on_closed_headers_send_the_fallback_or_hold_the_reply_and_knock(
         assert got.json()["status"] == "held"
     else:
         assert "carewindow" not in r.json()
+
+
+# ---------------------------------------------------------------- media (docs/gateway.md, "Media")
+#
+# Chatwoot's inbound media: whatsapp_cloud_service.rb ``media_url`` / ``api_headers`` (the revision
+# above) and app/services/whatsapp/incoming_message_whatsapp_cloud_service.rb
+# ``download_attachment_file`` (read at chatwoot/chatwoot@069282ceb87a31d6a788fabdf69b9fee885292d1,
+# the stored revision of that file): ``GET {base}/v13.0/{media_id}`` with
+# ``api_headers`` (bearer + JSON content type), then ``Down.download(response['url'], headers:
+# api_headers)``. Media by id is Meta's body ``{type: {id, caption[, filename]}}`` (Meta's "Send
+# messages" reference), on the same ``POST {base}/v13.0/{phone_number_id}/messages`` as the link
+# attachments above; the upload is Meta's multipart ``POST /{phone_number_id}/media`` (``file``,
+# ``type`` = the MIME type, ``messaging_product``).
+
+PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+PDF = b"%PDF-1.7\n" + bytes(range(255, -1, -1)) * 30
+
+
+def _media_ready(service: Service, tmp_path: Any) -> None:
+    from carewindow.api.runtime import media_fetcher
+    from carewindow.storage.media_store import DirectoryStore
+
+    service.rt.media_store = DirectoryStore(tmp_path / "media")
+    service.rt.media_fetcher = media_fetcher(service.rt)
+
+
+async def test_chatwoot_downloads_inbound_media_and_sends_media_by_id(
+    service: Service, tmp_path: Any
+) -> None:
+    rt = service.rt
+    _media_ready(service, tmp_path)
+    key = API_KEYS["integration"]
+    phone = rt.phone_number_id
+
+    # The customer sends a photo; carewindow fetches it from Meta (the sandbox) in the background.
+    r = await service.http.post(
+        f"/sandbox/customers/{CUSTOMER}/media",
+        files={"file": ("router.png", PHOTO, "image/png")},
+        data={"type": "image", "caption": "no enciende"},
+    )
+    assert r.status_code == 200, r.text
+    await service.drain()
+    assert await rt.media_fetcher.run_once() == 1
+    meta_id = r.json()["media_id"]  # the id in Meta's webhook, the one a fan-out subscriber sees
+
+    # download_attachment_file: GET {base}/v13.0/{media_id} with api_headers, then the url with them.
+    info = await service.http.get(f"/graph/v13.0/{meta_id}", headers=_headers(key))
+    assert info.status_code == 200, info.text
+    doc = info.json()
+    assert doc["messaging_product"] == "whatsapp" and doc["id"] == meta_id
+    assert (doc["mime_type"], doc["file_size"]) == ("image/png", len(PHOTO))
+    assert doc["sha256"] == hashlib.sha256(PHOTO).hexdigest()
+    assert doc["url"].startswith("http://testserver/")
+    got = await service.http.get(doc["url"], headers=_headers(key))
+    assert got.status_code == 200
+    assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(PHOTO).hexdigest()
+    assert (await service.http.get(doc["url"])).status_code == 401  # the bearer is needed
+
+    # Upload (Meta's multipart) and send by id: the same send path, the file reaches Meta.
+    up = await service.http.post(
+        f"/graph/v13.0/{phone}/media",
+        headers={"Authorization": f"Bearer {key}"},
+        files={"file": ("factura.pdf", PDF, "application/pdf")},
+        data={"type": "application/pdf", "messaging_product": "whatsapp"},
+    )
+    assert up.status_code == 200, up.text
+    media_id = up.json()["id"]
+    assert list(up.json()) == ["id"]
+    document = {
+        "messaging_product": "whatsapp",
+        "context": None,
+        "to": CUSTOMER,
+        "type": "document",
+        "document": {"id": media_id, "caption": "Tu factura", "filename": "factura.pdf"},
+    }
+    sent = await _post(service, f"/graph/v13.0/{phone}/messages", document, key)
+    assert sent.status_code == 200, sent.text
+    wamid = sent.json()["messages"][0]["id"]
+    [out] = rt.sandbox.sent
+    assert out.wamid == wamid and out.body["document"]["id"] == media_id
+    # Meta (the sandbox) has the very bytes.
+    token = {"Authorization": "Bearer sandbox-access-token"}
+    at_meta = (await service.http.get(f"/sandbox/graph/v23.0/{media_id}", headers=token)).json()
+    assert at_meta["sha256"] == hashlib.sha256(PDF).hexdigest()
+    # And the gateway's own metadata and bytes of the upload.
+    mine = (await service.http.get(f"/graph/v13.0/{media_id}", headers=_headers(key))).json()
+    assert mine["sha256"] == hashlib.sha256(PDF).hexdigest()
+    assert (await service.http.get(mine["url"], headers=_headers(key))).content == PDF
+
+    # DELETE /{media_id}: Meta's answer; afterwards the id is unknown (Meta's 100/33 shape).
+    gone = await service.http.delete(f"/graph/v13.0/{media_id}", headers=_headers(key))
+    assert gone.status_code == 200 and gone.json() == {"success": True}
+    again = await service.http.get(f"/graph/v13.0/{media_id}", headers=_headers(key))
+    assert again.status_code == 404
+    assert (again.json()["error"]["code"], again.json()["error"]["error_subcode"]) == (100, 33)

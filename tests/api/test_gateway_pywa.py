@@ -9,6 +9,7 @@ carewindow runs Meta's hub.challenge handshake against it, then forwards Meta's 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -168,3 +169,80 @@ def test_wrong_and_missing_bearer_answer_metas_190_shape(gateway: Gateway) -> No
         err = r.json()["error"]
         assert err["code"] == 190 and err["type"] == "OAuthException" and "fbtrace_id" in err
     assert gateway.sent_to(CUSTOMER) == []
+
+
+# ---------------------------------------------------------------- media through the gateway
+
+PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+PDF = b"%PDF-1.7\n" + bytes(range(255, -1, -1)) * 48
+
+
+@pytest.fixture
+def media_gateway(db_url: str, tmp_path: Any) -> Iterator[Gateway]:
+    """The gateway with its own media directory (the real media fetcher runs with the worker)."""
+    sock = bound_socket()
+    public = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = make_settings(
+        db_url, public_url=public, sandbox_status_batch_seconds=0, home=str(tmp_path / "home")
+    )
+    app = create_app(settings, loopback=True, migrate=False, run_worker=True)
+    with thread_server(app, sock) as base, httpx.Client(timeout=30) as http:
+        yield Gateway(base=base, app=app, http=http)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_pywa_uploads_sends_by_id_and_downloads_the_customers_photo(
+    media_gateway: Gateway, tmp_path: Any
+) -> None:
+    gw = media_gateway
+    wa = gw.client(API_KEYS["integration"])
+    gw.customer_says(CUSTOMER, "Os mando la foto")
+
+    # upload_media: Meta's multipart upload, answered with a media id; send_document / send_image by it.
+    uploaded = wa.upload_media(media=PDF, mime_type="application/pdf", filename="presupuesto.pdf")
+    sent_doc = wa.send_document(to=CUSTOMER, document=uploaded.id, filename="presupuesto.pdf")
+    image = wa.upload_media(media=PHOTO, mime_type="image/png", filename="plano.png")
+    sent_img = wa.send_image(to=CUSTOMER, image=image.id, caption="El plano")
+    bodies = {s["wamid"]: s["body"] for s in gw.sent_to(CUSTOMER)}
+    assert bodies[sent_doc.id]["document"]["id"] == uploaded.id
+    assert bodies[sent_img.id]["image"] == {"id": image.id, "caption": "El plano"}
+    with gw.rt.engine.connect() as conn:
+        assert message_store.get_by_wamid(conn, sent_img.id) is not None  # the /v1 send path
+    # Meta (the sandbox) has the very bytes that pywa uploaded.
+    token = {"Authorization": "Bearer sandbox-access-token"}
+    at_meta = gw.http.get(f"{gw.base}/sandbox/graph/v23.0/{uploaded.id}", headers=token).json()
+    assert at_meta["sha256"] == _sha(PDF)
+
+    # The customer's photo: the media id of Meta's webhook, fetched by carewindow, read by pywa.
+    r = gw.http.post(
+        f"{gw.base}/sandbox/customers/{CUSTOMER}/media",
+        files={"file": ("router.png", PHOTO, "image/png")},
+        data={"type": "image", "caption": "no enciende"},
+    )
+    assert r.status_code == 200, r.text
+    media_id = r.json()["media_id"]
+    deadline = time.monotonic() + 20
+    while True:  # carewindow downloads it from Meta in the background (a durable job)
+        try:
+            url = wa.get_media_url(media_id)
+            break
+        except pywa_errors.WhatsAppError as exc:
+            assert exc.code == 131052, exc  # still downloading
+            assert time.monotonic() < deadline, "the photo was never fetched"
+            time.sleep(0.1)
+    assert (url.id, url.mime_type) == (media_id, "image/png")
+    assert (url.file_size, url.sha256) == (len(PHOTO), _sha(PHOTO))
+    path = wa.download_media(url=url.url, path=tmp_path)
+    assert _sha(path.read_bytes()) == _sha(PHOTO)
+    assert _sha(wa.get_media_bytes(url.url)) == _sha(PHOTO)
+
+    # A wrong key reads nothing (Meta's 190); delete answers Meta's {"success": true}.
+    with pytest.raises(pywa_errors.ExpiredAccessToken):
+        gw.client("not-a-carewindow-key").get_media_url(media_id)
+    assert wa.delete_media(uploaded.id).success is True
+    with pytest.raises(pywa_errors.WhatsAppError) as unknown:
+        wa.get_media_url(uploaded.id)
+    assert unknown.value.code == 100

@@ -13,7 +13,9 @@ accepted. carewindow calls Meta with its own token.
 - ``GET /{phone_number_id}`` (and ``GET /{waba_id}``): the fields clients read.
 - ``GET|POST|DELETE /{waba_id}/message_templates``: carewindow's catalog (the one its decisions use)
   in Graph's shape; creating and deleting go to Meta and into the catalog.
-- Media (``POST /{phone_number_id}/media``, ``GET|DELETE /{media_id}``) plugs in at ``media_router``.
+- ``POST /{phone_number_id}/media``, ``GET|DELETE /{media_id}`` (``media_router``): thin wrappers over
+  ``actions.media`` (the same use cases as ``/v1/media``). ``GET /{media_id}`` answers Meta's shape,
+  its ``url`` being carewindow's ``/v1/media/{id}/content``, downloaded with the same bearer.
 
 Opt-in headers (carewindow's extras): ``X-Carewindow-On-Closed: defer|template`` and
 ``X-Carewindow-Fallback-Template: name:language[:p1|p2…]``; ``Idempotency-Key`` as on /v1.
@@ -30,8 +32,10 @@ import anyio
 import orjson
 from fastapi import APIRouter, Path, Request
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from carewindow.actions import media as media_actions
 from carewindow.actions import templates as template_actions
 from carewindow.actions.template_edits import do_remove_template
 from carewindow.api import schemas
@@ -39,6 +43,7 @@ from carewindow.api.auth import READ_CONVERSATIONS, SEND, Principal, authenticat
 from carewindow.api.deps import RuntimeDep
 from carewindow.api.graph.errors import GATEWAY_UNAVAILABLE, graph_error_of, graph_response
 from carewindow.api.graph.wait import await_meta, watching
+from carewindow.api.routes.media import UPLOAD_MAX, content_url, media_provider
 from carewindow.api.routes.messages import accept_send
 from carewindow.api.runtime import Runtime
 from carewindow.providers.base import ProviderError, ProviderGraphError, ProviderProtocolError
@@ -46,15 +51,16 @@ from carewindow.storage import templates as template_store
 from carewindow.storage.engine import connect
 from carewindow.wire.graph_errors import GraphError
 from carewindow.wire.graph_request import GraphMarkRead, GraphSend, GraphTemplate, parse_graph_request
+from carewindow.wire.media import MEDIA_KINDS
 from carewindow.wire.messages import build_mark_read_body, build_send_response
 
 __all__ = ["PREFIX", "media_router", "router"]
 
 PREFIX = "/graph/{version}"
 router = APIRouter(prefix=PREFIX, tags=["graph gateway"])
-# TODO(media): the media store's gateway routes (POST /{phone_number_id}/media, GET|DELETE
-# /{media_id}) go on this router; api/app.py includes it before ``router``, whose GET /{node_id}
-# would otherwise answer GET /{media_id}.
+# The media routes (POST /{phone_number_id}/media, GET|DELETE /{media_id}, at the end of this module);
+# api/app.py includes this router before ``router``, whose GET /{node_id} would otherwise answer
+# GET /{media_id}.
 media_router = APIRouter(prefix=PREFIX, tags=["graph gateway"])
 
 VersionPath = Annotated[str, Path(description="any Graph API version, e.g. v23.0")]
@@ -348,4 +354,151 @@ async def delete_template(version: VersionPath, waba_id: str, request: Request, 
         languages = [r.language for r in template_store.list_all(conn) if r.name == name]
     for language in languages:
         await anyio.to_thread.run_sync(do_remove_template, rt.engine, name, language)
+    return _json({"success": True})
+
+
+# ------------------------------------------------------------------ media
+
+MEDIA_MODIFY = SEND
+MEDIA_READ = SEND | READ_CONVERSATIONS
+
+
+def _unknown_media(media_id: str) -> GraphError:
+    """Meta's answer for a media id it does not know (or the key may not see): 100, subcode 33."""
+    return GraphError.for_code(
+        100,
+        subcode=33,
+        http_status=404,
+        details=f"Unsupported request: object with ID '{media_id}' does not exist, cannot be loaded "
+        "due to missing permissions, or does not support this operation.",
+    )
+
+
+def _media_failure(exc: media_actions.MediaError, media_id: str) -> GraphError:
+    if exc.status == 404:
+        return _unknown_media(media_id)
+    if exc.code == "media_refused":
+        return GraphError.for_code(131053, details=f"carewindow ({exc.code}): {exc.message}")
+    return GraphError.for_code(GATEWAY_UNAVAILABLE, details=f"carewindow ({exc.code}): {exc.message}")
+
+
+async def _media_record(rt: Runtime, principal: Principal, media_id: str) -> media_actions.MediaRecord:
+    """The record of carewindow's or Meta's media id, if the key may see it (a number-limited key
+    sees only its numbers' files; an upload belongs to the deployment's number)."""
+    try:
+        record = await anyio.to_thread.run_sync(media_actions.media_info, rt.engine, media_id)
+    except media_actions.MediaError as exc:
+        raise _media_failure(exc, media_id) from None
+    if principal.phone_number_ids is not None:
+        number = await anyio.to_thread.run_sync(media_actions.media_number, rt.engine, record)
+        if not principal.may_use(number or rt.phone_number_id):
+            raise _unknown_media(media_id)
+    return record
+
+
+_UPLOAD_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "type": {"type": "string", "description": "the file's MIME type"},
+                        "messaging_product": {"type": "string", "enum": ["whatsapp"]},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+async def _upload_form(request: Request) -> tuple[UploadFile, str | None]:
+    """The multipart form, read here (not by FastAPI) so that a bad one answers Meta's shape."""
+    try:
+        form = await request.form()
+    except Exception:  # a body python-multipart cannot read
+        raise GraphError.for_code(100, details="The request body is not a readable multipart form.") from None
+    file, type_, product = form.get("file"), form.get("type"), form.get("messaging_product")
+    if not isinstance(file, UploadFile):
+        raise GraphError.for_code(131008, details="The parameter file is required (a multipart file).")
+    if product is not None and product != "whatsapp":
+        raise GraphError.for_code(100, details="messaging_product must be 'whatsapp'.")
+    return file, type_ if isinstance(type_, str) and type_ else None
+
+
+@media_router.post("/{phone_number_id}/media", openapi_extra=_UPLOAD_FORM)
+@graph_errors
+async def post_media(
+    version: VersionPath, phone_number_id: str, request: Request, rt: RuntimeDep
+) -> Response:
+    """Meta's media upload (multipart ``file``, ``type``, ``messaging_product``): ``{"id": …}``, the
+    id ``{"image": {"id": …}}`` sends. The same use case as ``POST /v1/media``."""
+    principal = await _principal(rt, request, version, MEDIA_MODIFY)
+    _node(rt, principal, phone_number_id, "phone")
+    file, type = await _upload_form(request)
+    data = await file.read(UPLOAD_MAX + 1)
+    # Meta's ``type`` is the MIME type (pywa, Chatwoot); carewindow's /v1 form also takes a kind.
+    mime = type if type and "/" in type else (file.content_type or "application/octet-stream")
+    kind = type if type and type in MEDIA_KINDS else None
+    assert rt.media_store is not None
+    try:
+        record = await media_actions.upload_media(
+            rt.engine,
+            rt.media_store,
+            media_provider(rt),
+            data=data,
+            mime_type=mime,
+            filename=file.filename or "file",
+            now=rt.clock(),
+            kind=kind,
+        )
+    except media_actions.MediaError as exc:
+        raise _media_failure(exc, "") from None
+    return _json({"id": record.meta_media_id or record.id})
+
+
+def _public_base(rt: Runtime, request: Request) -> str:
+    configured = str(rt.settings.public_url or "").rstrip("/")
+    return configured or str(request.base_url).rstrip("/")
+
+
+@media_router.get("/{media_id}")
+@graph_errors
+async def get_media(version: VersionPath, media_id: str, request: Request, rt: RuntimeDep) -> Response:
+    """Meta's media metadata; ``url`` is carewindow's download URL (GET it with the same bearer).
+    Anything that is not a media id (the number, the WABA) is the node's answer."""
+    principal = await _principal(rt, request, version, MEDIA_READ)
+    if media_id in (rt.phone_number_id, rt.waba_id):
+        return await get_node(version, media_id, request, rt)
+    record = await _media_record(rt, principal, media_id)
+    if record.status != media_actions.READY:
+        why = "still downloading from Meta" if record.status == media_actions.PENDING else record.reason
+        raise GraphError.for_code(131052, details=f"carewindow: media {media_id} is {record.status}: {why}")
+    return _json(
+        {
+            "messaging_product": "whatsapp",
+            "url": _public_base(rt, request) + content_url(record.id),
+            "mime_type": record.mime_type,
+            "sha256": record.sha256,
+            "file_size": record.size,
+            "id": media_id,
+        }
+    )
+
+
+@media_router.delete("/{media_id}")
+@graph_errors
+async def delete_media(version: VersionPath, media_id: str, request: Request, rt: RuntimeDep) -> Response:
+    """Delete a file (and Meta's copy of an upload): ``{"success": true}``."""
+    principal = await _principal(rt, request, version, MEDIA_MODIFY)
+    await _media_record(rt, principal, media_id)
+    assert rt.media_store is not None
+    try:
+        await media_actions.delete_media(rt.engine, rt.media_store, media_provider(rt), media_id)
+    except media_actions.MediaError as exc:
+        raise _media_failure(exc, media_id) from None
     return _json({"success": True})

@@ -28,7 +28,7 @@ from carewindow.wire.media import MAX_BYTES
 
 router = APIRouter(prefix="/v1/media", tags=["media"])
 
-_UPLOAD_MAX = max(MAX_BYTES.values())
+UPLOAD_MAX = max(MAX_BYTES.values())
 
 
 def content_url(media_id: str) -> str:
@@ -50,7 +50,7 @@ def _failure(exc: media_actions.MediaError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message)
 
 
-def _provider(rt: Runtime) -> MediaProvider | None:
+def media_provider(rt: Runtime) -> MediaProvider | None:
     provider: object = rt.provider
     return provider if isinstance(provider, MediaProvider) else None
 
@@ -68,14 +68,14 @@ async def upload(
     Meta's media id: send it as ``{"document": {"id": …, "filename": …}}`` (or image, audio, video,
     sticker) in ``POST /v1/messages``."""
     require(principal, SEND, "upload media")
-    data = await file.read(_UPLOAD_MAX + 1)
+    data = await file.read(UPLOAD_MAX + 1)
     mime = file.content_type or "application/octet-stream"
     assert rt.media_store is not None
     try:
         record = await media_actions.upload_media(
             rt.engine,
             rt.media_store,
-            _provider(rt),
+            media_provider(rt),
             data=data,
             mime_type=mime,
             filename=file.filename or "file",
@@ -135,7 +135,7 @@ async def delete(rt: RuntimeDep, principal: PrincipalDep, media_id: str) -> dict
     await _record(rt, media_id, principal)
     assert rt.media_store is not None
     try:
-        record = await media_actions.delete_media(rt.engine, rt.media_store, _provider(rt), media_id)
+        record = await media_actions.delete_media(rt.engine, rt.media_store, media_provider(rt), media_id)
     except media_actions.MediaError as exc:
         raise _failure(exc) from None
     return {"deleted": True, "id": record.id}
