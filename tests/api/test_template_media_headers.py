@@ -102,3 +102,12 @@ async def test_the_sandbox_lists_it_and_sync_keeps_the_format(service: Service) 
     assert r.status_code in (200, 202), r.text
     r = await service.http.get("/v1/templates/invoice_doc/en", headers=service.auth())
     assert r.json()["header_format"] == "DOCUMENT"
+
+
+async def test_an_edit_keeps_the_media_header(service: Service) -> None:
+    await media_template(service)
+    r = await service.http.put(
+        "/v1/templates/router_photo/en", headers=service.auth(), json={"status": "PAUSED"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["header_format"] == "IMAGE"
