@@ -44,6 +44,7 @@ __all__ = [
     "do_claim_fetches",
     "do_settle_fetch",
     "erase_contact_media",
+    "fetch_row",
     "inbound_media_row",
     "kind_for_mime",
     "media_for_messages",
@@ -106,7 +107,19 @@ def inbound_media_row(
 ) -> dict[str, Any] | None:
     """The ``media`` row (a fetch job, or a refusal when the type is not one Meta allows) of a new
     inbound message; None when the message carries no media id. Written in the ingest transaction."""
-    ref = media_ref(msg.raw_type or msg.type.value, msg.raw)
+    return fetch_row(
+        msg.raw_type or msg.type.value, msg.raw, message_id=message_id, contact_id=contact_id, now=now
+    )
+
+
+def fetch_row(
+    kind: str, raw: Mapping[str, object], *, message_id: str, contact_id: int, now: datetime
+) -> dict[str, Any] | None:
+    """The ``media`` row (a fetch job, or a refusal) of a message of type ``kind`` whose Meta JSON is
+    ``raw``, or None when it names no media id: an inbound message's, and a coexistence echo's (a photo
+    sent from the WhatsApp Business app is fetched from Meta the same way; ``direction`` is ``in``:
+    the bytes come from Meta, and deleting the row never deletes Meta's copy)."""
+    ref = media_ref(kind, raw)
     if ref is None:
         return None
     reason = refusal(ref.kind, ref.mime_type, None) if ref.mime_type else None

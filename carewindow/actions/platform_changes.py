@@ -5,7 +5,9 @@ when a batch carries changes other than messages and statuses: the hot path does
   app is stored as an outbound message of the thread with ``origin = "app"``; it costs nothing
   (``charge_billable`` false, no amount) and does not open or extend the window (the contact's window
   columns are not touched). An edit replaces its text and keeps the earlier versions in ``content``;
-  a revocation marks it ``deleted``. Echoes are never fed to consent keywords or held-message release.
+  a revocation marks it ``deleted``. An echo with media gets the same fetch job as an inbound
+  message (``actions.media.fetch_row``), so the agent sees the app-sent photo in the thread.
+  Echoes are never fed to consent keywords or held-message release.
 - **Template category** (``template_category_update``): an impending change is recorded on the catalog
   entry (``impending_category`` / ``impending_category_at``) and announced; a completed one changes the
   entry's category (pricing uses it from then on) and keeps the previous one.
@@ -24,7 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from carewindow.actions.events import Event
+from carewindow.actions.media import fetch_row
 from carewindow.storage import contacts as contact_store
+from carewindow.storage import media as media_store
 from carewindow.storage import messages as message_store
 from carewindow.storage import templates as template_store
 from carewindow.storage.engine import Connection
@@ -81,10 +85,11 @@ def _apply_echo(conn: Connection, echo: MessageEcho, *, now: datetime) -> list[E
         contact = contact_store.get_or_create(
             conn, phone_number_id=echo.phone_number_id, wa_id=echo.wa_id, now=now
         )
+    message_id = new_id("msg")
     message_store.insert_outbound_row(
         conn,
         {
-            "id": new_id("msg"),
+            "id": message_id,
             "contact_id": contact.id,
             "direction": "out",
             "wamid": echo.wamid,
@@ -100,6 +105,11 @@ def _apply_echo(conn: Connection, echo: MessageEcho, *, now: datetime) -> list[E
             "origin": APP_ORIGIN,
         },
     )
+    # A photo, voice note, video, document or sticker sent from the app: fetched like an inbound one
+    # (the same job, written in this transaction; docs/subsystems/media.md "Echoes").
+    media = fetch_row(echo.type, echo.raw, message_id=message_id, contact_id=contact.id, now=now)
+    if media is not None:
+        media_store.add_many(conn, [media])
     return [
         Event(
             type="message.echo",

@@ -43,6 +43,7 @@ def do_update_template(
             body=body if body is not None else row.body,
             header=header if header is not None else row.header,
             footer=footer if footer is not None else row.footer,
+            header_format=row.header_format,  # a media header stays media
         )
         template_store.upsert(conn, row_values(t, provider_id=row.provider_id, now=now))
 

@@ -28,6 +28,7 @@ def check_template(
     footer: str | None,
     buttons: Sequence[Mapping[str, Any]],
     status: str = "PENDING",
+    header_format: str | None = None,
 ) -> Template:
     """A validated Template (raises the policy's TemplateDefinitionError)."""
     template = Template(
@@ -37,6 +38,7 @@ def check_template(
         status=TemplateStatus.parse(status),
         body=body,
         header=header,
+        header_media=media_format(header_format),
         footer=footer,
         buttons=tuple(
             TemplateButton(
@@ -50,6 +52,14 @@ def check_template(
     )
     validate_template_definition(template)
     return template
+
+
+def media_format(header_format: str | None) -> str | None:
+    """Meta's HEADER ``format`` as the policy's ``header_media``: ``image``/``video``/``document`` for
+    a media header, None for TEXT or no header (others, such as LOCATION, are not sendable here)."""
+    if header_format is None or header_format.upper() == "TEXT":
+        return None
+    return header_format.lower()
 
 
 def graph_definition(
@@ -76,7 +86,9 @@ def graph_definition(
                 ]
             }
     components: list[dict[str, Any]] = []
-    if t.header:
+    if t.header_media:
+        components.append({"type": "HEADER", "format": t.header_media.upper()})
+    elif t.header:
         components.append({"type": "HEADER", "format": "TEXT", "text": t.header})
     components.append(body)
     if t.footer:
@@ -121,6 +133,7 @@ def row_values(
         "status": (t.status_text or t.status.value)[:64],
         "body": t.body,
         "header": t.header,
+        "header_format": t.header_media.upper() if t.header_media else None,
         "footer": t.footer,
         "buttons": [
             {
@@ -154,9 +167,8 @@ def from_graph(item: Mapping[str, Any]) -> Template | None:
     if not isinstance(body, str):
         return None
     header_c = by_type.get("HEADER")
-    header = (
-        header_c.get("text") if header_c and str(header_c.get("format", "TEXT")).upper() == "TEXT" else None
-    )
+    fmt = str(header_c.get("format", "TEXT")).upper() if header_c else "TEXT"
+    header = header_c.get("text") if header_c and fmt == "TEXT" else None
     footer = by_type.get("FOOTER", {}).get("text")
     buttons = by_type.get("BUTTONS", {}).get("buttons") or []
     raw_status = str(item.get("status", "PENDING")).upper()
@@ -173,6 +185,7 @@ def from_graph(item: Mapping[str, Any]) -> Template | None:
         status_text=raw_status if status is TemplateStatus.UNKNOWN else None,
         body=body,
         header=header,
+        header_media=media_format(fmt) if fmt in ("IMAGE", "VIDEO", "DOCUMENT") else None,
         footer=footer,
         buttons=tuple(
             TemplateButton(

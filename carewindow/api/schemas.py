@@ -44,6 +44,11 @@ class TemplateSpec(Strict):
     name: str = Field(min_length=1, max_length=512)
     language: str = Field(min_length=2, max_length=16)
     parameters: list[str] | dict[str, str] = Field(default_factory=list)
+    header: dict[str, Any] | None = Field(
+        default=None,
+        description='a media header\'s file, as Meta takes it: {"type": "image", "image": {"id": "<id from '
+        'POST /v1/media>"}} (or "link"; video, document with an optional "filename")',
+    )
 
 
 class ContextSpec(Strict):
@@ -204,6 +209,9 @@ class TemplateCreate(Strict):
     category: Literal["marketing", "utility", "authentication", "MARKETING", "UTILITY", "AUTHENTICATION"]
     body: str = Field(min_length=1, max_length=1024)
     header: str | None = Field(default=None, max_length=60)
+    header_format: Literal["TEXT", "IMAGE", "VIDEO", "DOCUMENT"] | None = Field(
+        default=None, description="IMAGE, VIDEO or DOCUMENT for a media header (then no header text)"
+    )
     footer: str | None = Field(default=None, max_length=60)
     buttons: list[TemplateButtonSpec] = Field(default_factory=list, max_length=10)
     examples: list[str] | dict[str, str] | None = None
@@ -224,6 +232,9 @@ class TemplatePublic(BaseModel):
     status: str
     body: str
     header: str | None
+    header_format: str | None = Field(
+        default=None, description="IMAGE, VIDEO or DOCUMENT: a send needs template.header naming the file"
+    )
     footer: str | None
     buttons: list[dict[str, Any]]
     parameter_format: str | None

@@ -284,7 +284,7 @@ def _send_template(
             state,
         )
     try:
-        rendered = render_template(template, ref.params)
+        rendered = render_template(template, ref.params, ref.header)
     except TemplateParamsInvalid as exc:
         return _refuse(
             RefusalCode.TEMPLATE_PARAMS_INVALID,

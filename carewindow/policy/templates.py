@@ -23,11 +23,13 @@ __all__ = [
     "BUTTON_TEXT_MAX",
     "FOOTER_MAX",
     "HEADER_MAX",
+    "HEADER_MEDIA",
     "RenderedTemplate",
     "Template",
     "TemplateButton",
     "TemplateParams",
     "TemplateRef",
+    "header_media_parameter",
     "parse_placeholders",
     "render_template",
     "validate_params",
@@ -39,6 +41,9 @@ HEADER_MAX: Final = 60
 FOOTER_MAX: Final = 60
 BUTTON_TEXT_MAX: Final = 25
 BUTTONS_MAX: Final = 10
+#: Media header formats (Meta's ``HEADER`` ``format`` IMAGE, VIDEO, DOCUMENT, lowercased): a send
+#: names the file in a header parameter ``{"type": "image", "image": {"id" | "link": ...}}``.
+HEADER_MEDIA: Final = frozenset({"image", "video", "document"})
 NAME_RE: Final = re.compile(r"[a-z0-9_]{1,512}")
 LANGUAGE_RE: Final = re.compile(r"[a-z]{2,3}(_[A-Z]{2}|_[A-Za-z]{4})?")
 _TOKEN = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -203,6 +208,8 @@ class Template:
     """``FLAGGED``: when Meta disables it (``disable_info.disable_date``); sendable until then."""
     status_text: str | None = None
     """Meta's own word when ``status`` is ``UNKNOWN`` (a value this version does not know)."""
+    header_media: str | None = None
+    """``image``, ``video`` or ``document`` when the header is media (then ``header`` is None)."""
     _compiled: _Compiled = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -237,6 +244,8 @@ class TemplateRef:
     name: str
     language: str
     params: TemplateParams = ()
+    header: Mapping[str, Any] | None = None
+    """A media header's parameter, as Meta takes it: ``{"type": "image", "image": {"id": ...}}``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,6 +265,8 @@ class RenderedTemplate:
     header_text: str | None
     footer_text: str | None
     header_parameters: tuple[tuple[str | None, str], ...] = ()
+    header_media: Mapping[str, Any] | None = None
+    """A media header's parameter (``TemplateRef.header``, checked), sent as Meta's header component."""
 
 
 _make_rendered = fast_constructor(RenderedTemplate)
@@ -283,6 +294,11 @@ def validate_template_definition(template: Template) -> None:
         raise fail("body", f"at most {BODY_MAX} characters")
     if template.header is not None and len(template.header) > HEADER_MAX:
         raise fail("header", f"at most {HEADER_MAX} characters")
+    if template.header_media is not None:
+        if template.header_media not in HEADER_MEDIA:
+            raise fail("header_format", "a media header is IMAGE, VIDEO or DOCUMENT")
+        if template.header is not None:
+            raise fail("header", "a media header has no text")
     if template.footer is not None:
         if len(template.footer) > FOOTER_MAX:
             raise fail("footer", f"at most {FOOTER_MAX} characters")
@@ -308,8 +324,57 @@ def validate_params(template: Template, params: TemplateParams) -> None:
     render_template(template, params)
 
 
-def render_template(template: Template, params: TemplateParams) -> RenderedTemplate:
-    """Validate ``params`` (see :func:`validate_params`) and return the template as it will be sent."""
+def header_media_parameter(template: Template, header: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The media header parameter of a send, checked: required (132000) when the template's header is
+    media, of its type and naming the file by ``id`` (from ``POST /v1/media``) or ``link`` (132012);
+    refused (132000) when the template has no media header. None when there is none to send."""
+    kind = template.header_media
+    if kind is None:
+        if header is None:
+            return None
+        raise TemplateParamsInvalid(
+            f"Template {template.name!r} has no media header; drop the header parameter.",
+            meta_code=132000,
+            details={"component": "header", "reason": "no media header"},
+        )
+    shape = f'{{"type": "{kind}", "{kind}": {{"id": "<media id from POST /v1/media>"}}}} (or "link")'
+    what = f"Template {template.name!r} has a media header ({kind.upper()}):"
+    if header is None:
+        raise TemplateParamsInvalid(
+            f"{what} send template.header as {shape}.",
+            meta_code=132000,
+            details={"component": "header", "missing": ["header"], "header_format": kind.upper()},
+        )
+    obj = header.get(kind) if isinstance(header, Mapping) and header.get("type") == kind else None
+    if not isinstance(obj, Mapping):
+        raise TemplateParamsInvalid(
+            f"{what} template.header must be {shape}.",
+            meta_code=132012,
+            details={"component": "header", "reason": "wrong header type", "header_format": kind.upper()},
+        )
+    ref = {k: obj[k] for k in ("id", "link") if isinstance(obj.get(k), str) and obj[k]}
+    if len(ref) != 1:
+        raise TemplateParamsInvalid(
+            f"The {kind} header names its file by exactly one of id or link: {shape}.",
+            meta_code=132012,
+            details={"component": "header", "reason": "id or link required", "header_format": kind.upper()},
+        )
+    filename = obj.get("filename")
+    if kind == "document" and isinstance(filename, str) and filename:
+        ref["filename"] = filename
+    return {"type": kind, kind: ref}
+
+
+def render_template(
+    template: Template, params: TemplateParams, header: Mapping[str, Any] | None = None
+) -> RenderedTemplate:
+    """Validate ``params`` (see :func:`validate_params`) and ``header`` (a media header's parameter,
+    :func:`header_media_parameter`) and return the template as it will be sent."""
+    media = (
+        header_media_parameter(template, header)
+        if header is not None or template.header_media is not None
+        else None
+    )
     compiled = template._compiled
     fmt = compiled.fmt
     if compiled.error is not None:
@@ -385,6 +450,7 @@ def render_template(template: Template, params: TemplateParams) -> RenderedTempl
         header_text=header_text,
         footer_text=template.footer,
         header_parameters=header_pairs,
+        header_media=media,
     )
 
 

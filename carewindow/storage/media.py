@@ -138,13 +138,21 @@ _KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
 def for_thread(conn: Connection, thread: Sequence[Any]) -> dict[str, Row[Any]]:
     """The file of each media message of ``thread`` (message rows) by message id: inbound ones by
     their message, outbound ones sent by id by the upload behind that id. Two queries at most."""
-    inbound = [m.id for m in thread if m.direction == "in" and m.type in _KINDS]
+    # Inbound ones, and echoes of messages sent from the WhatsApp Business app (``origin`` "app"):
+    # both have a fetched file of their own.
+    fetched = [
+        m.id
+        for m in thread
+        if m.type in _KINDS and (m.direction == "in" or getattr(m, "origin", None) == "app")
+    ]
     outbound: dict[str, str] = {}
     for m in thread:
-        obj = (m.content or {}).get(m.type) if m.direction == "out" and m.type in _KINDS else None
+        if m.direction != "out" or m.type not in _KINDS or getattr(m, "origin", None) == "app":
+            continue
+        obj = (m.content or {}).get(m.type)
         if isinstance(obj, Mapping) and isinstance(obj.get("id"), str):
             outbound[obj["id"]] = m.id
-    out = dict(for_messages(conn, inbound))
+    out = dict(for_messages(conn, fetched))
     for meta_id, row in for_meta_ids(conn, list(outbound)).items():
         out[outbound[meta_id]] = row
     return out

@@ -322,6 +322,8 @@ class TemplateRow(Base):
     category_changed_at: Mapped[datetime | None]
     impending_category: Mapped[str | None] = mapped_column(String(32))
     impending_category_at: Mapped[datetime | None]
+    # A media header: image | video | document (Meta's IMAGE / VIDEO / DOCUMENT); None for text or none.
+    header_format: Mapped[str | None] = mapped_column(String(16))
 
 
 class ApiKey(Base):

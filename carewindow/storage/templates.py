@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, select, update
 
 from carewindow.policy import Template, TemplateButton, TemplateCategory, TemplateStatus
+from carewindow.policy.templates import HEADER_MEDIA
 from carewindow.storage.engine import dialect_insert
 from carewindow.storage.tables import contacts, messages, templates
 
@@ -26,6 +27,7 @@ def template_from_row(row: Row[Any]) -> Template:
         status_text=str(row.status) if status is TemplateStatus.UNKNOWN else None,
         body=row.body,
         header=row.header,
+        header_media=_header_media(getattr(row, "header_format", None)),
         footer=row.footer,
         buttons=tuple(
             TemplateButton(
@@ -37,6 +39,12 @@ def template_from_row(row: Row[Any]) -> Template:
             for b in (row.buttons or ())
         ),
     )
+
+
+def _header_media(value: object) -> str | None:
+    """A stored header format as the policy's ``header_media`` (anything else: a text header)."""
+    text = str(value).lower() if value else None
+    return text if text in HEADER_MEDIA else None
 
 
 def get(conn: Connection, name: str, language: str) -> Row[Any] | None:

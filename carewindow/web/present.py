@@ -282,6 +282,7 @@ class TemplateOption:
     params: tuple[str, ...]
     named: bool
     alert: str = ""  # a category move to marketing, a low quality, a flag (actions/platform_changes.py)
+    header_media: str = ""  # image | video | document: the form picks the header's file
 
 
 def template_options(rows: Sequence[Row[Any]]) -> list[TemplateOption]:
@@ -305,6 +306,7 @@ def template_options(rows: Sequence[Row[Any]]) -> list[TemplateOption]:
                 params=params,
                 named=named,
                 alert=template_alert(row) or "",
+                header_media=tpl.header_media or "",
             )
         )
     return out

@@ -451,4 +451,7 @@ def mount_inbox(app: FastAPI, rt: Any) -> None:
     app.add_exception_handler(CsrfFailed, csrf_failed)
     app.include_router(build_router(inbox))
     app.include_router(media_router(inbox))
+    from carewindow.web.template_media import template_media_router  # it imports this module
+
+    app.include_router(template_media_router(inbox))
     app.mount("/inbox/static", StaticFiles(directory=HERE / "static"), name="inbox-static")

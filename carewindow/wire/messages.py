@@ -337,11 +337,15 @@ def template_object(template: TemplateForSend) -> dict[str, object]:
     """The ``template`` object of a Send API body (whatsapp-facts §3.7).
 
     Body parameters come from ``template.parameters``; header text parameters from an optional
-    ``header_parameters`` attribute of the same shape.
+    ``header_parameters`` attribute of the same shape, a media header's parameter from an optional
+    ``header_media``.
     """
     components: list[object] = []
     header_params: Sequence[tuple[str | None, str]] = getattr(template, "header_parameters", ())
-    if header_params:
+    header_media: Mapping[str, object] | None = getattr(template, "header_media", None)
+    if header_media:  # a media header: {"type": "image", "image": {"id": ...}} (whatsapp-facts §3.7)
+        components.append({"type": "header", "parameters": [dict(header_media)]})
+    elif header_params:
         components.append({"type": "header", "parameters": _text_parameters(template, header_params)})
     if template.parameters:
         components.append({"type": "body", "parameters": _text_parameters(template, template.parameters)})

@@ -133,6 +133,8 @@ EXPECTED: dict[str, tuple[tuple[int, int, int, int], dict[str, Any]]] = {
     "smb_message_echoes__text": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
     "smb_message_echoes__edit": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
     "smb_message_echoes__revoke": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
+    "smb_message_echoes__image": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
+    "smb_message_echoes__document": ((0, 0, 0, 1), {"field": "smb_message_echoes"}),
     "template_category_update__impending": ((0, 0, 0, 1), {"field": "template_category_update"}),
     "template_category_update__completed": ((0, 0, 0, 1), {"field": "template_category_update"}),
     "user_preferences__resume": ((0, 0, 0, 1), {"field": "user_preferences"}),

@@ -63,7 +63,10 @@ def _ref_json(ref: TemplateRef | None) -> dict[str, Any] | None:
     if ref is None:
         return None
     params = dict(ref.params) if isinstance(ref.params, Mapping) else list(ref.params)
-    return {"name": ref.name, "language": ref.language, "params": params}
+    out: dict[str, Any] = {"name": ref.name, "language": ref.language, "params": params}
+    if ref.header is not None:
+        out["header"] = dict(ref.header)  # a media header's file
+    return out
 
 
 def _ref_from(d: Mapping[str, Any] | None) -> TemplateRef | None:
@@ -71,7 +74,10 @@ def _ref_from(d: Mapping[str, Any] | None) -> TemplateRef | None:
         return None
     params = d.get("params") or ()
     return TemplateRef(
-        name=d["name"], language=d["language"], params=params if isinstance(params, dict) else tuple(params)
+        name=d["name"],
+        language=d["language"],
+        params=params if isinstance(params, dict) else tuple(params),
+        header=d.get("header"),
     )
 
 

@@ -51,7 +51,7 @@ def _ref(spec: schemas.TemplateSpec | None) -> TemplateRef | None:
     if spec is None:
         return None
     params = spec.parameters if isinstance(spec.parameters, dict) else tuple(spec.parameters)
-    return TemplateRef(name=spec.name, language=spec.language, params=params)
+    return TemplateRef(name=spec.name, language=spec.language, params=params, header=spec.header)
 
 
 # The OpenAPI description of ``POST /v1/messages``, never mounted: ``post_message`` answers it.

@@ -36,6 +36,7 @@ def _public(row: Any) -> schemas.TemplatePublic:
         status=row.status,
         body=row.body,
         header=row.header,
+        header_format=row.header_format,
         footer=row.footer,
         buttons=list(row.buttons or []),
         parameter_format=fmt.value if fmt else None,
@@ -73,6 +74,7 @@ async def create_template(
         header=body.header,
         footer=body.footer,
         buttons=[b.model_dump() for b in body.buttons],
+        header_format=body.header_format,
     )
     assert rt.provider is not None
     try:

@@ -103,7 +103,8 @@ def parse_definition(body: object, *, template_id: str, status: TemplateStatus) 
         raise GraphFailure(_invalid("A BODY component with text is required."))
     header_c = _component(components, "HEADER")
     header: str | None = None
-    if header_c is not None and str(header_c.get("format", "TEXT")).upper() == "TEXT":
+    header_format = str(header_c.get("format", "TEXT")).upper() if header_c is not None else "TEXT"
+    if header_c is not None and header_format == "TEXT":
         if not isinstance(header_c.get("text"), str):
             raise GraphFailure(_invalid("A TEXT header needs text."))
         header = header_c["text"]
@@ -135,6 +136,7 @@ def parse_definition(body: object, *, template_id: str, status: TemplateStatus) 
         status=status,
         body=body_c["text"],
         header=header,
+        header_media=header_format.lower() if header_format in ("IMAGE", "VIDEO", "DOCUMENT") else None,
         footer=footer,
         buttons=buttons,
     )
@@ -190,3 +192,16 @@ def send_parameters(template_obj: Mapping[str, Any]) -> tuple[list[str] | dict[s
     if named and values:
         return [], GraphError(code=132012, details="Mixing named and positional parameters.")
     return (named if named else values), None
+
+
+def media_header(template_obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The media parameter of a send's header component (``{"type": "image", "image": {...}}``), or
+    None: Meta requires it for a template whose header is IMAGE, VIDEO or DOCUMENT."""
+    components = template_obj.get("components") or []
+    for component in components if isinstance(components, list) else []:
+        if not isinstance(component, dict) or str(component.get("type", "")).lower() != "header":
+            continue
+        for param in component.get("parameters") or []:
+            if isinstance(param, dict) and param.get("type") in ("image", "video", "document"):
+                return param
+    return None

@@ -30,13 +30,13 @@ from carewindow.policy import (
     TemplateStatus,
     WindowView,
     apply_inbound,
-    validate_params,
+    render_template,
     window_at,
 )
 
 from . import payloads, persist, validation
 from .callbacks import Delivery, HttpClientFactory, WebhookSender
-from .catalog import DUPLICATE_SUBCODE, StoredTemplate, parse_definition, send_parameters
+from .catalog import DUPLICATE_SUBCODE, StoredTemplate, media_header, parse_definition, send_parameters
 from .config import SandboxConfig
 from .errors import GraphFailure
 from .payloads import JSON, GraphError
@@ -384,7 +384,7 @@ class Sandbox:
         if error is not None:
             raise GraphFailure(error)
         try:
-            validate_params(stored.template, params)
+            render_template(stored.template, params, media_header(obj))
         except TemplateParamsInvalid as exc:
             raise GraphFailure(GraphError(code=exc.meta_code or 132000, details=exc.message)) from exc
         return stored

@@ -100,6 +100,16 @@ function setupComposer(root) {
   for (const form of forms) {
     form.addEventListener("input", () => renderPreview(form));
     renderPreview(form);
+    // A media-header template: the preview names the header's file once one is picked.
+    const file = form.querySelector("input[data-header-file]");
+    const shown = form.querySelector(".preview-header-media");
+    if (file && shown) {
+      file.addEventListener("change", () => {
+        const f = file.files && file.files[0];
+        const kind = form.dataset.headerMedia;
+        shown.textContent = f ? `[${kind}: ${f.name}, ${sizeLabel(f.size)}]` : `[${kind}: the file you pick]`;
+      });
+    }
   }
   setupAttach(root);
   const text = root.querySelector("#message-text");
