@@ -7,8 +7,10 @@ interactive, reaction, template with components, ``context`` replies) or a ``Gra
 the same mistake (100 invalid parameter, 131008 missing parameter, 131009 parameter value not valid,
 131051 unsupported type). Template components become the policy's ``TemplateRef`` parameters: body
 text parameters in order, then header text parameters (positional), or one name -> value mapping when
-the client names them (``parameter_name``). Parameter kinds the template model has no value for
-(media headers, buttons) are refused with 131009 rather than sent unchecked.
+the client names them (``parameter_name``). A media header parameter (``image``, ``video``,
+``document`` in the header component) becomes the template's ``header``, checked by the policy like a
+``/v1`` one. Parameter kinds the template model has no value for (buttons) are refused with 131009
+rather than sent unchecked.
 
 Sources: Meta's "Send messages" and "Template messages" references (whatsapp-facts §3), and the
 request bodies of Chatwoot's ``whatsapp_cloud_service.rb`` (docs/gateway.md).
@@ -27,6 +29,7 @@ __all__ = ["GraphMarkRead", "GraphSend", "GraphTemplate", "parse_graph_request"]
 
 # Parameter kinds Meta lets a template carry as text (``fallback_value`` for currency and date_time).
 _TEXT_KINDS = frozenset({"text", "currency", "date_time"})
+_MEDIA_HEADER_KINDS = frozenset({"image", "video", "document"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +37,8 @@ class GraphTemplate:
     name: str
     language: str
     params: tuple[str, ...] | dict[str, str]
+    #: A media header's parameter as Meta takes it (``{"type": "image", "image": {"id": ...}}``), or None.
+    header: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +124,7 @@ def _template(obj: object) -> GraphTemplate:
         raise _invalid(131009, "template.components must be a list.")
     body: list[tuple[str | None, str]] = []
     header: list[tuple[str | None, str]] = []
+    media_header: Mapping[str, Any] | None = None
     for i, comp in enumerate(components):
         if not isinstance(comp, Mapping):
             raise _invalid(131009, f"template.components[{i}] must be an object.")
@@ -134,6 +140,11 @@ def _template(obj: object) -> GraphTemplate:
         if not isinstance(given, Sequence) or isinstance(given, str | bytes):
             raise _invalid(131009, f"template.components[{i}].parameters must be a list.")
         for j, p in enumerate(given):
+            if ctype == "header" and isinstance(p, Mapping) and p.get("type") in _MEDIA_HEADER_KINDS:
+                if media_header is not None:
+                    raise _invalid(131009, "A template header takes one media parameter.")
+                media_header = dict(p)
+                continue
             target.append(_text_parameter(p, f"template.components[{i}].parameters[{j}]"))
     pairs = [*body, *header]
     named = [n for n, _ in pairs if n is not None]
@@ -142,7 +153,7 @@ def _template(obj: object) -> GraphTemplate:
     params: tuple[str, ...] | dict[str, str] = (
         {n: v for n, v in pairs if n is not None} if named else tuple(v for _, v in pairs)
     )
-    return GraphTemplate(name=name, language=code, params=params)
+    return GraphTemplate(name=name, language=code, params=params, header=media_header)
 
 
 def _text_parameter(p: object, where: str) -> tuple[str | None, str]:

@@ -4,10 +4,11 @@ component, the sandbox lists such a template and sync keeps the format; on SQLit
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
-from service_support import Service
+from service_support import API_KEYS, Service
 
 pytestmark = pytest.mark.anyio
 WA = "34600111444"
@@ -111,3 +112,39 @@ async def test_an_edit_keeps_the_media_header(service: Service) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["header_format"] == "IMAGE"
+
+
+async def test_the_gateway_takes_metas_header_component(service: Service) -> None:
+    """A Cloud API client sends the header as Meta's component; the gateway hands it to the same
+    check and send path, and the sandbox receives the header component as sent."""
+    await opt_in(service)
+    await media_template(service)
+    key = {"Authorization": "Bearer " + API_KEYS["integration"]}
+    path = f"/graph/v23.0/{service.rt.phone_number_id}/messages"
+    header = {"type": "image", "image": {"link": "https://example.com/router.png"}}
+    body = {
+        "messaging_product": "whatsapp",
+        "to": WA,
+        "type": "template",
+        "template": {
+            "name": "router_photo",
+            "language": {"code": "en"},
+            "components": [
+                {"type": "header", "parameters": [header]},
+                {"type": "body", "parameters": [{"type": "text", "text": "R-1"}]},
+            ],
+        },
+    }
+    missing = {**body, "template": {**body["template"], "components": body["template"]["components"][1:]}}
+    r = await service.http.post(path, json=missing, headers=key)
+    assert r.status_code == 400 and r.json()["error"]["code"] == 132000, r.text
+    task = asyncio.ensure_future(service.http.post(path, json=body, headers=key))
+    while not task.done():
+        await service.drain()
+        await asyncio.sleep(0.01)
+    r = task.result()
+    assert r.status_code == 200, r.text
+    sent = (await service.http.get("/sandbox/sent", params={"to": WA})).json()
+    [msg] = [s for s in sent if s["body"].get("type") == "template"]
+    assert msg["wamid"] == r.json()["messages"][0]["id"]
+    assert {"type": "header", "parameters": [header]} in msg["body"]["template"]["components"]

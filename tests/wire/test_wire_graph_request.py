@@ -91,11 +91,17 @@ def test_reply_reaction_and_mark_read() -> None:
                     "name": "t",
                     "language": {"code": "es"},
                     "components": [
-                        {"type": "header", "parameters": [{"type": "image", "image": {"link": "x"}}]}
+                        {
+                            "type": "header",
+                            "parameters": [
+                                {"type": "image", "image": {"link": "x"}},
+                                {"type": "image", "image": {"link": "y"}},
+                            ],
+                        }
                     ],
                 },
             },
-            131009,
+            131009,  # a header takes one media parameter
         ),
     ],
 )
@@ -158,3 +164,15 @@ def test_mixed_named_and_positional_is_refused_and_currency_uses_its_fallback() 
     )
     money = {"type": "currency", "currency": {"fallback_value": "$10", "code": "USD", "amount_1000": 10000}}
     assert _template([{"type": "body", "parameters": [money]}]).params == ("$10",)
+
+
+def test_a_media_header_parameter_becomes_the_templates_header() -> None:
+    image = {"type": "image", "image": {"id": "4490709327384033"}}
+    t = _template(
+        [
+            {"type": "header", "parameters": [image]},
+            {"type": "body", "parameters": [{"type": "text", "text": "R-1"}]},
+        ]
+    )
+    assert t.header == image and t.params == ("R-1",)
+    assert _template([{"type": "body", "parameters": []}]).header is None

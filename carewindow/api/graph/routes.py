@@ -194,7 +194,8 @@ def _failed(row: Any) -> GraphError:
 
 def _spec(t: GraphTemplate) -> schemas.TemplateSpec:
     params = dict(t.params) if isinstance(t.params, dict) else list(t.params)
-    return schemas.TemplateSpec(name=t.name, language=t.language, parameters=params)
+    header = dict(t.header) if t.header is not None else None
+    return schemas.TemplateSpec(name=t.name, language=t.language, parameters=params, header=header)
 
 
 def _fallback(value: str) -> schemas.TemplateSpec:
