@@ -1,10 +1,13 @@
 """The Costs page in Debian's Chromium (Playwright) against a real ``carewindow serve`` with the sandbox:
-after a free reply and a billed template, the SVG charts show bars and labels."""
+after a free reply and a billed template, the SVG charts show bars and labels. The page's screenshot goes
+to ``$CAREWINDOW_SCREENSHOTS`` when set (scripts/screenshots writes docs/img/inbox-costs.png)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -113,3 +116,6 @@ def test_costs_page_shows_svg_charts(page: Any) -> None:
     box = spend.bounding_box()
     assert box is not None and box["width"] > 400 and box["height"] > 100
     assert errors == []  # nothing blocked by the Content-Security-Policy
+    shots = os.environ.get("CAREWINDOW_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "inbox-costs.png"), full_page=True)
