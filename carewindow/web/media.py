@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -17,7 +16,7 @@ from fastapi.responses import RedirectResponse
 
 from carewindow.actions import media as media_actions
 from carewindow.actions.errors import REFUSAL_STATUS, ActionError
-from carewindow.actions.send import SendCommand, do_queue_send
+from carewindow.actions.send import SendCommand
 from carewindow.providers.base import MediaProvider
 from carewindow.storage import media as media_store
 from carewindow.storage.engine import Connection
@@ -100,15 +99,7 @@ def media_router(inbox: Any) -> APIRouter:
                 idempotency_key=f"inbox-file:{idem}" if idem else None,
             )
             outcome = await anyio.to_thread.run_sync(
-                lambda: do_queue_send(
-                    rt.engine,
-                    cmd,
-                    phone_number_id=phone_number_id,
-                    settings=rt.policy,
-                    now=rt.now(),
-                    hold_period=timedelta(hours=rt.settings.hold_period_hours),
-                    committer=rt.sends if rt.sends.running else None,
-                )
+                lambda: inbox.queue(cmd, phone_number_id=phone_number_id, now=rt.now())
             )
         except (media_actions.MediaError, ActionError) as exc:
             status = REFUSAL_STATUS.get(

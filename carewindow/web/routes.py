@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from carewindow.actions.consent import do_record_consent
 from carewindow.actions.contacts import do_mark_read
 from carewindow.actions.errors import REFUSAL_STATUS, ActionError
-from carewindow.actions.send import SendCommand, do_queue_send
+from carewindow.actions.send import SendCommand, SendOutcome, do_queue_send
 from carewindow.policy import ConsentStatus, ParameterFormat, TemplateDefinitionError, TemplateRef, window_at
 from carewindow.storage import contacts as contact_store
 from carewindow.storage import inbox as inbox_store
@@ -85,6 +85,20 @@ class Inbox:
         for name in ("inbox.js", "inbox.css"):
             digest.update((HERE / "static" / name).read_bytes())
         self.env.globals["static_version"] = digest.hexdigest()[:10]
+
+    def queue(self, cmd: SendCommand, *, phone_number_id: str, now: datetime) -> SendOutcome:
+        """Every inbox send (a reply, a template, a file, a media-header template) goes the one send
+        path with this deployment's settings; blocking: call it in a thread."""
+        rt = self.rt
+        return do_queue_send(
+            rt.engine,
+            cmd,
+            phone_number_id=phone_number_id,
+            settings=rt.policy,
+            now=now,
+            hold_period=timedelta(hours=rt.settings.hold_period_hours),
+            committer=rt.sends if rt.sends.running else None,
+        )
 
     # -- rendering -------------------------------------------------------------------------------
 
@@ -343,15 +357,7 @@ def build_router(inbox: Inbox) -> APIRouter:
                     content={"body": body},
                     idempotency_key=f"inbox:{idem}" if idem else None,
                 )
-            return do_queue_send(
-                rt.engine,
-                cmd,
-                phone_number_id=phone_number_id,
-                settings=rt.policy,
-                now=now,
-                hold_period=timedelta(hours=rt.settings.hold_period_hours),
-                committer=rt.sends if rt.sends.running else None,
-            )
+            return inbox.queue(cmd, phone_number_id=phone_number_id, now=now)
 
         try:
             outcome = await anyio.to_thread.run_sync(queue)

@@ -6,7 +6,6 @@ composer's attachments are) and sent by id as the template's header parameter
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 from functools import partial
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ from fastapi.responses import RedirectResponse
 
 from carewindow.actions import media as media_actions
 from carewindow.actions.errors import REFUSAL_STATUS, ActionError
-from carewindow.actions.send import SendCommand, do_queue_send
+from carewindow.actions.send import SendCommand
 from carewindow.providers.base import MediaProvider
 from carewindow.storage import templates as template_store
 from carewindow.storage.engine import connect
@@ -82,15 +81,7 @@ def template_media_router(inbox: Inbox) -> APIRouter:
                 idempotency_key=f"inbox:{idem}" if idem else None,
             )
             outcome = await anyio.to_thread.run_sync(
-                lambda: do_queue_send(
-                    rt.engine,
-                    cmd,
-                    phone_number_id=phone_number_id,
-                    settings=rt.policy,
-                    now=rt.now(),
-                    hold_period=timedelta(hours=rt.settings.hold_period_hours),
-                    committer=rt.sends if rt.sends.running else None,
-                )
+                lambda: inbox.queue(cmd, phone_number_id=phone_number_id, now=rt.now())
             )
         except (media_actions.MediaError, ActionError) as exc:
             fallback = exc.status if isinstance(exc, media_actions.MediaError) else exc.http_status
