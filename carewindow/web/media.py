@@ -8,11 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, File, Form, Header, Request, Response, UploadFile
-from fastapi.responses import RedirectResponse
 
 from carewindow.actions import media as media_actions
 from carewindow.actions.errors import REFUSAL_STATUS, ActionError
@@ -116,10 +114,8 @@ def media_router(inbox: Any) -> APIRouter:
             )
             page: Response = await anyio.to_thread.run_sync(render)
             return page
-        rt.bus.publish(outcome.events)
-        if rt.worker is not None:
-            rt.worker.wake()
-        return RedirectResponse(f"/inbox/c/{quote(phone_number_id)}/{quote(wa_id)}", status_code=303)
+        back: Response = inbox.queued(outcome, phone_number_id=phone_number_id, wa_id=wa_id)
+        return back
 
     return router
 

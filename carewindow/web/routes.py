@@ -100,6 +100,13 @@ class Inbox:
             committer=rt.sends if rt.sends.running else None,
         )
 
+    def queued(self, outcome: SendOutcome, *, phone_number_id: str, wa_id: str) -> RedirectResponse:
+        """After an inbox send was stored: tell the live streams and the worker, back to the thread."""
+        self.rt.bus.publish(outcome.events)
+        if self.rt.worker is not None:
+            self.rt.worker.wake()
+        return RedirectResponse(conversation_url(phone_number_id, wa_id), status_code=303)
+
     # -- rendering -------------------------------------------------------------------------------
 
     def render(
@@ -374,10 +381,7 @@ def build_router(inbox: Inbox) -> APIRouter:
                 status=status,
             )
             return await anyio.to_thread.run_sync(render)
-        rt.bus.publish(outcome.events)
-        if rt.worker is not None:
-            rt.worker.wake()
-        return RedirectResponse(conversation_url(phone_number_id, wa_id), status_code=303)
+        return inbox.queued(outcome, phone_number_id=phone_number_id, wa_id=wa_id)
 
     @router.post("/c/{phone_number_id}/{wa_id}/consent")
     async def record_opt_in(

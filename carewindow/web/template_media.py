@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
-from fastapi.responses import RedirectResponse
 
 from carewindow.actions import media as media_actions
 from carewindow.actions.errors import REFUSAL_STATUS, ActionError
@@ -19,7 +18,7 @@ from carewindow.actions.send import SendCommand
 from carewindow.providers.base import MediaProvider
 from carewindow.storage import templates as template_store
 from carewindow.storage.engine import connect
-from carewindow.web.routes import Inbox, SendForm, _params, conversation_url
+from carewindow.web.routes import Inbox, SendForm, _params
 from carewindow.wire.media import MAX_BYTES
 
 __all__ = ["template_media_router"]
@@ -99,9 +98,6 @@ def template_media_router(inbox: Inbox) -> APIRouter:
             )
             page: Response = await anyio.to_thread.run_sync(render)
             return page
-        rt.bus.publish(outcome.events)
-        if rt.worker is not None:
-            rt.worker.wake()
-        return RedirectResponse(conversation_url(phone_number_id, wa_id), status_code=303)
+        return inbox.queued(outcome, phone_number_id=phone_number_id, wa_id=wa_id)
 
     return router
